@@ -1,0 +1,1 @@
+"""The Qt-free profiling core: workload, scenarios, sampler, hosts, analysis and the run record."""

@@ -1,0 +1,101 @@
+"""What a run is asked to do: the run configuration, its defaults (the seed's) and its validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+SCENARIOS = ("connections", "messages", "stability", "all")
+HOSTS = ("isolated", "inapp")
+
+# Upper bounds that keep a typo from becoming a run that can never finish on a desktop machine.
+MAX_CONNECTIONS = 100_000
+MAX_MESSAGES = 100_000_000
+MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+MAX_DURATION_S = 24 * 3600.0
+MIN_INTERVAL_MS = 10
+MAX_INTERVAL_MS = 60_000
+
+
+class ConfigError(ValueError):
+    """A run configuration that cannot be run; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs; every field lands in the record's `config`."""
+
+    scenario: str = "all"
+    connections: int | None = None  # None: the scenario's own default (200 for connections, 1 for messages)
+    messages: int = 10_000
+    message_size: int = 1024
+    duration_s: float = 10.0
+    host: str = "isolated"
+    interval_ms: int = 100
+    port: int = 0
+    connect_batch: int = 50
+    connections_checkpoint_every: int = 50
+    messages_checkpoint_every: int = 5000
+    stability_checkpoint_every: int = 100
+    stability_pause_ms: int = 10
+
+    def connections_for(self, scenario: str) -> int:
+        """Connection count a scenario uses: the explicit value, else the seed's default for it."""
+        if self.connections is not None:
+            return self.connections
+        return 200 if scenario == "connections" else 1
+
+    def scenario_list(self) -> tuple[str, ...]:
+        return SCENARIOS[:3] if self.scenario == "all" else (self.scenario,)
+
+    def peak_connections(self) -> int:
+        """Most connections held open at once by any scenario of this run."""
+        return max((self.connections_for(s) for s in self.scenario_list() if s != "stability"), default=1)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        # The per-scenario counts are resolved here so that a reader of the record never guesses defaults.
+        data["connections_by_scenario"] = {
+            s: self.connections_for(s) for s in self.scenario_list() if s != "stability"
+        }
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in fields})
+
+    def validate(self) -> RunConfig:
+        """Raise ConfigError naming the first field that can't be run; return self when all are sane."""
+        if self.scenario not in SCENARIOS:
+            raise ConfigError(f"unknown scenario {self.scenario!r}; choose one of {', '.join(SCENARIOS)}")
+        if self.host not in HOSTS:
+            raise ConfigError(f"unknown host {self.host!r}; choose one of {', '.join(HOSTS)}")
+        _check_int("--connections", self.connections, 1, MAX_CONNECTIONS, allow_none=True)
+        _check_int("--messages", self.messages, 1, MAX_MESSAGES)
+        _check_int("--message-size", self.message_size, 1, MAX_MESSAGE_SIZE)
+        _check_int("--interval", self.interval_ms, MIN_INTERVAL_MS, MAX_INTERVAL_MS)
+        _check_int("--port", self.port, 0, 65535)
+        for name in ("connect_batch", "connections_checkpoint_every", "messages_checkpoint_every",
+                     "stability_checkpoint_every"):
+            _check_int(name.replace("_", "-"), getattr(self, name), 1, MAX_MESSAGES)
+        _check_int("stability-pause-ms", self.stability_pause_ms, 0, 60_000)
+        d = self.duration_s
+        if isinstance(d, bool) or not isinstance(d, (int, float)) or not math.isfinite(d) or d <= 0:
+            raise ConfigError(f"--duration must be a positive number of seconds, not {d!r}")
+        if d > MAX_DURATION_S:
+            raise ConfigError(f"--duration {d:g} s is more than the {MAX_DURATION_S:g} s (24 h) allowed")
+        return self
+
+
+def _check_int(name: str, value: Any, low: int, high: int, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be a whole number, not {value!r}")
+    if value < low:
+        raise ConfigError(f"{name} must be at least {low}, not {value}")
+    if value > high:
+        raise ConfigError(f"{name} {value} is more than the {high} allowed")

@@ -1,0 +1,132 @@
+"""A run in progress and its execution: events and samples in, the run record out."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .. import __version__
+from . import analysis, record
+from .config import RunConfig
+from .hosts import Host, make_host
+from .sampler import SampleBuffer, Sampler
+from .scenarios import Event
+
+Listener = Callable[[Event], None]
+
+
+class Run:
+    """Everything known about one run so far; the CLI and the GUI both watch one of these.
+
+    Events come from the host (in order, on the loop's thread); samples come from the sampler thread into
+    `samples`. Times are kept in seconds since the run began (`t0`, on the monotonic clock every process
+    of this machine shares).
+    """
+
+    def __init__(self, config: RunConfig, label: str | None = None) -> None:
+        self.config = config
+        self.label = label
+        self.started_at = dt.datetime.now(dt.UTC)
+        self.t0 = time.monotonic()
+        self.samples = SampleBuffer()
+        self.checkpoints: list[dict[str, Any]] = []
+        self.phases: list[dict[str, Any]] = []
+        self.results: dict[str, dict[str, Any]] = {}
+        self.measured: dict[str, Any] = {"pid": None, "role": None}
+        self.progress: Event | None = None
+        self.completed = False
+        self.stop_reason: str | None = None
+        self.ended = False
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def handle(self, event: Event) -> None:
+        kind = event["type"]
+        if kind == "checkpoint":
+            self.checkpoints.append({
+                "scenario": event["scenario"], "label": event["label"], "t_s": event["t"] - self.t0,
+                "rss_bytes": event["rss"], "vms_bytes": event["vms"],
+                "connections": event["connections"], "messages": event["messages"],
+            })
+        elif kind == "phase":
+            self.phases.append({"scenario": event["scenario"], "phase": event["phase"], "t_s": event["t"] - self.t0})
+        elif kind == "progress":
+            self.progress = event
+        elif kind == "result":
+            self.results[event["scenario"]] = event["counts"]
+        elif kind == "target":
+            self.measured = {"pid": event["pid"], "role": event["role"]}
+        elif kind == "end":
+            self.ended = True
+            self.completed = bool(event["completed"])
+            self.stop_reason = event.get("reason")
+        for listener in list(self._listeners):
+            listener(event)
+
+    @property
+    def scenario(self) -> str | None:
+        """The scenario running now (the last one that began)."""
+        return self.phases[-1]["scenario"] if self.phases else None
+
+    def figures(self) -> dict[str, Any]:
+        """The figures as they stand now: {"scenarios": ..., "summary": ...}, as the record will hold them."""
+        t, rss, _ = self.samples.view()
+        return analysis.analyse(self.config.scenario_list(), self.checkpoints, self.results, t, rss)
+
+    def record(self) -> record.Record:
+        t, rss, vms = self.samples.view()
+        figures = self.figures()
+        return {
+            "schema": record.SCHEMA_ID,
+            "tool": {"name": "netmem", "version": __version__},
+            "label": self.label,
+            "started_at": self.started_at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            "platform": record.platform_info(),
+            "config": self.config.to_dict(),
+            "measured": self.measured,
+            "completed": self.completed,
+            "stop_reason": self.stop_reason,
+            "samples": {
+                "t_s": [round(x, 4) for x in t.tolist()],
+                "rss_bytes": rss.tolist(),
+                "vms_bytes": vms.tolist(),
+            },
+            "checkpoints": self.checkpoints,
+            "phases": self.phases,
+            "scenarios": figures["scenarios"],
+            "summary": figures["summary"],
+        }
+
+
+async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None = None) -> Run:
+    """Run the workload on `host` (the config's, by default), sampling the measured process until it ends.
+
+    Setting `stop` ends the run early: every socket is closed, any child process ends, and the run is kept,
+    marked incomplete.
+    """
+    host = host or make_host(run.config.host)
+    stop = stop or asyncio.Event()
+    sampler: Sampler | None = None
+
+    def on_event(event: Event) -> None:
+        nonlocal sampler
+        if event["type"] == "target" and sampler is None:
+            sampler = Sampler(event["pid"], run.config.interval_ms / 1000, run.t0, run.samples)
+            sampler.start()
+        elif event["type"] == "end" and sampler is not None:
+            sampler.stop()
+        run.handle(event)
+
+    try:
+        await host.run(run.config, on_event, stop)
+    finally:
+        if sampler is not None:
+            sampler.stop()
+        if not run.ended:
+            run.handle({"type": "end", "completed": False, "reason": "stopped before the end"})
+    return run

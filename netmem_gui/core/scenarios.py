@@ -1,0 +1,236 @@
+"""The scenarios (connections, messages, stability, all): what the clients do and where checkpoints fall."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from .config import RunConfig
+from .workload import CONNECT_TIMEOUT_S, LOOPBACK, ClientPool, make_payload
+
+Event = dict[str, Any]
+Emit = Callable[[Event], None]
+
+PROGRESS_EVERY_S = 0.25
+STABILITY_MESSAGE = b"ping"
+
+
+class Target(Protocol):
+    """The process whose memory is measured, and the echo server inside it."""
+
+    pid: int
+    role: str  # "app" (in-app: everything in one process) or "server" (isolated: the server's own process)
+
+    def memory(self) -> tuple[int, int]:
+        """RSS and VMS of the measured process, in bytes."""
+
+    async def start_server(self, port: int) -> int: ...
+
+    async def stop_server(self) -> None: ...
+
+    async def settle(self, connections: int) -> None:
+        """Return once the server holds `connections` connections, or after a few seconds."""
+
+
+class Reporter:
+    """Turns what a scenario does into events: phases, checkpoints, progress and raw results."""
+
+    def __init__(self, emit: Emit, target: Target) -> None:
+        self._emit = emit
+        self._target = target
+        self._last_progress = 0.0
+
+    def phase(self, scenario: str, phase: str) -> None:
+        self._emit({"type": "phase", "scenario": scenario, "phase": phase, "t": time.monotonic()})
+
+    async def checkpoint(self, scenario: str, label: str, connections: int, messages: int = 0) -> None:
+        # The server accepts and closes connections after the clients see them done: wait for it to catch
+        # up, so that a checkpoint measures the state it is labelled with.
+        await self._target.settle(connections)
+        rss, vms = self._target.memory()
+        self._emit({
+            "type": "checkpoint", "scenario": scenario, "label": label, "t": time.monotonic(),
+            "rss": rss, "vms": vms, "connections": connections, "messages": messages,
+        })
+
+    def progress(self, scenario: str, done: float, total: float, unit: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_progress >= PROGRESS_EVERY_S:
+            self._last_progress = now
+            self._emit({"type": "progress", "scenario": scenario, "done": done, "total": total, "unit": unit})
+
+    def result(self, scenario: str, **counts: Any) -> None:
+        self._emit({"type": "result", "scenario": scenario, "counts": counts})
+
+
+async def _baseline_and_start(name: str, cfg: RunConfig, target: Target, rep: Reporter) -> int:
+    rep.phase(name, "start")
+    gc.collect()
+    await rep.checkpoint(name, "Baseline", 0)
+    port = await target.start_server(cfg.port)
+    await rep.checkpoint(name, "After server start", 0)
+    return port
+
+
+async def connections_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> None:
+    """Open N connections in batches with a checkpoint every few, then close the clients and stop the server."""
+    name = "connections"
+    wanted = cfg.connections_for(name)
+    port = await _baseline_and_start(name, cfg, target, rep)
+    pool = ClientPool(port)
+    try:
+        rep.phase(name, "connect")
+        every = cfg.connections_checkpoint_every
+        while pool.attempted < wanted:
+            await pool.open(min(every - pool.attempted % every, wanted - pool.attempted), cfg.connect_batch)
+            rep.progress(name, pool.attempted, wanted, "connections", force=pool.attempted == wanted)
+            if pool.attempted % every == 0 or pool.attempted == wanted:
+                await rep.checkpoint(name, f"After {pool.attempted} connections", pool.open_connections)
+        rep.phase(name, "close")
+        await pool.close()
+        await rep.checkpoint(name, "After closing clients", 0)
+    finally:
+        pool.abort()
+        rep.result(name, requested=wanted, created=pool.created, failed=pool.failed, last_error=pool.last_error)
+    rep.phase(name, "stop")
+    await target.stop_server()
+    await rep.checkpoint(name, "After server stop", 0)
+
+
+async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> None:
+    """Send M messages over K connections, each echoed back and checked; checkpoints every few thousand."""
+    name = "messages"
+    clients, total, size = cfg.connections_for(name), cfg.messages, cfg.message_size
+    every = cfg.messages_checkpoint_every
+    port = await _baseline_and_start(name, cfg, target, rep)
+    pool = ClientPool(port)
+    claimed = echoed = mismatched = broken = 0
+    elapsed = 0.0
+    try:
+        rep.phase(name, "connect")
+        await pool.open(clients, cfg.connect_batch)
+        await rep.checkpoint(name, "After connecting clients", pool.open_connections)
+        payload = make_payload(size)
+
+        async def client_loop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal claimed, echoed, mismatched, broken
+            while claimed < total:
+                claimed += 1
+                try:
+                    writer.write(payload)
+                    reply = await reader.readexactly(size)
+                except (OSError, asyncio.IncompleteReadError):
+                    broken += 1
+                    return
+                if reply == payload:
+                    echoed += 1
+                else:
+                    mismatched += 1
+                done = echoed + mismatched
+                if done % every == 0:
+                    await rep.checkpoint(name, f"After {done} messages", pool.open_connections, echoed)
+                rep.progress(name, done, total, "messages")
+
+        rep.phase(name, "send")
+        started = time.perf_counter()
+        try:
+            await asyncio.gather(*(client_loop(r, w) for r, w in pool.clients))
+        finally:
+            elapsed = time.perf_counter() - started
+        rep.progress(name, echoed + mismatched, total, "messages", force=True)
+        await rep.checkpoint(name, "After processing", pool.open_connections, echoed)
+        rep.phase(name, "cleanup")
+        await pool.close()
+    finally:
+        pool.abort()
+        rep.result(name, requested=total, message_size=size, clients=clients, clients_created=pool.created,
+                   echoed=echoed, mismatched=mismatched, broken_connections=broken, elapsed_s=elapsed)
+    await target.stop_server()
+    await rep.checkpoint(name, "After cleanup", 0, echoed)
+
+
+async def _one_cycle(port: int) -> bool:
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(LOOPBACK, port), CONNECT_TIMEOUT_S)
+    try:
+        writer.write(STABILITY_MESSAGE)
+        reply = await asyncio.wait_for(reader.readexactly(len(STABILITY_MESSAGE)), CONNECT_TIMEOUT_S)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    return reply == STABILITY_MESSAGE
+
+
+async def stability_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> None:
+    """For D seconds: connect, send 4 bytes, read the echo, close, pause; a checkpoint every C cycles."""
+    name = "stability"
+    port = await _baseline_and_start(name, cfg, target, rep)
+    iterations = ok = failed = 0
+    pause = cfg.stability_pause_ms / 1000
+    started = time.monotonic()
+    try:
+        rep.phase(name, "cycles")
+        while (elapsed := time.monotonic() - started) < cfg.duration_s:
+            iterations += 1
+            try:
+                if await _one_cycle(port):
+                    ok += 1
+                else:
+                    failed += 1
+            except (TimeoutError, OSError, asyncio.IncompleteReadError):
+                failed += 1
+            if iterations % cfg.stability_checkpoint_every == 0:
+                await rep.checkpoint(name, f"After {iterations} cycles", 0, ok)
+            rep.progress(name, round(elapsed, 2), cfg.duration_s, "seconds")
+            await asyncio.sleep(pause)
+        rep.progress(name, cfg.duration_s, cfg.duration_s, "seconds", force=True)
+        await rep.checkpoint(name, "After stability run", 0, ok)
+    finally:
+        rep.result(name, duration_s=time.monotonic() - started, iterations=iterations, cycles_ok=ok,
+                   cycles_failed=failed)
+    rep.phase(name, "stop")
+    await target.stop_server()
+    await rep.checkpoint(name, "After server stop", 0, ok)
+
+
+SCENARIO_STEPS = {
+    "connections": connections_scenario,
+    "messages": messages_scenario,
+    "stability": stability_scenario,
+}
+
+
+async def run_scenarios(cfg: RunConfig, target: Target, emit: Emit) -> None:
+    """Run the configured scenario(s) against `target`, always ending with one `end` event.
+
+    Cancellation (Stop, Ctrl-C, a closed window) ends the run with `completed: false`; the scenarios' own
+    `finally` blocks have closed every client by then, and the server is aborted here.
+    """
+    rep = Reporter(emit, target)
+    emit({"type": "target", "pid": target.pid, "role": target.role})
+    try:
+        for name in cfg.scenario_list():
+            await SCENARIO_STEPS[name](cfg, target, rep)
+    except asyncio.CancelledError:
+        await _quietly_stop(target)
+        emit({"type": "end", "completed": False, "reason": "stopped before the end"})
+        raise
+    except Exception as exc:
+        await _quietly_stop(target)
+        emit({"type": "end", "completed": False, "reason": _one_line(exc)})
+        return
+    emit({"type": "end", "completed": True, "reason": None})
+
+
+async def _quietly_stop(target: Target) -> None:
+    try:
+        await asyncio.shield(target.stop_server())
+    except Exception:
+        pass
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

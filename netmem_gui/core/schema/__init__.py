@@ -1,0 +1,1 @@
+"""The JSON Schema documents of netmem's files, shipped as package data."""

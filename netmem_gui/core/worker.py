@@ -1,0 +1,168 @@
+"""The isolated host's child processes: the load process that runs the scenarios and the server it measures.
+
+    python -m netmem_gui.core.worker load CONFIG_JSON   # events to stdout, one JSON object a line
+    python -m netmem_gui.core.worker serve              # echo server, commands on stdin
+
+The parent starts `load`; `load` starts `serve` and measures it by PID. Each child ignores Ctrl-C (the
+terminal sends it to the whole process group) and ends when its parent says `stop` or its stdin closes,
+so no child outlives the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+
+from .config import RunConfig
+from .limits import raise_fd_limit
+from .scenarios import run_scenarios
+from .workload import EchoServer, WorkloadError
+
+WORKER_FLAG = "--netmem-worker"
+
+
+def worker_command(role: str) -> list[str]:
+    """The command line that starts a child of the given role, from a source tree, a wheel or a frozen bundle."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, WORKER_FLAG, role]
+    return [sys.executable, "-m", "netmem_gui.core.worker", role]
+
+
+def _watch_stdin(loop: asyncio.AbstractEventLoop, on_line: Callable[[str], None]) -> None:
+    """Feed stdin lines to on_line on the loop; an empty line stands for end of input."""
+
+    def pump() -> None:
+        for line in sys.stdin:
+            loop.call_soon_threadsafe(on_line, line.strip() or "noop")
+        loop.call_soon_threadsafe(on_line, "")
+
+    threading.Thread(target=pump, name="netmem-stdin", daemon=True).start()
+
+
+class _ServerChild:
+    """Talks to the `serve` child: a Target whose memory is read by PID."""
+
+    role = "server"
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self._proc = proc
+        self.pid = proc.pid
+        self._ps = psutil.Process(proc.pid)
+
+    def memory(self) -> tuple[int, int]:
+        info = self._ps.memory_info()
+        return info.rss, info.vms
+
+    async def _ask(self, command: dict[str, Any]) -> dict[str, Any]:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write((json.dumps(command) + "\n").encode())
+        await self._proc.stdin.drain()
+        line = await self._proc.stdout.readline()
+        if not line:
+            raise WorkloadError("the server process ended unexpectedly")
+        reply = json.loads(line)
+        if not reply.get("ok"):
+            raise WorkloadError(reply.get("error", "the server process refused a command"))
+        return reply
+
+    async def start_server(self, port: int) -> int:
+        return int((await self._ask({"cmd": "start", "port": port}))["port"])
+
+    async def stop_server(self) -> None:
+        await self._ask({"cmd": "stop"})
+
+    async def settle(self, connections: int) -> None:
+        await self._ask({"cmd": "settle", "connections": connections})
+
+    async def close(self) -> None:
+        if self._proc.returncode is None:
+            if self._proc.stdin is not None:
+                self._proc.stdin.close()
+            try:
+                await asyncio.wait_for(self._proc.wait(), 5)
+            except TimeoutError:
+                self._proc.kill()
+                await self._proc.wait()
+
+
+async def _load_main(config: RunConfig) -> None:
+    loop = asyncio.get_running_loop()
+
+    def emit(event: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+
+    proc = await asyncio.create_subprocess_exec(
+        *worker_command("serve"), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+    )
+    target = _ServerChild(proc)
+    assert proc.stdout is not None
+    ready = await proc.stdout.readline()
+    if not ready:
+        emit({"type": "end", "completed": False, "reason": "the server process failed to start"})
+        return
+    task = asyncio.ensure_future(run_scenarios(config, target, emit))
+    _watch_stdin(loop, lambda line: task.cancel() if line in ("stop", "") else None)
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    finally:
+        await target.close()
+
+
+async def _serve_main() -> None:
+    server = EchoServer()
+    commands: asyncio.Queue[str] = asyncio.Queue()
+    _watch_stdin(asyncio.get_running_loop(), commands.put_nowait)
+
+    def reply(**fields: Any) -> None:
+        sys.stdout.write(json.dumps(fields) + "\n")
+        sys.stdout.flush()
+
+    reply(ok=True, ready=True, pid=os.getpid())
+    while (line := await commands.get()) != "":
+        if line == "noop":
+            continue
+        command = json.loads(line)
+        try:
+            if command["cmd"] == "start":
+                reply(ok=True, port=await server.start(int(command["port"])))
+            elif command["cmd"] == "settle":
+                reply(ok=True, settled=await server.settle(int(command["connections"])))
+            elif command["cmd"] == "stop":
+                await server.stop()
+                reply(ok=True)
+            else:
+                reply(ok=False, error=f"unknown command {command['cmd']!r}")
+        except WorkloadError as exc:
+            reply(ok=False, error=str(exc))
+    server.abort()
+
+
+def main(argv: list[str]) -> int:
+    """Run one child role; argv is what follows the module name (or WORKER_FLAG)."""
+    if hasattr(signal, "SIGINT"):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise_fd_limit()
+    role = argv[0] if argv else ""
+    if role == "load" and len(argv) == 2:
+        asyncio.run(_load_main(RunConfig.from_dict(json.loads(argv[1]))))
+        return 0
+    if role == "serve":
+        asyncio.run(_serve_main())
+        return 0
+    print(f"netmem worker: unknown role {argv!r}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
