@@ -1,0 +1,45 @@
+"""Shared helpers for the core's tests: small configurations and a way to run one to the end."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+
+from netmem_gui.core.config import RunConfig
+from netmem_gui.core.run import Run, execute
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Small enough for a 2-core CI machine, big enough that every checkpoint of every scenario happens.
+SMALL = dict(connections=None, messages=300, message_size=512, duration_s=0.6, interval_ms=20,
+             connections_checkpoint_every=10, messages_checkpoint_every=100, stability_checkpoint_every=10)
+
+
+def small_config(scenario: str, host: str, **overrides) -> RunConfig:
+    values = {**SMALL, "scenario": scenario, "host": host, **overrides}
+    if values["connections"] is None and scenario == "connections":
+        values["connections"] = 30
+    return RunConfig(**values).validate()
+
+
+def run_to_end(config: RunConfig, stop_after_s: float | None = None) -> Run:
+    """Execute a run on a fresh asyncio loop; optionally set its stop event after stop_after_s seconds."""
+    run = Run(config)
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        if stop_after_s is not None:
+            asyncio.get_running_loop().call_later(stop_after_s, stop.set)
+        await execute(run, stop)
+
+    asyncio.run(go())
+    return run
+
+
+@pytest.fixture
+def netmem_cmd() -> list[str]:
+    """The `netmem` command as this interpreter runs it."""
+    return [sys.executable, "-m", "netmem_gui.cli"]

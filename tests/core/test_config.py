@@ -1,0 +1,54 @@
+"""Run configuration: the seed's defaults and the refusal of values that can't be run."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from netmem_gui.core.config import ConfigError, RunConfig
+
+
+def test_seed_defaults():
+    cfg = RunConfig().validate()
+    assert (cfg.scenario, cfg.messages, cfg.message_size, cfg.duration_s, cfg.interval_ms, cfg.host) == (
+        "all", 10_000, 1024, 10.0, 100, "isolated")
+    assert cfg.connections_for("connections") == 200
+    assert cfg.connections_for("messages") == 1
+    assert cfg.scenario_list() == ("connections", "messages", "stability")
+
+
+def test_explicit_connections_apply_to_every_scenario():
+    cfg = RunConfig(connections=7)
+    assert cfg.connections_for("connections") == cfg.connections_for("messages") == 7
+    assert cfg.to_dict()["connections_by_scenario"] == {"connections": 7, "messages": 7}
+
+
+def test_round_trip_through_dict():
+    cfg = RunConfig(scenario="messages", connections=3, messages=50, host="inapp")
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("connections", 0, "--connections must be at least 1"),
+    ("connections", -5, "--connections must be at least 1"),
+    ("connections", 10**9, "--connections 1000000000 is more than"),
+    ("messages", 0, "--messages must be at least 1"),
+    ("message_size", 0, "--message-size must be at least 1"),
+    ("message_size", 1 << 30, "--message-size 1073741824 is more than"),
+    ("interval_ms", 5, "--interval must be at least 10"),
+    ("duration_s", 0, "--duration must be a positive"),
+    ("duration_s", -1.0, "--duration must be a positive"),
+    ("duration_s", math.nan, "--duration must be a positive"),
+    ("duration_s", math.inf, "--duration must be a positive"),
+    ("duration_s", 10**6, "is more than the 86400 s"),
+    ("connections", True, "must be a whole number"),
+    ("port", 70000, "--port 70000 is more than"),
+    ("scenario", "bogus", "unknown scenario 'bogus'"),
+    ("host", "cloud", "unknown host 'cloud'"),
+])
+def test_refuses_values_that_cannot_be_run(field, value, words):
+    with pytest.raises(ConfigError) as err:
+        RunConfig(**{field: value}).validate()
+    assert words in str(err.value)
+    assert "\n" not in str(err.value)

@@ -1,0 +1,98 @@
+"""Each scenario, on each host, with small counts: the checkpoints, the counts and the record."""
+
+from __future__ import annotations
+
+import psutil
+import pytest
+from conftest import run_to_end, small_config
+
+from netmem_gui.core import record
+
+HOSTS = ["inapp", "isolated"]
+
+
+def labels(run, scenario):
+    return [cp["label"] for cp in run.checkpoints if cp["scenario"] == scenario]
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_connections_scenario(host):
+    run = run_to_end(small_config("connections", host, connections=30))
+    assert run.completed, run.stop_reason
+    assert labels(run, "connections") == [
+        "Baseline", "After server start", "After 10 connections", "After 20 connections", "After 30 connections",
+        "After closing clients", "After server stop"]
+    held = [cp["connections"] for cp in run.checkpoints if cp["label"].endswith(" connections")]
+    assert held == [10, 20, 30]
+    fig = run.figures()["scenarios"]["connections"]
+    assert (fig["connections_created"], fig["connections_failed"]) == (30, 0)
+    assert fig["per_connection_fit"]["points"] == 4
+    assert fig["per_connection_bytes"] is not None
+    assert run.measured["role"] == ("app" if host == "inapp" else "server")
+    record.validate(run.record())
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_messages_scenario_checks_every_echo(host):
+    run = run_to_end(small_config("messages", host, connections=3, messages=300))
+    assert run.completed, run.stop_reason
+    assert labels(run, "messages") == [
+        "Baseline", "After server start", "After connecting clients", "After 100 messages", "After 200 messages",
+        "After 300 messages", "After processing", "After cleanup"]
+    fig = run.figures()["scenarios"]["messages"]
+    assert (fig["messages_echoed"], fig["messages_mismatched"], fig["clients"]) == (300, 0, 3)
+    assert fig["bytes_echoed"] == 300 * 512
+    assert fig["messages_per_s"] > 0
+    record.validate(run.record())
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_stability_scenario_cycles_for_its_duration(host):
+    run = run_to_end(small_config("stability", host, duration_s=0.6))
+    assert run.completed, run.stop_reason
+    fig = run.figures()["scenarios"]["stability"]
+    assert fig["iterations"] >= 10
+    assert fig["cycles_ok"] == fig["iterations"]
+    assert 0.6 <= fig["duration_s"] < 5
+    got = labels(run, "stability")
+    assert got[:2] == ["Baseline", "After server start"]
+    assert got[-2:] == ["After stability run", "After server stop"]
+    assert "After 10 cycles" in got
+    assert fig["drift_bytes"] is not None and fig["peak_rss_bytes"] >= fig["rss_at_start_bytes"]
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_all_runs_the_three_in_order_in_one_record(host):
+    run = run_to_end(small_config("all", host, connections=4, messages=100, duration_s=0.3))
+    assert run.completed, run.stop_reason
+    rec = record.validate(run.record())
+    assert list(rec["scenarios"]) == ["connections", "messages", "stability"]
+    order = [cp["scenario"] for cp in rec["checkpoints"]]
+    assert order == sorted(order, key=["connections", "messages", "stability"].index)
+    assert len(rec["samples"]["t_s"]) >= 5
+    assert rec["samples"]["t_s"] == sorted(rec["samples"]["t_s"])
+    assert rec["summary"]["baseline_rss_bytes"] == rec["checkpoints"][0]["rss_bytes"]
+    assert rec["summary"]["seed_leak_rule"]["verdict"] in ("OK", "POSSIBLE LEAK")
+
+
+def test_isolated_host_measures_a_child_not_this_process():
+    run = run_to_end(small_config("connections", "isolated", connections=5))
+    pid = run.measured["pid"]
+    assert pid != psutil.Process().pid
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert psutil.Process().children(recursive=True) == []
+
+
+def test_a_port_in_use_ends_the_run_with_the_reason():
+    import socket
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        run = run_to_end(small_config("connections", "inapp", connections=2, port=port))
+    finally:
+        holder.close()
+    assert not run.completed
+    assert f"cannot listen on 127.0.0.1:{port}" in run.stop_reason
