@@ -67,8 +67,10 @@ class InAppHost:
     name = "inapp"
 
     async def run(self, config: RunConfig, emit: Emit, stop: asyncio.Event) -> None:
-        task = asyncio.ensure_future(run_scenarios(config, _ThisProcess(), emit))
+        stopping = threading.Event()
+        task = asyncio.ensure_future(run_scenarios(config, _ThisProcess(), emit, stopping))
         if not await _until_done_or_stopped(task, stop):
+            stopping.set()
             task.cancel()
         try:
             await task

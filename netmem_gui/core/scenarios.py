@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -35,12 +36,22 @@ class Target(Protocol):
         """Return once the server holds `connections` connections, or after a few seconds."""
 
 
-class Reporter:
-    """Turns what a scenario does into events: phases, checkpoints, progress and raw results."""
+class StopRequested(Exception):
+    """Raised inside a scenario at its next step once a stop was asked for."""
 
-    def __init__(self, emit: Emit, target: Target) -> None:
+
+class Reporter:
+    """Turns what a scenario does into events: phases, checkpoints, progress and raw results.
+
+    It also carries the stop request: every scenario reports progress after each step, and that is
+    where a requested stop takes effect. Cancelling the task alone is not enough, since a cancellation
+    can be lost in `asyncio.wait_for` on Python 3.11 when the awaited operation finishes at the same time.
+    """
+
+    def __init__(self, emit: Emit, target: Target, stop: threading.Event | None = None) -> None:
         self._emit = emit
         self._target = target
+        self._stop = stop or threading.Event()
         self._last_progress = 0.0
 
     def phase(self, scenario: str, phase: str) -> None:
@@ -57,6 +68,8 @@ class Reporter:
         })
 
     def progress(self, scenario: str, done: float, total: float, unit: str, force: bool = False) -> None:
+        if self._stop.is_set():
+            raise StopRequested
         now = time.monotonic()
         if force or now - self._last_progress >= PROGRESS_EVERY_S:
             self._last_progress = now
@@ -202,21 +215,23 @@ SCENARIO_STEPS = {
 }
 
 
-async def run_scenarios(cfg: RunConfig, target: Target, emit: Emit) -> None:
+async def run_scenarios(cfg: RunConfig, target: Target, emit: Emit, stop: threading.Event | None = None) -> None:
     """Run the configured scenario(s) against `target`, always ending with one `end` event.
 
-    Cancellation (Stop, Ctrl-C, a closed window) ends the run with `completed: false`; the scenarios' own
-    `finally` blocks have closed every client by then, and the server is aborted here.
+    Setting `stop` (Stop, Ctrl-C, a closed window), or cancelling, ends the run with `completed: false`; the
+    scenarios' own `finally` blocks have closed every client by then, and the server is stopped here.
     """
-    rep = Reporter(emit, target)
+    rep = Reporter(emit, target, stop)
     emit({"type": "target", "pid": target.pid, "role": target.role})
     try:
         for name in cfg.scenario_list():
             await SCENARIO_STEPS[name](cfg, target, rep)
-    except asyncio.CancelledError:
+    except (asyncio.CancelledError, StopRequested) as exc:
         await _quietly_stop(target)
         emit({"type": "end", "completed": False, "reason": "stopped before the end"})
-        raise
+        if isinstance(exc, asyncio.CancelledError):
+            raise
+        return
     except Exception as exc:
         await _quietly_stop(target)
         emit({"type": "end", "completed": False, "reason": _one_line(exc)})

@@ -109,8 +109,15 @@ async def _load_main(config: RunConfig) -> None:
     if not ready:
         emit({"type": "end", "completed": False, "reason": "the server process failed to start"})
         return
-    task = asyncio.ensure_future(run_scenarios(config, target, emit))
-    _watch_stdin(loop, lambda line: task.cancel() if line in ("stop", "") else None)
+    stopping = threading.Event()
+    task = asyncio.ensure_future(run_scenarios(config, target, emit, stopping))
+
+    def on_line(line: str) -> None:
+        if line in ("stop", ""):
+            stopping.set()
+            task.cancel()
+
+    _watch_stdin(loop, on_line)
     try:
         await task
     except asyncio.CancelledError:
