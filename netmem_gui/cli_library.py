@@ -117,7 +117,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
           + (f", {len(damaged)} damaged file{'s' if len(damaged) != 1 else ''})" if damaged else ")"))
     if good:
         header = ["ID", "date (UTC)", "label", "scenario", "host", "verdict", "conns/msgs/cycles", "peak RSS"]
-        print("\n".join(tables.text_table(header, [_entry_row(e) for e in good], left=6)))
+        print("\n".join(tables.text_table(header, [_entry_row(e) for e in good], align="llllllrr")))
     for e in damaged:
         print(f"DAMAGED {e.id}: {e.damaged}")
     return EXIT_OK

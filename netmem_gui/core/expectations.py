@@ -174,10 +174,13 @@ def rss_at(rec: Record, connections: int) -> tuple[float, str] | None:
     return value, f"interpolated between \"{l0}\" and \"{l1}\""
 
 
-def _within(key: str, title: str, measured: float | None, how: str, expected: float, tolerance: Any) -> Outcome:
+def _within(key: str, title: str, measured: float | None, how: str, expected_raw: int | str,
+            tolerance: int | str) -> Outcome:
+    expected = parse_size(expected_raw)
     tol = tolerance_bytes(tolerance, expected)
-    tol_text = tolerance if isinstance(tolerance, str) and "%" in tolerance else tables.size(tol)
-    expected_text = f"{tables.size(expected)} ± {tol_text}"
+    # Shown as the file wrote them, so that a reader finds the line to edit.
+    expected_text = f"{expected_raw if isinstance(expected_raw, str) else tables.size(expected)}" \
+                    f" ± {tolerance if isinstance(tolerance, str) else tables.size(tol)}"
     if measured is None:
         return Outcome(key, title, expected_text, None, "n/a", NOT_MEASURED, how)
     off = measured - expected
@@ -214,11 +217,11 @@ def check(rec: Record, doc: dict[str, Any], run_name: str = "run", expectations_
         found = rss_at(rec, row["connections"]) if "connections" in figures else None
         measured, how = found if found else (None, "no checkpoint at or around this count")
         add(_within(f"connections.rss[{i}]", f"RSS with {row['connections']:,} connections", measured, how,
-                    parse_size(row["rss"]), row["tolerance"]))
+                    row["rss"], row["tolerance"]))
     if "per_connection" in exp_conn:
         pc = exp_conn["per_connection"]
         add(_within("connections.per_connection", "Per-connection overhead", conn.get("per_connection_bytes"),
-                    "least-squares slope", parse_size(pc["bytes"]), pc["tolerance"]))
+                    "least-squares slope", pc["bytes"], pc["tolerance"]))
     if "max_failed" in exp_conn:
         add(_limit("connections.max_failed", "Connections failed", conn.get("connections_failed"),
                    exp_conn["max_failed"], "max", ""))
@@ -277,13 +280,14 @@ def _rows(report: CheckReport, markdown: bool) -> list[list[str]]:
 
 
 HEADER = ["expectation", "expected", "measured", "status", "how"]
+ALIGN = "lrrll"
 
 
 def render_text(report: CheckReport) -> str:
     out = [f"netmem check: {report.run} against {report.expectations}"]
     if report.description:
         out.append(report.description)
-    out += ["", *tables.text_table(HEADER, _rows(report, False)), "", _totals(report)]
+    out += ["", *tables.text_table(HEADER, _rows(report, False), ALIGN), "", _totals(report)]
     return "\n".join(out)
 
 
@@ -292,7 +296,7 @@ def render_markdown(report: CheckReport) -> str:
     out = [f"### netmem check {icon}", "", f"`{report.run}` against `{report.expectations}`"]
     if report.description:
         out += ["", tables.md_escape(report.description)]
-    out += ["", *tables.markdown_table(HEADER, _rows(report, True)), "", _totals(report)]
+    out += ["", *tables.markdown_table(HEADER, _rows(report, True), ALIGN), "", _totals(report)]
     return "\n".join(out)
 
 

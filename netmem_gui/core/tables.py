@@ -33,12 +33,18 @@ def percent(value: float | None, signed: bool = False) -> str:
     return f"{value:+.1f} %" if signed else f"{value:.1f} %"
 
 
-def text_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> list[str]:
-    """Columns padded to their widest cell; the first `left` columns left-aligned, the others right-aligned."""
+def _align(header: Sequence[str], align: str | None) -> str:
+    """One letter per column, l or r; by default the first column left, the others (figures) right."""
+    return align or "l" + "r" * (len(header) - 1)
+
+
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str | None = None) -> list[str]:
+    """Columns padded to their widest cell, aligned as `align` says (see _align)."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    how = _align(header, align)
 
     def line(cells: Sequence[str]) -> str:
-        out = [str(c).ljust(w) if i < left else str(c).rjust(w)
+        out = [str(c).ljust(w) if how[i] == "l" else str(c).rjust(w)
                for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
         return "  ".join(out).rstrip()
 
@@ -49,9 +55,9 @@ def md_escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """A GitHub-flavoured Markdown table; numbers right-aligned so columns of figures read down."""
-    align = [":--"] + ["--:"] * (len(header) - 1)
-    out = ["| " + " | ".join(md_escape(str(h)) for h in header) + " |", "|" + "|".join(align) + "|"]
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str | None = None) -> list[str]:
+    """A GitHub-flavoured Markdown table, aligned as `align` says (see _align)."""
+    marks = [":--" if a == "l" else "--:" for a in _align(header, align)]
+    out = ["| " + " | ".join(md_escape(str(h)) for h in header) + " |", "|" + "|".join(marks) + "|"]
     out += ["| " + " | ".join(md_escape(str(c)) for c in r) + " |" for r in rows]
     return out
