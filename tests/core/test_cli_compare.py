@@ -89,7 +89,8 @@ def test_compare_bad_input_is_one_line_and_status_2(capsys, pair, tmp_path):
         ([pair["base"], str(tmp_path / "missing.json")], "missing.json: no such file"),
         ([pair["base"], write(tmp_path, "cut.json", open(pair["ok"]).read()[:200])], "cut.json: not JSON ("),
         ([pair["base"], write(tmp_path, "t.json", "hello")], "t.json: not JSON ("),
-        ([pair["base"], write(tmp_path, "v2.json", json.dumps(other))], "not a netmem.run/1 record (schema 'netmem.run/2')"),
+        ([pair["base"], write(tmp_path, "v2.json", json.dumps(other))],
+         "not a netmem.run/1 record (schema 'netmem.run/2')"),
         ([pair["base"], pair["ok"], "--threshold", "-5"], "threshold must be a percentage of 0 or more, not -5.0"),
         ([pair["base"], pair["ok"], "--threshold", "nan"], "threshold must be a percentage"),
         ([pair["base"], pair["ok"], "--threshold", "ten"], "invalid float value: 'ten'"),
@@ -97,7 +98,7 @@ def test_compare_bad_input_is_one_line_and_status_2(capsys, pair, tmp_path):
         ([pair["base"], "nosuchid"], "nosuchid: no such file, and no run with that ID in the library"),
     ]
     for args, words in cases:
-        status, out, err = netmem(capsys, "compare", *args)
+        status, _, err = netmem(capsys, "compare", *args)
         assert status == 2, (args, err)
         one_line_error(err, words)
 
