@@ -265,10 +265,11 @@ def test_curves_aligned_at_each_phase_line_up_phase_starts():
     a, b = cmp.align_curves([base, late], at="phases")
     assert [x for x, _ in a.phase_starts] == [x for x, _ in b.phase_starts]
     finite = ~np.isnan(b.t_s)
-    # Samples inside phases land where the base's did; NaN breaks the line between phases.
+    # Samples inside phases land where the base's did (those before the first phase stay anchored at the run's
+    # start, and come first); NaN breaks the line between phases.
     inside = np.asarray(late["samples"]["t_s"]) >= late["phases"][0]["t_s"]
-    assert np.allclose(np.sort(b.t_s[finite])[-int(inside.sum()):],
-                       np.sort(np.asarray(base["samples"]["t_s"])[inside]), atol=1e-3)
+    assert inside.sum() > 3
+    assert np.allclose(b.t_s[finite][-int(inside.sum()):], np.asarray(base["samples"]["t_s"])[inside], atol=1e-3)
     assert np.isnan(b.rss_bytes).sum() == np.isnan(b.t_s).sum() >= 1
 
 
