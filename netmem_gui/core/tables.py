@@ -13,6 +13,8 @@ def size(value: float | None, signed: bool = False) -> str:
     whole bytes (a per-connection overhead of 1,229 B and a change of +96 B are both worth reading)."""
     if value is None:
         return "n/a"
+    if abs(value) < 0.5:
+        return "0 B"  # a float slope that moved by a fraction of a byte: no "-0 B"
     sign = "+" if signed and value > 0 else ""
     if abs(value) >= MIB:
         return f"{sign}{value / MIB:.2f} MB"
@@ -30,6 +32,8 @@ def number(value: float | None, digits: int = 0, signed: bool = False) -> str:
 def percent(value: float | None, signed: bool = False) -> str:
     if value is None:
         return "n/a"
+    if abs(value) < 0.05:
+        value = 0.0  # no "-0.0 %"
     return f"{value:+.1f} %" if signed else f"{value:.1f} %"
 
 
