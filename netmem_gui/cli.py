@@ -8,7 +8,7 @@ import signal
 import sys
 from typing import Any, NoReturn, TextIO
 
-from . import __version__
+from . import __version__, cli_library
 from .core import record, report
 from .core.config import HOSTS, SCENARIOS, ConfigError, RunConfig
 from .core.limits import check_fd_limit
@@ -68,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", choices=SCENARIOS)
     add_run_options(run)
     run.add_argument("--json", metavar="PATH", help="write the run record (JSON) to PATH")
+    run.add_argument("--no-save", action="store_true", help="don't save the run in the run library")
     commands.add_parser("schema", help="print the JSON Schema of the run record")
+    cli_library.add_commands(commands)
     return parser
 
 
@@ -129,6 +131,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         record.save(rec, args.json)
         print(f"Run record written to {args.json}")
+    if not args.no_save:
+        cli_library.save_to_library(rec)
     if interrupted:
         print("netmem: interrupted; the partial run was kept", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -150,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "schema":
             sys.stdout.write(record.schema_text())
             return EXIT_OK
+        status = cli_library.dispatch(args)
+        if status is not None:
+            return status
         return cmd_run(args)
     except (ConfigError, record.RecordError, WorkloadError) as exc:
         print(f"netmem: error: {exc}", file=sys.stderr)

@@ -43,3 +43,9 @@ def run_to_end(config: RunConfig, stop_after_s: float | None = None) -> Run:
 def netmem_cmd() -> list[str]:
     """The `netmem` command as this interpreter runs it."""
     return [sys.executable, "-m", "netmem_gui.cli"]
+
+
+@pytest.fixture(autouse=True)
+def _library_in_tmp(tmp_path_factory, monkeypatch):
+    """Every test (and every `netmem` it starts) keeps its run library in a fresh folder, never the user's."""
+    monkeypatch.setenv("NETMEM_DATA_DIR", str(tmp_path_factory.mktemp("netmem-data")))

@@ -1,0 +1,123 @@
+"""The `netmem runs`, `netmem compare` and `netmem check` commands, and saving each run into the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .core import compare as compare_mod
+from .core import expectations, library, record, tables
+
+EXIT_OK, EXIT_REGRESSED, EXIT_USAGE = 0, 1, 2
+FORMATS = ("text", "markdown", "json")
+# Everything that means "the input can't be used": one line on stderr and status 2.
+BAD_INPUT = (record.RecordError, library.LibraryError, compare_mod.CompareError, expectations.ExpectationsError)
+
+
+def add_commands(commands: Any) -> None:
+    """Add `runs`, `compare` and `check` to the `netmem` parser's subcommands."""
+    runs = commands.add_parser("runs", help="list the run library (or label or delete a run in it)")
+    runs.add_argument("--format", choices=("text", "json"), default="text")
+    actions = runs.add_subparsers(dest="runs_action", metavar="ACTION", parser_class=type(runs))
+    label = actions.add_parser("label", help="give a run a label (an empty TEXT removes it)")
+    label.add_argument("id", metavar="ID")
+    label.add_argument("text", metavar="TEXT")
+    delete = actions.add_parser("delete", help="delete a run from the library")
+    delete.add_argument("id", metavar="ID")
+    delete.add_argument("--yes", action="store_true", help="don't ask first")
+
+    cmp = commands.add_parser("compare", help="compare runs; exit 1 when a gated figure regressed")
+    cmp.add_argument("base", metavar="BASE", help="the base run: a record file or a library ID")
+    cmp.add_argument("new", metavar="NEW", nargs="+", help="the run(s) to compare with it")
+    cmp.add_argument("--threshold", type=float, default=compare_mod.DEFAULT_THRESHOLD_PERCENT, metavar="PCT",
+                     help="growth of a gated figure that counts as a regression, in %% (default 10)")
+    cmp.add_argument("--format", choices=FORMATS, default="text")
+
+    chk = commands.add_parser("check", help="check a run against expected values; exit 1 on a breach")
+    chk.add_argument("run", metavar="RUN", help="a record file or a library ID")
+    chk.add_argument("--expect", required=True, metavar="FILE", help="the expectations file (TOML)")
+    chk.add_argument("--format", choices=FORMATS, default="text")
+
+
+def dispatch(args: argparse.Namespace) -> int | None:
+    """Run one of this module's commands; None when `args.command` isn't one of them."""
+    handler = {"runs": cmd_runs, "compare": cmd_compare, "check": cmd_check}.get(args.command)
+    if handler is None:
+        return None
+    try:
+        return handler(args)
+    except BAD_INPUT as exc:
+        print(f"netmem: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def save_to_library(rec: record.Record) -> None:
+    """`netmem run`'s automatic save; a library that can't be written is a warning, never a lost report."""
+    try:
+        entry = library.save_run(rec)
+    except (library.LibraryError, OSError, ValueError) as exc:
+        print(f"netmem: warning: the run was not saved to the library: {exc}", file=sys.stderr)
+        return
+    print(f"Run saved to the library as {entry.id} ({entry.path})")
+
+
+def load(ref: str) -> record.Record:
+    return record.load(library.resolve(ref))
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    compare_mod.check_threshold(args.threshold)
+    refs = [args.base, *args.new]
+    result = compare_mod.compare([load(r) for r in refs], refs, args.threshold)
+    print(compare_mod.render(result, args.format))
+    return EXIT_REGRESSED if result.regressed else EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    doc = expectations.load(args.expect)
+    rec = load(args.run)
+    result = expectations.check(rec, doc, args.run, args.expect)
+    print(expectations.render(result, args.format))
+    return EXIT_REGRESSED if result.breached else EXIT_OK
+
+
+def _entry_row(e: library.Entry) -> list[str]:
+    date = (e.started_at or "")[:19].replace("T", " ")
+    counts = "/".join("-" if e.counts.get(k) is None else f"{e.counts[k]:,}"
+                      for k in ("connections", "messages", "cycles"))
+    return [e.id, date, e.label or "", f"{e.scenario} {'' if e.completed else '(incomplete)'}".strip(),
+            e.host or "", e.verdict or "n/a", counts, tables.size(e.peak_rss_bytes)]
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    if args.runs_action == "label":
+        entry = library.set_label(args.id, args.text)
+        print(f"{entry.id}: label {'set to ' + repr(entry.label) if entry.label else 'removed'}")
+        return EXIT_OK
+    if args.runs_action == "delete":
+        path = library.find(args.id)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise library.LibraryError(f"{path.stem}: deleting needs --yes when there is no terminal to ask")
+            if input(f"Delete run {path.stem} ({path})? [y/N] ").strip().lower() not in ("y", "yes"):
+                print("Not deleted.")
+                return EXIT_OK
+        library.delete(path.stem)
+        print(f"Deleted {path}")
+        return EXIT_OK
+    entries = library.list_runs()
+    if args.format == "json":
+        print(json.dumps({"library": str(library.library_dir()), "runs": [e.to_dict() for e in entries]}, indent=1))
+        return EXIT_OK
+    good = [e for e in entries if not e.damaged]
+    damaged = [e for e in entries if e.damaged]
+    print(f"Run library: {library.library_dir()} ({len(good)} run{'s' if len(good) != 1 else ''}"
+          + (f", {len(damaged)} damaged file{'s' if len(damaged) != 1 else ''})" if damaged else ")"))
+    if good:
+        header = ["ID", "date (UTC)", "label", "scenario", "host", "verdict", "conns/msgs/cycles", "peak RSS"]
+        print("\n".join(tables.text_table(header, [_entry_row(e) for e in good], align="llllllrr")))
+    for e in damaged:
+        print(f"DAMAGED {e.id}: {e.damaged}")
+    return EXIT_OK
