@@ -47,17 +47,42 @@ def write_csv(rec: Record, path: str | os.PathLike[str]) -> None:
     os.replace(tmp, path)
 
 
-def write_plot(plot_item: pg.PlotItem, path: str | os.PathLike[str], kind: str) -> None:
-    exporter = (pg.exporters.SVGExporter(plot_item) if kind == ".svg" else pg.exporters.ImageExporter(plot_item))
+def write_plot(plot: pg.PlotWidget, path: str | os.PathLike[str], kind: str) -> None:
+    item = plot.getPlotItem()
     if kind == ".png":
+        exporter = pg.exporters.ImageExporter(item)
         # Twice the on-screen size, so the PNG stays sharp in documents.
-        exporter.parameters()["width"] = max(1600, int(plot_item.sceneBoundingRect().width() * 2))
-    exporter.export(os.fspath(path))
+        exporter.parameters()["width"] = max(1600, int(item.sceneBoundingRect().width() * 2))
+        exporter.export(os.fspath(path))
+    else:
+        try:
+            pg.exporters.SVGExporter(item).export(os.fspath(path))
+        except ValueError:
+            # pyqtgraph 0.14's SVG exporter can't parse the closed paths ("... Z") newer Qt writes
+            # (pyqtgraph issue #3495); Qt's own SVG generator draws the same widget as vectors.
+            _qt_svg(plot, path)
     if not Path(path).exists():
         raise ExportError(f"{os.fspath(path)}: the plot could not be written")
 
 
-def export(rec: Record, plot_item: pg.PlotItem, path: str | os.PathLike[str], kind: str) -> None:
+def _qt_svg(plot: pg.PlotWidget, path: str | os.PathLike[str]) -> None:
+    from PySide6.QtCore import QRect, QSize
+    from PySide6.QtGui import QPainter
+    from PySide6.QtSvg import QSvgGenerator
+
+    generator = QSvgGenerator()
+    generator.setFileName(os.fspath(path))
+    generator.setSize(QSize(plot.width(), plot.height()))
+    generator.setViewBox(QRect(0, 0, plot.width(), plot.height()))
+    generator.setTitle("netmem RSS plot")
+    painter = QPainter(generator)
+    try:
+        plot.render(painter)
+    finally:
+        painter.end()
+
+
+def export(rec: Record, plot: pg.PlotWidget, path: str | os.PathLike[str], kind: str) -> None:
     """Write one export; RecordError or OSError when the file can't be written."""
     record.check_writable(path)
     if kind == ".json":
@@ -65,4 +90,4 @@ def export(rec: Record, plot_item: pg.PlotItem, path: str | os.PathLike[str], ki
     elif kind == ".csv":
         write_csv(rec, path)
     else:
-        write_plot(plot_item, path, kind)
+        write_plot(plot, path, kind)

@@ -106,14 +106,15 @@ class RssPlot(pg.PlotWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, background="w")
         item = self.getPlotItem()
-        item.setLabel("left", "RSS (MB)")
-        item.setLabel("bottom", "Time since the run began (s)")
         item.showGrid(x=True, y=True, alpha=0.25)
         item.setTitle("RSS of the measured process", color="#222", size="11pt")
         for axis in ("left", "bottom"):
             item.getAxis(axis).setTextPen("#222")
             item.getAxis(axis).setPen("#888")
             item.getAxis(axis).enableAutoSIPrefix(False)
+        # After setPen, which would otherwise turn the axis titles grey.
+        item.setLabel("left", "RSS (MB)", color="#222")
+        item.setLabel("bottom", "Time since the run began (s)", color="#222")
         # Bottom right: the curve rises from the left and the phase labels sit along the top.
         self.legend = item.addLegend(offset=(-10, -10), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 220),
                                      pen=pg.mkPen("#bbb"))
@@ -148,6 +149,11 @@ class RssPlot(pg.PlotWidget):
     @property
     def source(self) -> PlotSource | None:
         return self._source
+
+    @property
+    def phase_lines(self) -> list[pg.InfiniteLine]:
+        """The phase markers, in the order the phases began."""
+        return list(self._phase_lines)
 
     @property
     def following(self) -> bool:
@@ -237,7 +243,8 @@ class RssPlot(pg.PlotWidget):
                            "fill": pg.mkBrush(255, 255, 255, 200)},
             )
             line.setZValue(-10)
-            self.getPlotItem().addItem(line, ignoreBounds=True)
+            # Not ignoreBounds: a phase that began before the first sample still gets its line and label in view.
+            self.getPlotItem().addItem(line)
             self._phase_lines.append(line)
         self._shown_phases = len(phases)
         self._declutter()
@@ -258,11 +265,15 @@ class RssPlot(pg.PlotWidget):
         rows: list[list[tuple[float, float]]] = [[] for _ in LABEL_ROWS]
         ordered = sorted(self._phase_lines, key=lambda line: (line.label.format not in SCENARIO_COLOURS, line.value()))
         for line in ordered:
-            left = line.value() * px_per_s
-            span = (left - 2, left + LABEL_CHAR_PX * len(line.label.format) + 8)
+            at = (line.value() - x0) * px_per_s
+            wide = LABEL_CHAR_PX * len(line.label.format) + 8
+            # Near the right edge the label goes to the left of its line, so it isn't cut off.
+            flip = at + wide > width
+            span = (at - wide - 2, at + 2) if flip else (at - 2, at + wide)
             free = next((i for i, row in enumerate(rows)
                          if all(span[1] <= a or span[0] >= b for a, b in row)), None)
             line.label.setVisible(free is not None)
             if free is not None:
                 rows[free].append(span)
+                line.label.anchors = [(1, 0), (1, 0)] if flip else [(0, 0), (0, 0)]
                 line.label.setPosition(LABEL_ROWS[free])

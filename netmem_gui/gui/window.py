@@ -222,7 +222,7 @@ class MainWindow(QMainWindow):
         try:
             if config is None:
                 config, label = self.form.config(), self.form.run_label()
-            prepare(config, None)
+            prepare(config.validate(), None)
         except (ConfigError, WorkloadError, RecordError) as exc:
             self._error("Cannot start the run", str(exc))
             return None
@@ -391,7 +391,7 @@ class MainWindow(QMainWindow):
             return False
         try:
             kind = kind or exporting.kind_of(path)
-            exporting.export(entry.record(), self.plot.getPlotItem(), path, kind)
+            exporting.export(entry.record(), self.plot, path, kind)
         except (exporting.ExportError, RecordError) as exc:
             self._error("Cannot export", str(exc))
             return False
@@ -434,6 +434,10 @@ class MainWindow(QMainWindow):
             return
         if self.persist:
             assert self.settings is not None
+            try:
+                self.form.save(self.settings)
+            except ConfigError:
+                pass  # the form can't hold an invalid value for long; keep the last good settings
             self.settings.setValue("window/geometry", self.saveGeometry())
             self.settings.sync()
         self.timer.stop()
