@@ -18,6 +18,10 @@ LABEL_ROWS = (0.97, 0.90, 0.83)
 LABEL_CHAR_PX = 7.5
 SCENARIO_COLOURS = {"connections": "#1f77b4", "messages": "#2ca02c", "stability": "#9467bd"}
 CURVE_COLOUR = "#d62728"
+# While following a live run the view grows in steps with this much room ahead of the data, so the axes (costly
+# to redraw: ~20 ms a frame offscreen against ~3 ms for the curve alone) change a few times a run, not every frame.
+HEADROOM = 0.5
+MIN_Y_SPAN_MB = 0.1
 
 
 class PlotSource(Protocol):
@@ -99,7 +103,7 @@ def _checkpoint_tip(x: float, y: float, data: Any) -> str:
 
 
 class RssPlot(pg.PlotWidget):
-    """RSS over time. Follows the data (pyqtgraph's auto range) until the user zooms or pans."""
+    """RSS over time. Follows the data until the user zooms or pans; `follow()` goes back to following."""
 
     followChanged = Signal(bool)
 
@@ -121,6 +125,9 @@ class RssPlot(pg.PlotWidget):
         self.curve = item.plot(pen=pg.mkPen(CURVE_COLOUR, width=2), name="RSS (sampled)")
         self.curve.setDownsampling(auto=True, method="peak")
         self.curve.setClipToView(True)
+        # Following is ours (stepped, see HEADROOM), so pyqtgraph's own auto range and its 'A' button are off.
+        item.disableAutoRange()
+        item.hideButtons()
         self.checkpoint_dots = pg.ScatterPlotItem(
             size=8, symbol="d", pen=pg.mkPen("#333"), brush=pg.mkBrush("#ffd700"), hoverable=True,
             hoverSize=12, tip=_checkpoint_tip, name="checkpoint (hover for its label)",
@@ -137,6 +144,8 @@ class RssPlot(pg.PlotWidget):
         self._source: PlotSource | None = None
         self._mb = np.empty(0, dtype=np.float64)
         self._converted = 0
+        self._low = np.inf  # lowest and highest MB converted so far, kept as samples arrive
+        self._high = -np.inf
         self._shown_checkpoints = 0
         self._shown_phases = 0
         self._following = True
@@ -168,6 +177,7 @@ class RssPlot(pg.PlotWidget):
         """Show a run or record from the start (clears the previous one)."""
         self._source = source
         self._converted = 0
+        self._low, self._high = np.inf, -np.inf
         self._shown_checkpoints = 0
         self._shown_phases = 0
         for line in self._phase_lines:
@@ -180,11 +190,57 @@ class RssPlot(pg.PlotWidget):
         self.follow()
 
     def follow(self) -> None:
-        """Go back to following the data (auto range on both axes)."""
-        self.getPlotItem().enableAutoRange()
+        """Go back to following the data: show all of it now, and keep up with new samples."""
         if not self._following:
             self._following = True
             self.followChanged.emit(True)
+        self._fit(headroom=0.0)
+
+    def _extent(self) -> tuple[float, float, float, float] | None:
+        """x0, x1, y0, y1 of everything drawn: samples, checkpoints, phase lines and the baseline."""
+        source = self._source
+        if source is None or self._converted == 0:
+            return None
+        t, _ = source.arrays()
+        x0, x1 = float(t[0]), float(t[self._converted - 1])
+        y0, y1 = self._low, self._high
+        if source.phases:
+            x0 = min(x0, source.phases[0]["t_s"])
+            x1 = max(x1, source.phases[-1]["t_s"])
+        for cp in source.checkpoints[:1] + source.checkpoints[-1:]:
+            x0, x1 = min(x0, cp["t_s"]), max(x1, cp["t_s"])
+        baseline = source.baseline_bytes()
+        if baseline is not None:
+            y0, y1 = min(y0, baseline / MIB), max(y1, baseline / MIB)
+        for cp in source.checkpoints:
+            y0, y1 = min(y0, cp["rss_bytes"] / MIB), max(y1, cp["rss_bytes"] / MIB)
+        return x0, x1, y0, y1
+
+    def _fit(self, headroom: float) -> None:
+        extent = self._extent()
+        if extent is None:
+            return
+        x0, x1, y0, y1 = extent
+        x_span = max(x1 - x0, 1.0)
+        y_pad = max((y1 - y0) * 0.08, MIN_Y_SPAN_MB / 2)
+        y_room = (y1 - y0 + 2 * y_pad) * headroom / 2
+        self.getPlotItem().setRange(
+            xRange=(x0, x0 + x_span * (1 + headroom) + x_span * 0.02),
+            yRange=(y0 - y_pad - y_room, y1 + y_pad + y_room), padding=0,
+        )
+
+    def _keep_up(self) -> None:
+        """While following: move the view only when the data is about to leave it."""
+        extent = self._extent()
+        if extent is None:
+            return
+        x0, x1, y0, y1 = extent
+        (vx0, vx1), (vy0, vy1) = self.getPlotItem().getViewBox().viewRange()
+        live = self._source is not None and self._source.live
+        if not live:
+            self._fit(headroom=0.0)
+        elif x1 > vx1 or x0 < vx0 or y0 < vy0 or y1 > vy1:
+            self._fit(headroom=HEADROOM)
 
     def _on_manual_range(self, *_: Any) -> None:
         if self._following:
@@ -210,13 +266,23 @@ class RssPlot(pg.PlotWidget):
                 grown[: self._converted] = self._mb[: self._converted]
                 self._mb = grown
             # Only the new samples are converted to MB; the curve gets views, not copies.
-            self._mb[self._converted : n] = rss[self._converted : n] / MIB
+            fresh = self._mb[self._converted : n]
+            np.divide(rss[self._converted : n], MIB, out=fresh)
+            if fresh.size:
+                self._low, self._high = min(self._low, float(fresh.min())), max(self._high, float(fresh.max()))
             self._converted = n
             self.curve.setData(t, self._mb[:n])
+            changed = True
+        else:
+            changed = False
         if len(source.checkpoints) != self._shown_checkpoints:
             self._add_checkpoints(source.checkpoints)
+            changed = True
         if len(source.phases) != self._shown_phases:
             self._add_phases(source.phases)
+            changed = True
+        if self._following and changed:
+            self._keep_up()
 
     def _add_checkpoints(self, checkpoints: list[dict[str, Any]]) -> None:
         new = checkpoints[self._shown_checkpoints :]
@@ -243,8 +309,7 @@ class RssPlot(pg.PlotWidget):
                            "fill": pg.mkBrush(255, 255, 255, 200)},
             )
             line.setZValue(-10)
-            # Not ignoreBounds: a phase that began before the first sample still gets its line and label in view.
-            self.getPlotItem().addItem(line)
+            self.getPlotItem().addItem(line, ignoreBounds=True)
             self._phase_lines.append(line)
         self._shown_phases = len(phases)
         self._declutter()

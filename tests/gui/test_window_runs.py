@@ -39,10 +39,9 @@ async def _run_watching_plot(window, config):
 @pytest.mark.parametrize("scenario", ["connections", "messages"])
 def test_small_run_fills_plot_and_summary(window, loop, host, scenario):
     config = RunConfig(scenario=scenario, host=host, interval_ms=20, **SMALL[scenario])
-    entry, seen_live = run_async(loop, _run_watching_plot(window, config))
+    entry, _ = run_async(loop, _run_watching_plot(window, config))
     run = entry.run
     assert run.completed, run.stop_reason
-    assert seen_live > 0, "no sample reached the plot while the run was going"
     samples = len(run.samples)
     assert window.plot.sample_count() == samples > 0
     assert len(window.plot.checkpoint_dots.data) == len(run.checkpoints)
@@ -65,6 +64,17 @@ def test_small_run_fills_plot_and_summary(window, loop, host, scenario):
         assert rec["scenarios"]["messages"]["messages_echoed"] == 200
         assert window.live_panel.values["messages_per_s"].text() != "–"
     assert rec["measured"]["role"] == ("server" if host == "isolated" else "app")
+
+
+@pytest.mark.parametrize("host", ["isolated", "inapp"])
+def test_samples_reach_the_plot_while_running(window, loop, host):
+    # Stability runs for a fixed time, long enough for many frames whatever the machine's speed.
+    config = RunConfig(scenario="stability", duration_s=1.5, host=host, interval_ms=20)
+    entry, seen_live = run_async(loop, _run_watching_plot(window, config))
+    assert entry.run.completed, entry.run.stop_reason
+    assert seen_live > 0, "no sample reached the plot while the run was going"
+    assert window.plot.sample_count() == len(entry.run.samples) > seen_live
+    assert window.summary.shown_record["scenarios"]["stability"]["iterations"] > 0
 
 
 def test_every_run_stays_in_the_list_and_selection_switches(window, loop):
