@@ -91,8 +91,19 @@ class SummaryPanel(QTextBrowser):
                  else f"<span style='color:#b00'>incomplete: {html.escape(rec['stop_reason'] or 'stopped')}</span>")
         head = (f"<b>{html.escape(title)}</b> &middot; {state} &middot; "
                 f"leak indicator: <b style='color:{colour}'>{html.escape(verdict)}</b>")
-        body = html.escape(report.render(rec))
-        self.setHtml(f"<p>{head}</p><pre style='font-family:\"{self._mono}\"; white-space: pre-wrap'>{body}</pre>")
+        # The report's own lines (the CLI's wording), most telling first: the run summary, each scenario's
+        # figures, then the checkpoints behind them.
+        summary_lines = report.render(rec).split("=== Summary ===", 1)[1].strip().splitlines()
+        summary = "<br>".join(html.escape(line).replace("  ", " &middot; ") for line in summary_lines)
+        parts = [f"<p>{head}</p>", f"<p>{summary}</p>"]
+        for name, fig in rec["scenarios"].items():
+            items = "".join(f"<li>{html.escape(line)}</li>" for line in report.scenario_lines(name, fig))
+            parts.append(f"<p style='margin-bottom:0'><b>{html.escape(report.TITLES[name])}</b></p><ul>{items}</ul>")
+        checkpoints = "\n".join(f"{cp['t_s']:8.2f} s  {report.checkpoint_line(cp)}" for cp in rec["checkpoints"])
+        mono = f"font-family:\"{self._mono}\"; white-space: pre-wrap"
+        parts.append(f"<p style='margin-bottom:0'><b>Checkpoints</b> ({len(rec['checkpoints'])})</p>"
+                     f"<pre style='{mono}'>{html.escape(checkpoints)}</pre>")
+        self.setHtml("".join(parts))
 
     def show_running(self, title: str) -> None:
         self.shown_record = None
