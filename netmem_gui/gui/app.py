@@ -83,6 +83,15 @@ async def _gui_main(window: MainWindow, config: RunConfig | None, args: argparse
     return code
 
 
+def _warn_about_known_crash(pyside_version: str) -> None:
+    # pyproject's markers keep pip from installing this pair; a distro or a hand-made environment may not.
+    major_minor = tuple(int(x) for x in pyside_version.split(".")[:2] if x.isdigit())
+    if sys.version_info < (3, 12) and major_minor >= (6, 12):
+        print(f"{PROG}: warning: PySide6 {pyside_version} with qasync on Python "
+              f"{sys.version_info.major}.{sys.version_info.minor} is known to abort (a reference-count bug); "
+              "install PySide6-Essentials<6.12 or use Python 3.12+", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     from ..core.worker import WORKER_FLAG
@@ -106,7 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc), EXIT_USAGE)
 
     # Qt is imported only now: the worker and argument errors above never pay for it.
+    import PySide6
     from PySide6.QtWidgets import QApplication
+
+    _warn_about_known_crash(PySide6.__version__)
 
     from .loop import close_loop, make_loop
     from .settings import make_settings

@@ -84,8 +84,8 @@ class MainWindow(QMainWindow):
         self._build_actions()
         if settings is not None:
             self.form.load(settings)
-            geometry = settings.value("window/geometry")
-            if geometry is not None:
+            geometry = settings.value("window/geometry") if self.persist else None
+            if geometry is not None:  # scripted runs keep 1280x800, so their screenshots match
                 self.restoreGeometry(geometry)
         self.timer = QTimer(self)
         self.timer.setInterval(FRAME_MS)
@@ -226,6 +226,8 @@ class MainWindow(QMainWindow):
         except (ConfigError, WorkloadError, RecordError) as exc:
             self._error("Cannot start the run", str(exc))
             return None
+        # The form shows what is running, whoever started it (the Start button, the scripted mode, a test).
+        self.form.set_config(config, label)
         if self.persist:
             self.form.save(self.settings)  # type: ignore[arg-type]
         run = Run(config, label=label)
