@@ -103,3 +103,30 @@ def test_invalid_settings_show_an_error_and_start_nothing(window, loop, monkeypa
     assert run_async(loop, attempt()) is None
     assert shown and "connections" in shown[0]
     assert window.run_list.count() == 0 and window.active is None
+
+
+def test_zooming_pauses_follow_and_a_resumes_it(window, loop):
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    async def go():
+        entry = window.start_run(RunConfig(scenario="connections", connections=20, interval_ms=20))
+        await window.wait_idle()
+        return entry
+
+    entry = run_async(loop, go())
+    t, _, _ = entry.run.samples.view()
+    view = window.plot.getPlotItem().getViewBox()
+    (x0, x1), _ = view.viewRange()
+    assert x0 <= t[0] and x1 >= t[-1]  # following: all the data is in view
+
+    view.scaleBy((0.25, 0.25))
+    view.sigRangeChangedManually.emit([True, True])  # what a wheel or drag emits
+    assert not window.plot.following and "paused" in window.follow_state.text()
+
+    window.activateWindow()
+    window.setFocus()
+    QTest.keyClick(window, Qt.Key.Key_A)
+    assert window.plot.following and window.follow_state.text() == "following the data"
+    (x0, x1), _ = view.viewRange()
+    assert x0 <= t[0] and x1 >= t[-1]
