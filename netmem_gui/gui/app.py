@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
@@ -16,7 +17,7 @@ from ..core.workload import WorkloadError
 if TYPE_CHECKING:
     from .window import MainWindow
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 PROG = "netmem-gui"
 
 
@@ -64,12 +65,28 @@ async def _scripted(window: MainWindow, config: RunConfig, args: argparse.Namesp
             code = _fail(f"{args.screenshot}: the screenshot could not be written", EXIT_FAILED)
     except OSError as exc:
         code = _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), EXIT_FAILED)
-    if not run.completed:
+    if getattr(window, "interrupted", False):
+        print(f"{PROG}: interrupted; the partial run was kept", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    elif not run.completed:
         code = _fail(f"the run failed: {run.stop_reason}", EXIT_FAILED)
     return code
 
 
+def _close_on_sigint(window: MainWindow) -> None:
+    """Ctrl-C in the terminal closes the window the way its close button does: a running run is stopped first."""
+    loop = asyncio.get_running_loop()
+
+    def on_sigint(signum: int, frame: object) -> None:
+        window.interrupted = True  # type: ignore[attr-defined]
+        # Python runs this between Qt events (the frame timer gives it a chance 25 times a second).
+        loop.call_soon_threadsafe(window.close)
+
+    signal.signal(signal.SIGINT, on_sigint)
+
+
 async def _gui_main(window: MainWindow, config: RunConfig | None, args: argparse.Namespace) -> int:
+    _close_on_sigint(window)
     closed = asyncio.get_running_loop().create_future()
     window.closed.connect(lambda: closed.done() or closed.set_result(None))
     window.show()

@@ -57,3 +57,35 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, args, message):
 def test_worker_flag_dispatches_to_the_worker(tmp_path):
     done = _gui(tmp_path, "--netmem-worker", "bogus", timeout=60)
     assert done.returncode == 2 and "netmem worker: unknown role" in done.stderr
+
+
+def test_ctrl_c_stops_the_run_and_keeps_it(tmp_path):
+    import signal
+    import time
+
+    import psutil
+
+    out = tmp_path / "run.json"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "NETMEM_GUI_SETTINGS": str(tmp_path / "settings.ini")}
+    proc = subprocess.Popen([sys.executable, "-m", "netmem_gui", "--run", "stability", "--duration", "120",
+                             "--interval", "20", "--export", str(out), "--quit"],
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    try:
+        gui = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 120
+        # Wait for the run itself: the isolated host's two worker processes under the GUI.
+        while len(gui.children(recursive=True)) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        workers = gui.children(recursive=True)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted; the partial run was kept" in err
+    rec = record.load(out)
+    assert rec["completed"] is False
+    _, alive = psutil.wait_procs(workers, timeout=5)
+    assert not alive
