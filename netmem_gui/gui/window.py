@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
@@ -52,7 +52,6 @@ class SessionRun:
     task: asyncio.Task | None = None
     stop: asyncio.Event | None = None
     error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def live(self) -> bool:
