@@ -71,6 +71,9 @@ class Sampler:
             info = self._process.memory_info()
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
             return False
+        if info.rss == 0:
+            # An exiting process (a zombie on Linux) still answers, with zeros: it is gone, not using 0 bytes.
+            return False
         self.buffer.append(time.monotonic() - self._t0, info.rss, info.vms)
         return True
 

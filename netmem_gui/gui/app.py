@@ -1,0 +1,162 @@
+"""`netmem-gui`: the desktop app's entry point, and its scripted mode for demos, docs and checks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from typing import TYPE_CHECKING, NoReturn
+
+from .. import __version__
+from ..cli import add_run_options, config_from_args, prepare
+from ..core import record
+from ..core.config import SCENARIOS, ConfigError, RunConfig
+from ..core.workload import WorkloadError
+
+if TYPE_CHECKING:
+    from .window import MainWindow
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+PROG = "netmem-gui"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, like `netmem`: what was wrong, with --help one command away.
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Memory profiler for network workloads: the desktop app.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--run", choices=SCENARIOS, metavar="SCENARIO", dest="scenario",
+                        help=f"run SCENARIO in the window as soon as it opens ({', '.join(SCENARIOS)})")
+    add_run_options(parser)
+    parser.add_argument("--export", metavar="PATH.json", help="after the run, write its record (JSON) to PATH")
+    parser.add_argument("--screenshot", metavar="PATH.png", help="after the run, save a picture of the window")
+    parser.add_argument("--quit", action="store_true", help="close the window after the run (exit 0 if it completed)")
+    return parser
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return code
+
+
+async def _scripted(window: MainWindow, config: RunConfig, args: argparse.Namespace) -> int:
+    """Run the scenario in the window, then export and take the screenshot; the exit status of the run."""
+    entry = window.start_run(config, args.label)
+    if entry is None:
+        return _fail(window.statusBar().currentMessage() or "the run could not start", EXIT_FAILED)
+    await window.wait_idle()
+    run = entry.run
+    assert run is not None
+    # Let the window catch up with the end of the run (summary, figures, plot) before it is photographed.
+    window.plot.refresh()
+    window.plot.follow()
+    for _ in range(3):
+        await asyncio.sleep(0.05)
+    code = EXIT_OK
+    try:
+        if args.export:
+            record.save(entry.record(), args.export)
+        if args.screenshot and not window.grab().save(args.screenshot):
+            code = _fail(f"{args.screenshot}: the screenshot could not be written", EXIT_FAILED)
+    except OSError as exc:
+        code = _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), EXIT_FAILED)
+    if getattr(window, "interrupted", False):
+        print(f"{PROG}: interrupted; the partial run was kept", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    elif not run.completed:
+        code = _fail(f"the run failed: {run.stop_reason}", EXIT_FAILED)
+    return code
+
+
+def _close_on_sigint(window: MainWindow) -> None:
+    """Ctrl-C in the terminal closes the window the way its close button does: a running run is stopped first."""
+    loop = asyncio.get_running_loop()
+
+    def on_sigint(signum: int, frame: object) -> None:
+        window.interrupted = True  # type: ignore[attr-defined]
+        # Python runs this between Qt events (the frame timer gives it a chance 25 times a second).
+        loop.call_soon_threadsafe(window.close)
+
+    signal.signal(signal.SIGINT, on_sigint)
+
+
+async def _gui_main(window: MainWindow, config: RunConfig | None, args: argparse.Namespace) -> int:
+    _close_on_sigint(window)
+    closed = asyncio.get_running_loop().create_future()
+    window.closed.connect(lambda: closed.done() or closed.set_result(None))
+    window.show()
+    code = EXIT_OK
+    if config is not None:
+        code = await _scripted(window, config, args)
+        if args.quit:
+            window.close()
+            return code
+    await closed
+    return code
+
+
+def _warn_about_known_crash(pyside_version: str) -> None:
+    # pyproject's markers keep pip from installing this pair; a distro or a hand-made environment may not.
+    major_minor = tuple(int(x) for x in pyside_version.split(".")[:2] if x.isdigit())
+    if sys.version_info < (3, 12) and major_minor >= (6, 12):
+        print(f"{PROG}: warning: PySide6 {pyside_version} with qasync on Python "
+              f"{sys.version_info.major}.{sys.version_info.minor} is known to abort (a reference-count bug); "
+              "install PySide6-Essentials<6.12 or use Python 3.12+", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    from ..core.worker import WORKER_FLAG
+    from ..core.worker import main as worker_main
+
+    # A frozen bundle starts its isolated-host children through this same executable.
+    if argv[:1] == [WORKER_FLAG]:
+        return worker_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    config = None
+    try:
+        if args.scenario is None:
+            if args.export or args.screenshot or args.quit:
+                return _fail("--export, --screenshot and --quit need --run SCENARIO", EXIT_USAGE)
+        else:
+            config = config_from_args(args)
+            prepare(config, args.export)
+            if args.screenshot:
+                record.check_writable(args.screenshot)
+    except (ConfigError, record.RecordError, WorkloadError) as exc:
+        return _fail(str(exc), EXIT_USAGE)
+
+    # Qt is imported only now: the worker and argument errors above never pay for it.
+    import PySide6
+    from PySide6.QtWidgets import QApplication
+
+    _warn_about_known_crash(PySide6.__version__)
+
+    from .loop import close_loop, make_loop
+    from .settings import make_settings
+    from .window import MainWindow
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else PROG])
+    app.setApplicationName(PROG)
+    app.setApplicationVersion(__version__)
+    # The window's own close ends the app (after a running run has stopped), not Qt's last-window rule.
+    app.setQuitOnLastWindowClosed(False)
+    loop = make_loop(app)
+    # Scripted runs don't overwrite the user's last-used settings.
+    window = MainWindow(make_settings(), persist=config is None)
+    if config is not None:
+        window.form.set_config(config, args.label)
+    try:
+        return loop.run_until_complete(_gui_main(window, config, args))
+    finally:
+        window.deleteLater()
+        close_loop(loop)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Exports of a run: its JSON record (the core's), the plot as PNG or SVG, the samples as CSV."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pyqtgraph as pg
+import pyqtgraph.exporters  # registers the exporters on pg
+
+from ..core import record
+from ..core.record import Record
+
+KINDS = {".json": "Run record (*.json)", ".png": "Plot as PNG (*.png)", ".svg": "Plot as SVG (*.svg)",
+         ".csv": "Samples as CSV (*.csv)"}
+FILTERS = ";;".join(KINDS.values())
+
+
+class ExportError(ValueError):
+    """An export that can't be made; one line for the user."""
+
+
+def kind_of(path: str | os.PathLike[str], chosen_filter: str = "") -> str:
+    """The export kind (a suffix) from the file name, else from the filter the user picked in the dialog."""
+    suffix = Path(path).suffix.lower()
+    if suffix in KINDS:
+        return suffix
+    for kind, name in KINDS.items():
+        if name == chosen_filter:
+            return kind
+    raise ExportError(f"{os.fspath(path)}: unknown export type; use .json, .png, .svg or .csv")
+
+
+def with_suffix(path: str, kind: str) -> str:
+    return path if Path(path).suffix.lower() == kind else path + kind
+
+
+def write_csv(rec: Record, path: str | os.PathLike[str]) -> None:
+    """One row per sample: time in seconds, RSS and VMS in bytes."""
+    s = rec["samples"]
+    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(["t_s", "rss_bytes", "vms_bytes"])
+        out.writerows(zip(s["t_s"], s["rss_bytes"], s["vms_bytes"], strict=True))
+    os.replace(tmp, path)
+
+
+def write_plot(plot: pg.PlotWidget, path: str | os.PathLike[str], kind: str) -> None:
+    item = plot.getPlotItem()
+    if kind == ".png":
+        exporter = pg.exporters.ImageExporter(item)
+        # Twice the on-screen size, so the PNG stays sharp in documents.
+        exporter.parameters()["width"] = max(1600, int(item.sceneBoundingRect().width() * 2))
+        exporter.export(os.fspath(path))
+    else:
+        try:
+            pg.exporters.SVGExporter(item).export(os.fspath(path))
+        except ValueError:
+            # pyqtgraph 0.14's SVG exporter can't parse the closed paths ("... Z") newer Qt writes
+            # (pyqtgraph issue #3495); Qt's own SVG generator draws the same widget as vectors.
+            _qt_svg(plot, path)
+    if not Path(path).exists():
+        raise ExportError(f"{os.fspath(path)}: the plot could not be written")
+
+
+def _qt_svg(plot: pg.PlotWidget, path: str | os.PathLike[str]) -> None:
+    from PySide6.QtCore import QRect, QSize
+    from PySide6.QtGui import QPainter
+    from PySide6.QtSvg import QSvgGenerator
+
+    generator = QSvgGenerator()
+    generator.setFileName(os.fspath(path))
+    generator.setSize(QSize(plot.width(), plot.height()))
+    generator.setViewBox(QRect(0, 0, plot.width(), plot.height()))
+    generator.setTitle("netmem RSS plot")
+    painter = QPainter(generator)
+    try:
+        plot.render(painter)
+    finally:
+        painter.end()
+
+
+def export(rec: Record, plot: pg.PlotWidget, path: str | os.PathLike[str], kind: str) -> None:
+    """Write one export; RecordError or OSError when the file can't be written."""
+    record.check_writable(path)
+    if kind == ".json":
+        record.save(rec, path)
+    elif kind == ".csv":
+        write_csv(rec, path)
+    else:
+        write_plot(plot, path, kind)

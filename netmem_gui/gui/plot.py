@@ -1,0 +1,344 @@
+"""The live RSS plot: RSS in MB against run time, with phase and checkpoint markers and the baseline."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QWidget
+
+from ..core.record import Record
+from ..core.run import Run
+
+MIB = 1024 * 1024
+# Phase labels sit in rows along the top of the plot (fractions of its height), each about this wide per letter.
+LABEL_ROWS = (0.97, 0.90, 0.83)
+LABEL_CHAR_PX = 7.5
+SCENARIO_COLOURS = {"connections": "#1f77b4", "messages": "#2ca02c", "stability": "#9467bd"}
+CURVE_COLOUR = "#d62728"
+# While following a live run the view grows in steps with this much room ahead of the data, so the axes (costly
+# to redraw: ~20 ms a frame offscreen against ~3 ms for the curve alone) change a few times a run, not every frame.
+HEADROOM = 0.5
+MIN_Y_SPAN_MB = 0.1
+
+
+class PlotSource(Protocol):
+    """What the plot draws: a live run or a finished record, seen the same way."""
+
+    live: bool
+    checkpoints: list[dict[str, Any]]
+    phases: list[dict[str, Any]]
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Time (s) and RSS (bytes) of every sample so far."""
+
+    def baseline_bytes(self) -> int | None: ...
+
+    def measured(self) -> dict[str, Any]:
+        """The record's `measured`: which process (pid, role) the samples are of."""
+
+
+def title_for(measured: dict[str, Any]) -> str:
+    role, pid = measured.get("role"), measured.get("pid")
+    if role == "server":
+        return f"RSS of the echo server's own process (isolated host, pid {pid})"
+    if role == "app":
+        return f"RSS of this app: server, clients and GUI together (in-app host, pid {pid})"
+    return "RSS of the measured process"
+
+
+class RunSource:
+    """A run in progress: views of the core's sample buffer, read at the plot's frame rate."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.checkpoints = run.checkpoints
+        self.phases = run.phases
+
+    @property
+    def live(self) -> bool:
+        return not self.run.ended
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        t, rss, _ = self.run.samples.view()
+        return t, rss
+
+    def baseline_bytes(self) -> int | None:
+        # The analysis takes the run's first checkpoint as its baseline; so does the plot.
+        return int(self.checkpoints[0]["rss_bytes"]) if self.checkpoints else None
+
+    def measured(self) -> dict[str, Any]:
+        return self.run.measured
+
+
+class RecordSource:
+    """A finished run, from its record."""
+
+    live = False
+
+    def __init__(self, rec: Record) -> None:
+        self.checkpoints = rec["checkpoints"]
+        self.phases = rec["phases"]
+        self._t = np.asarray(rec["samples"]["t_s"], dtype=np.float64)
+        self._rss = np.asarray(rec["samples"]["rss_bytes"], dtype=np.int64)
+        self._baseline = rec["summary"]["baseline_rss_bytes"]
+        self._measured = rec["measured"]
+
+    def measured(self) -> dict[str, Any]:
+        return self._measured
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._t, self._rss
+
+    def baseline_bytes(self) -> int | None:
+        return self._baseline
+
+
+def _checkpoint_tip(x: float, y: float, data: Any) -> str:
+    cp = data or {}
+    open_now = f", {cp.get('connections')} open" if cp.get("connections") else ""
+    return f"{cp.get('scenario')}: {cp.get('label')}\nRSS {y:.2f} MB at {x:.2f} s{open_now}"
+
+
+class RssPlot(pg.PlotWidget):
+    """RSS over time. Follows the data until the user zooms or pans; `follow()` goes back to following."""
+
+    followChanged = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent, background="w")
+        item = self.getPlotItem()
+        item.showGrid(x=True, y=True, alpha=0.25)
+        item.setTitle("RSS of the measured process", color="#222", size="11pt")
+        for axis in ("left", "bottom"):
+            item.getAxis(axis).setTextPen("#222")
+            item.getAxis(axis).setPen("#888")
+            item.getAxis(axis).enableAutoSIPrefix(False)
+        # After setPen, which would otherwise turn the axis titles grey.
+        item.setLabel("left", "RSS (MB)", color="#222")
+        item.setLabel("bottom", "Time since the run began (s)", color="#222")
+        # Bottom right: the curve rises from the left and the phase labels sit along the top.
+        self.legend = item.addLegend(offset=(-10, -10), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 220),
+                                     pen=pg.mkPen("#bbb"))
+        self.curve = item.plot(pen=pg.mkPen(CURVE_COLOUR, width=2), name="RSS (sampled)")
+        self.curve.setDownsampling(auto=True, method="peak")
+        self.curve.setClipToView(True)
+        # Following is ours (stepped, see HEADROOM), so pyqtgraph's own auto range and its 'A' button are off.
+        item.disableAutoRange()
+        item.hideButtons()
+        self.checkpoint_dots = pg.ScatterPlotItem(
+            size=8, symbol="d", pen=pg.mkPen("#333"), brush=pg.mkBrush("#ffd700"), hoverable=True,
+            hoverSize=12, tip=_checkpoint_tip, name="checkpoint (hover for its label)",
+        )
+        item.addItem(self.checkpoint_dots)
+        self.baseline = pg.InfiniteLine(
+            angle=0, pen=pg.mkPen("#555", width=1, style=pg.QtCore.Qt.PenStyle.DashLine),
+            label="baseline", labelOpts={"position": 0.5, "color": "#333", "anchors": [(0.5, 0), (0.5, 0)],
+                                         "fill": pg.mkBrush(255, 255, 255, 200)},
+        )
+        self.baseline.setVisible(False)
+        item.addItem(self.baseline, ignoreBounds=True)
+        self._phase_lines: list[pg.InfiniteLine] = []
+        self._source: PlotSource | None = None
+        self._mb = np.empty(0, dtype=np.float64)
+        self._converted = 0
+        self._low = np.inf  # lowest and highest MB converted so far, kept as samples arrive
+        self._high = -np.inf
+        self._shown_checkpoints = 0
+        self._shown_phases = 0
+        self._following = True
+        self._title = ""
+        item.getViewBox().sigRangeChangedManually.connect(self._on_manual_range)
+        item.getViewBox().sigXRangeChanged.connect(lambda *_: self._declutter())
+
+    # --- what is shown ---------------------------------------------------------------------------------
+
+    @property
+    def source(self) -> PlotSource | None:
+        return self._source
+
+    @property
+    def phase_lines(self) -> list[pg.InfiniteLine]:
+        """The phase markers, in the order the phases began."""
+        return list(self._phase_lines)
+
+    @property
+    def following(self) -> bool:
+        return self._following
+
+    def sample_count(self) -> int:
+        """Samples currently handed to the curve."""
+        x, _ = self.curve.getOriginalDataset()
+        return 0 if x is None else len(x)
+
+    def show_source(self, source: PlotSource | None) -> None:
+        """Show a run or record from the start (clears the previous one)."""
+        self._source = source
+        self._converted = 0
+        self._low, self._high = np.inf, -np.inf
+        self._shown_checkpoints = 0
+        self._shown_phases = 0
+        for line in self._phase_lines:
+            self.getPlotItem().removeItem(line)
+        self._phase_lines.clear()
+        self.checkpoint_dots.clear()
+        self.curve.setData([], [])
+        self.baseline.setVisible(False)
+        self.refresh()
+        self.follow()
+
+    def follow(self) -> None:
+        """Go back to following the data: show all of it now, and keep up with new samples."""
+        if not self._following:
+            self._following = True
+            self.followChanged.emit(True)
+        self._fit(headroom=0.0)
+
+    def _extent(self) -> tuple[float, float, float, float] | None:
+        """x0, x1, y0, y1 of everything drawn: samples, checkpoints, phase lines and the baseline."""
+        source = self._source
+        if source is None or self._converted == 0:
+            return None
+        t, _ = source.arrays()
+        x0, x1 = float(t[0]), float(t[self._converted - 1])
+        y0, y1 = self._low, self._high
+        if source.phases:
+            x0 = min(x0, source.phases[0]["t_s"])
+            x1 = max(x1, source.phases[-1]["t_s"])
+        for cp in source.checkpoints[:1] + source.checkpoints[-1:]:
+            x0, x1 = min(x0, cp["t_s"]), max(x1, cp["t_s"])
+        baseline = source.baseline_bytes()
+        if baseline is not None:
+            y0, y1 = min(y0, baseline / MIB), max(y1, baseline / MIB)
+        for cp in source.checkpoints:
+            y0, y1 = min(y0, cp["rss_bytes"] / MIB), max(y1, cp["rss_bytes"] / MIB)
+        return x0, x1, y0, y1
+
+    def _fit(self, headroom: float) -> None:
+        extent = self._extent()
+        if extent is None:
+            return
+        x0, x1, y0, y1 = extent
+        x_span = max(x1 - x0, 1.0)
+        y_pad = max((y1 - y0) * 0.08, MIN_Y_SPAN_MB / 2)
+        y_room = (y1 - y0 + 2 * y_pad) * headroom / 2
+        self.getPlotItem().setRange(
+            xRange=(x0, x0 + x_span * (1 + headroom) + x_span * 0.02),
+            yRange=(y0 - y_pad - y_room, y1 + y_pad + y_room), padding=0,
+        )
+
+    def _keep_up(self) -> None:
+        """While following: move the view only when the data is about to leave it."""
+        extent = self._extent()
+        if extent is None:
+            return
+        x0, x1, y0, y1 = extent
+        (vx0, vx1), (vy0, vy1) = self.getPlotItem().getViewBox().viewRange()
+        live = self._source is not None and self._source.live
+        if not live:
+            self._fit(headroom=0.0)
+        elif x1 > vx1 or x0 < vx0 or y0 < vy0 or y1 > vy1:
+            self._fit(headroom=HEADROOM)
+
+    def _on_manual_range(self, *_: Any) -> None:
+        if self._following:
+            self._following = False
+            self.followChanged.emit(False)
+
+    # --- per frame -------------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Bring the plot up to date with its source; cheap when nothing changed."""
+        source = self._source
+        if source is None:
+            return
+        title = title_for(source.measured())
+        if title != self._title:
+            self._title = title
+            self.getPlotItem().setTitle(title, color="#222", size="11pt")
+        t, rss = source.arrays()
+        n = len(t)
+        if n != self._converted:
+            if n > len(self._mb):
+                grown = np.empty(max(n, 2 * len(self._mb), 4096), dtype=np.float64)
+                grown[: self._converted] = self._mb[: self._converted]
+                self._mb = grown
+            # Only the new samples are converted to MB; the curve gets views, not copies.
+            fresh = self._mb[self._converted : n]
+            np.divide(rss[self._converted : n], MIB, out=fresh)
+            if fresh.size:
+                self._low, self._high = min(self._low, float(fresh.min())), max(self._high, float(fresh.max()))
+            self._converted = n
+            self.curve.setData(t, self._mb[:n])
+            changed = True
+        else:
+            changed = False
+        if len(source.checkpoints) != self._shown_checkpoints:
+            self._add_checkpoints(source.checkpoints)
+            changed = True
+        if len(source.phases) != self._shown_phases:
+            self._add_phases(source.phases)
+            changed = True
+        if self._following and changed:
+            self._keep_up()
+
+    def _add_checkpoints(self, checkpoints: list[dict[str, Any]]) -> None:
+        new = checkpoints[self._shown_checkpoints :]
+        self._shown_checkpoints = len(checkpoints)
+        self.checkpoint_dots.addPoints(
+            x=[cp["t_s"] for cp in new], y=[cp["rss_bytes"] / MIB for cp in new], data=new,
+        )
+        baseline = self._source.baseline_bytes() if self._source else None
+        if baseline is not None:
+            self.baseline.setValue(baseline / MIB)
+            self.baseline.label.setFormat(f"baseline {baseline / MIB:.2f} MB")
+            self.baseline.setVisible(True)
+
+    def _add_phases(self, phases: list[dict[str, Any]]) -> None:
+        for ph in phases[self._shown_phases :]:
+            colour = SCENARIO_COLOURS.get(ph["scenario"], "#444")
+            first = ph["phase"] == "start"
+            # A scenario's first phase is named after the scenario; later phases get lighter, dashed lines.
+            pen = pg.mkPen(colour, width=2 if first else 1,
+                           style=pg.QtCore.Qt.PenStyle.SolidLine if first else pg.QtCore.Qt.PenStyle.DashLine)
+            line = pg.InfiniteLine(
+                pos=ph["t_s"], angle=90, pen=pen, label=ph["scenario"] if first else ph["phase"],
+                labelOpts={"position": LABEL_ROWS[0], "color": colour, "anchors": [(0, 0), (0, 0)],
+                           "fill": pg.mkBrush(255, 255, 255, 200)},
+            )
+            line.setZValue(-10)
+            self.getPlotItem().addItem(line, ignoreBounds=True)
+            self._phase_lines.append(line)
+        self._shown_phases = len(phases)
+        self._declutter()
+
+    def _declutter(self) -> None:
+        """Give each phase label a row along the top where it overlaps no other; hide it if none is free.
+
+        Scenario names are placed first, so they are always shown unless two scenarios start within a label's
+        width of each other at every row; phase names take what room is left and appear as the user zooms in.
+        """
+        if not self._phase_lines:
+            return
+        view = self.getPlotItem().getViewBox()
+        (x0, x1), width = view.viewRange()[0], view.width()
+        if x1 <= x0 or width <= 0:
+            return
+        px_per_s = width / (x1 - x0)
+        rows: list[list[tuple[float, float]]] = [[] for _ in LABEL_ROWS]
+        ordered = sorted(self._phase_lines, key=lambda line: (line.label.format not in SCENARIO_COLOURS, line.value()))
+        for line in ordered:
+            at = (line.value() - x0) * px_per_s
+            wide = LABEL_CHAR_PX * len(line.label.format) + 8
+            # Near the right edge the label goes to the left of its line, so it isn't cut off.
+            flip = at + wide > width
+            span = (at - wide - 2, at + 2) if flip else (at - 2, at + wide)
+            free = next((i for i, row in enumerate(rows)
+                         if all(span[1] <= a or span[0] >= b for a, b in row)), None)
+            line.label.setVisible(free is not None)
+            if free is not None:
+                rows[free].append(span)
+                line.label.anchors = [(1, 0), (1, 0)] if flip else [(0, 0), (0, 0)]
+                line.label.setPosition(LABEL_ROWS[free])

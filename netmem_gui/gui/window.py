@@ -1,0 +1,446 @@
+"""The main window: settings, Start/Stop, progress, live figures, the plot, the summary and the run list."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..cli import prepare
+from ..core import record
+from ..core.config import ConfigError, RunConfig
+from ..core.record import Record, RecordError
+from ..core.run import Run, execute
+from ..core.workload import WorkloadError
+from . import exporting, live
+from .form import RunForm
+from .panels import LivePanel, SummaryPanel
+from .plot import RecordSource, RssPlot, RunSource
+
+FRAME_MS = 40  # 25 frames a second, whatever the sampling interval
+FIGURES_EVERY = 5  # the analysis runs 5 times a second; the curve moves every frame
+
+
+@dataclass
+class SessionRun:
+    """One entry of the run list: a run started in this window, or a record opened from a file."""
+
+    title: str
+    run: Run | None = None
+    rec: Record | None = None
+    task: asyncio.Task | None = None
+    stop: asyncio.Event | None = None
+    error: str | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.run is not None and not self.run.ended
+
+    def record(self) -> Record:
+        if self.rec is not None:
+            return self.rec
+        assert self.run is not None
+        return self.run.record()
+
+
+class MainWindow(QMainWindow):
+    """The netmem window. Runs are asyncio tasks on the app's (qasync) loop; the UI never waits on them."""
+
+    closed = Signal()
+    runFinished = Signal(object)
+
+    def __init__(self, settings: QSettings | None = None, persist: bool = True) -> None:
+        super().__init__()
+        self.setWindowTitle("netmem – memory profiler for network workloads")
+        self.settings = settings
+        self.persist = persist and settings is not None
+        self.entries: list[SessionRun] = []
+        self.active: SessionRun | None = None
+        self._closing = False
+        self._frame = 0
+        self._build()
+        self._build_actions()
+        if settings is not None:
+            self.form.load(settings)
+            geometry = settings.value("window/geometry") if self.persist else None
+            if geometry is not None:  # scripted runs keep 1280x800, so their screenshots match
+                self.restoreGeometry(geometry)
+        self.timer = QTimer(self)
+        self.timer.setInterval(FRAME_MS)
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
+        self._update_buttons()
+
+    # --- building ----------------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.form = RunForm()
+        settings_box = QGroupBox("Run settings")
+        QVBoxLayout(settings_box).addWidget(self.form)
+
+        self.start_button = QPushButton("Start")
+        self.start_button.setToolTip("Start a run with these settings (Ctrl+R)")
+        self.start_button.setDefault(True)
+        self.start_button.clicked.connect(lambda: self.start_run())
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop the run: closes every socket, ends the child process and keeps "
+                                    "the partial run, marked incomplete (Esc or Ctrl+.)")
+        self.stop_button.clicked.connect(self.stop_run)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.stop_button)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("idle")
+        self.progress.setToolTip("The current scenario, its phase and how far it has got")
+
+        self.live_panel = LivePanel()
+
+        self.run_list = QListWidget()
+        self.run_list.setToolTip("Every run of this session and every record opened; select one to see "
+                                 "its plot and summary")
+        self.run_list.currentRowChanged.connect(self._on_select)
+        runs_box = QGroupBox("Runs this session")
+        QVBoxLayout(runs_box).addWidget(self.run_list)
+
+        left = QWidget()
+        column = QVBoxLayout(left)
+        column.setContentsMargins(6, 6, 6, 6)
+        column.addWidget(settings_box)
+        column.addLayout(buttons)
+        column.addWidget(self.progress)
+        column.addWidget(self.live_panel)
+        column.addWidget(runs_box, 1)
+        left.setMinimumWidth(330)
+        left.setMaximumWidth(420)
+
+        self.plot = RssPlot()
+        self.plot.setToolTip("Drag to pan, wheel to zoom (right-drag zooms one axis); A or 'Follow data' "
+                             "goes back to following the run. Hover a checkpoint to read its label.")
+        self.plot.followChanged.connect(self._on_follow_changed)
+        self.follow_button = QPushButton("Follow data (A)")
+        self.follow_button.setToolTip("Zoom to all the data and follow new samples again (A)")
+        self.follow_button.clicked.connect(self.plot.follow)
+        self.follow_state = QLabel("following the data")
+        self.follow_state.setStyleSheet("color: #555")
+        plot_bar = QHBoxLayout()
+        plot_bar.addWidget(self.follow_state, 1)
+        plot_bar.addWidget(self.follow_button)
+        plot_box = QWidget()
+        plot_column = QVBoxLayout(plot_box)
+        plot_column.setContentsMargins(0, 0, 0, 0)
+        plot_column.addWidget(self.plot, 1)
+        plot_column.addLayout(plot_bar)
+
+        self.summary = SummaryPanel()
+        summary_box = QGroupBox("Summary")
+        QVBoxLayout(summary_box).addWidget(self.summary)
+
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(plot_box)
+        right.addWidget(summary_box)
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 2)
+        right.setSizes([480, 300])
+
+        main = QSplitter(Qt.Orientation.Horizontal)
+        main.addWidget(left)
+        main.addWidget(right)
+        main.setStretchFactor(1, 1)
+        main.setSizes([340, 940])
+        self.setCentralWidget(main)
+        self.statusBar().showMessage("Ready: choose a scenario and press Start (Ctrl+R)")
+        self.resize(1280, 800)
+
+    def _action(self, text: str, keys: list[QKeySequence | str], slot: Any, tip: str) -> QAction:
+        action = QAction(text, self)
+        action.setShortcuts([QKeySequence(k) for k in keys])
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        self.start_action = self._action("&Start run", ["Ctrl+R"], lambda: self.start_run(), "Start a run")
+        self.stop_action = self._action("S&top run", ["Esc", "Ctrl+."], self.stop_run, "Stop the running run")
+        self.open_action = self._action("&Open run record…", [QKeySequence.StandardKey.Open],
+                                        self.open_dialog, "Open a saved run record (JSON)")
+        self.export_action = self._action("&Export…", ["Ctrl+E"], self.export_dialog,
+                                          "Export the selected run: JSON record, plot PNG/SVG or samples CSV")
+        self.follow_action = self._action("&Follow data", ["A"], self.plot.follow,
+                                          "Zoom to all the data and follow new samples")
+        quit_action = self._action("&Quit", [QKeySequence.StandardKey.Quit], self.close, "Close the window")
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        file_menu.addAction(self.open_action)
+        file_menu.addAction(self.export_action)
+        for kind, name in exporting.KINDS.items():
+            action = QAction(f"Export {name.split(' (')[0].lower()}…", self)
+            action.triggered.connect(lambda _=False, k=kind: self.export_dialog(k))
+            file_menu.addAction(action)
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+        run_menu = menu.addMenu("&Run")
+        run_menu.addAction(self.start_action)
+        run_menu.addAction(self.stop_action)
+        view_menu = menu.addMenu("&View")
+        view_menu.addAction(self.follow_action)
+
+    # --- runs ----------------------------------------------------------------------------------------------
+
+    def start_run(self, config: RunConfig | None = None, label: str | None = None) -> SessionRun | None:
+        """Start a run (the form's settings unless given); None, with an error dialog, if it can't start."""
+        if self.active is not None:
+            return None
+        try:
+            if config is None:
+                config, label = self.form.config(), self.form.run_label()
+            prepare(config.validate(), None)
+        except (ConfigError, WorkloadError, RecordError) as exc:
+            self._error("Cannot start the run", str(exc))
+            return None
+        # The form shows what is running, whoever started it (the Start button, the scripted mode, a test).
+        self.form.set_config(config, label)
+        if self.persist:
+            self.form.save(self.settings)  # type: ignore[arg-type]
+        run = Run(config, label=label)
+        number = sum(1 for e in self.entries if e.run is not None) + 1
+        title = f"#{number} {label + ' · ' if label else ''}{config.scenario} · {config.host}"
+        entry = SessionRun(title=title, run=run, stop=asyncio.Event())
+        self.active = entry
+        self._add_entry(entry)
+        entry.task = asyncio.ensure_future(execute(run, entry.stop))
+        entry.task.add_done_callback(lambda task, e=entry: self._on_run_done(e, task))
+        self.statusBar().showMessage(f"Running {config.scenario} on the {config.host} host…")
+        self._update_buttons()
+        return entry
+
+    def stop_run(self) -> None:
+        if self.active is not None and self.active.stop is not None and not self.active.stop.is_set():
+            self.active.stop.set()
+            self.statusBar().showMessage("Stopping: closing sockets and ending the workload…")
+            self.progress.setFormat("stopping…")
+
+    async def wait_idle(self) -> None:
+        """Wait until no run is active."""
+        while self.active is not None and self.active.task is not None:
+            await asyncio.wait({self.active.task})
+
+    def _on_run_done(self, entry: SessionRun, task: asyncio.Task) -> None:
+        run = entry.run
+        assert run is not None
+        if task.cancelled():
+            entry.error = "cancelled"
+        elif task.exception() is not None:
+            exc = task.exception()
+            entry.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if not run.ended:
+                run.handle({"type": "end", "completed": False, "reason": entry.error})
+        entry.rec = run.record()
+        self.active = None
+        state = "done" if run.completed else "incomplete"
+        self._item_of(entry).setText(f"{entry.title} · {state}")
+        if self.current_entry() is entry:
+            self._show_entry(entry)
+        self.progress.setValue(1000 if run.completed else self.progress.value())
+        self.progress.setFormat("finished" if run.completed else f"incomplete: {run.stop_reason}")
+        self.statusBar().showMessage(
+            f"{entry.title}: finished" if run.completed else f"{entry.title}: incomplete ({run.stop_reason}); "
+            "the partial run is kept")
+        self._update_buttons()
+        self.runFinished.emit(entry)
+        if self._closing:
+            self.close()
+
+    # --- the run list --------------------------------------------------------------------------------------
+
+    def _add_entry(self, entry: SessionRun) -> None:
+        self.entries.append(entry)
+        item = QListWidgetItem(entry.title + (" · running…" if entry.live else ""))
+        item.setToolTip(entry.title)
+        self.run_list.addItem(item)
+        self.run_list.setCurrentRow(len(self.entries) - 1)
+
+    def _item_of(self, entry: SessionRun) -> QListWidgetItem:
+        return self.run_list.item(self.entries.index(entry))
+
+    def current_entry(self) -> SessionRun | None:
+        row = self.run_list.currentRow()
+        return self.entries[row] if 0 <= row < len(self.entries) else None
+
+    def _on_select(self, row: int) -> None:
+        if 0 <= row < len(self.entries):
+            self._show_entry(self.entries[row])
+        self._update_buttons()
+
+    def _show_entry(self, entry: SessionRun) -> None:
+        if entry.live:
+            assert entry.run is not None
+            self.plot.show_source(RunSource(entry.run))
+            self.summary.show_running(entry.title)
+            self._refresh_figures()
+        else:
+            rec = entry.record()
+            self.plot.show_source(RecordSource(rec))
+            self.summary.show_record(rec, entry.title)
+            self.live_panel.show_figures(live.from_record(rec))
+
+    # --- frames --------------------------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        self._frame += 1
+        if self.plot.source is not None and (self.plot.source.live or self.active is not None):
+            self.plot.refresh()
+        if self.active is not None and self._frame % FIGURES_EVERY == 0:
+            self._refresh_figures()
+
+    def _refresh_figures(self) -> None:
+        entry = self.active
+        if entry is None or entry.run is None:
+            return
+        run = entry.run
+        if self.current_entry() is entry:
+            self.live_panel.show_figures(live.from_run(run, time.monotonic() - run.t0))
+        self.progress.setFormat(self._progress_text(run))
+        self.progress.setValue(self._progress_value(run))
+
+    @staticmethod
+    def _progress_value(run: Run) -> int:
+        p = run.progress
+        if not p or p["scenario"] != run.scenario or not p["total"]:
+            return 0
+        return int(1000 * min(1.0, p["done"] / p["total"]))
+
+    @staticmethod
+    def _progress_text(run: Run) -> str:
+        if not run.phases:
+            return "starting…"
+        scenarios = run.config.scenario_list()
+        scenario, phase = run.phases[-1]["scenario"], run.phases[-1]["phase"]
+        step = f" ({scenarios.index(scenario) + 1}/{len(scenarios)})" if len(scenarios) > 1 else ""
+        text = f"{scenario}{step} · {phase}"
+        p = run.progress
+        if p and p["scenario"] == scenario:
+            text += f" · {p['done']:,.{1 if p['unit'] == 'seconds' else 0}f}/{p['total']:,.0f} {p['unit']}"
+        return text
+
+    def _on_follow_changed(self, following: bool) -> None:
+        self.follow_state.setText("following the data" if following
+                                  else "zoomed by hand: auto-follow paused (press A or 'Follow data')")
+
+    def _update_buttons(self) -> None:
+        running = self.active is not None
+        self.start_button.setEnabled(not running)
+        self.start_action.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+        self.stop_action.setEnabled(running)
+        self.form.setEnabled(not running)
+        entry = self.current_entry()
+        self.export_action.setEnabled(entry is not None and not entry.live)
+
+    # --- files ---------------------------------------------------------------------------------------------
+
+    def open_record(self, path: str) -> bool:
+        """Add a saved run record to the run list and show it; an error dialog (and False) if it isn't one."""
+        try:
+            rec = record.load(path)
+        except RecordError as exc:
+            self._error("Cannot open the run record", str(exc))
+            return False
+        label = rec.get("label")
+        title = f"{os.path.basename(path)}{' · ' + label if label else ''} · {rec['config']['scenario']}"
+        self._add_entry(SessionRun(title=f"{title} · {'done' if rec['completed'] else 'incomplete'}", rec=rec))
+        self.statusBar().showMessage(f"Opened {path}")
+        return True
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a run record", "", "Run record (*.json);;All files (*)")
+        if path:
+            self.open_record(path)
+
+    def export_to(self, path: str, kind: str | None = None) -> bool:
+        """Export the selected run to `path` (the kind from its suffix unless given); False with a dialog if not."""
+        entry = self.current_entry()
+        if entry is None or entry.live:
+            self._error("Nothing to export", "Select a finished run first (runs export once they end).")
+            return False
+        try:
+            kind = kind or exporting.kind_of(path)
+            exporting.export(entry.record(), self.plot, path, kind)
+        except (exporting.ExportError, RecordError) as exc:
+            self._error("Cannot export", str(exc))
+            return False
+        except OSError as exc:
+            self._error("Cannot export", f"{path}: {exc.strerror or exc}")
+            return False
+        self.statusBar().showMessage(f"Exported {path}")
+        return True
+
+    def export_dialog(self, kind: str | None = None) -> None:
+        entry = self.current_entry()
+        if entry is None or entry.live:
+            self._error("Nothing to export", "Select a finished run first (runs export once they end).")
+            return
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        default = f"netmem-{entry.record()['config']['scenario']}-{stamp}{kind or '.json'}"
+        chosen = exporting.KINDS[kind] if kind else exporting.KINDS[".json"]
+        path, used = QFileDialog.getSaveFileName(self, "Export the run", default, exporting.FILTERS, chosen)
+        if not path:
+            return
+        try:
+            final_kind = exporting.kind_of(path, used)
+        except exporting.ExportError as exc:
+            self._error("Cannot export", str(exc))
+            return
+        self.export_to(exporting.with_suffix(path, final_kind), final_kind)
+
+    def _error(self, title: str, text: str) -> None:
+        self.statusBar().showMessage(text)
+        QMessageBox.critical(self, title, text)
+
+    # --- closing -------------------------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.active is not None:
+            # Stop first (sockets closed, child ended, partial run kept); the window closes when the run has.
+            self._closing = True
+            self.stop_run()
+            event.ignore()
+            return
+        if self.persist:
+            assert self.settings is not None
+            try:
+                self.form.save(self.settings)
+            except ConfigError:
+                pass  # the form can't hold an invalid value for long; keep the last good settings
+            self.settings.setValue("window/geometry", self.saveGeometry())
+            self.settings.sync()
+        self.timer.stop()
+        event.accept()
+        self.closed.emit()

@@ -1,0 +1,52 @@
+"""Fixtures for the GUI tests: offscreen Qt, private settings, the app's qasync loop and a window."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Coroutine, Iterator
+from typing import Any
+
+# Before anything imports Qt: no screen on CI machines.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def private_settings(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test gets its own settings file, so no test sees another's (or the user's) last-used values."""
+    path = str(tmp_path / "netmem-gui-settings.ini")
+    monkeypatch.setenv("NETMEM_GUI_SETTINGS", path)
+    return path
+
+
+@pytest.fixture
+def loop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
+    """The app's own loop (netmem_gui.gui.loop.make_loop), fresh for each test."""
+    from netmem_gui.gui.loop import close_loop, make_loop
+
+    qapp.setQuitOnLastWindowClosed(False)
+    ev_loop = make_loop(qapp)
+    yield ev_loop
+    close_loop(ev_loop)
+
+
+def run_async(ev_loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], timeout: float = 120) -> Any:
+    """Run a coroutine on the qasync loop (the Qt event loop spins meanwhile), with a generous timeout."""
+    return ev_loop.run_until_complete(asyncio.wait_for(coro, timeout))
+
+
+@pytest.fixture
+def window(qapp: Any, qtbot: Any, loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
+    from netmem_gui.gui.settings import make_settings
+    from netmem_gui.gui.window import MainWindow
+
+    win = MainWindow(make_settings())
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    if win.active is not None:
+        win.stop_run()
+        run_async(loop, win.wait_idle(), 30)
+    win.close()

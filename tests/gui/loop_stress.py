@@ -1,0 +1,93 @@
+"""Drive the app's qasync loop through tens of thousands of timer callbacks and socket events.
+
+Run as a script (the regression test starts it as a child, so a crash in Qt or qasync shows up as a failed
+exit status instead of taking pytest down): the window runs an in-app messages run of 20,000 small echoed
+messages while chains of call_later timers and a thread's call_soon_threadsafe calls keep the loop busy.
+Prints one JSON line of counts; exit status 0 only if everything ran to the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import threading
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("NETMEM_GUI_SETTINGS", os.path.join(tempfile.mkdtemp(), "settings.ini"))
+
+from PySide6.QtWidgets import QApplication
+
+from netmem_gui.core.config import RunConfig
+from netmem_gui.gui.loop import close_loop, make_loop
+from netmem_gui.gui.settings import make_settings
+from netmem_gui.gui.window import MainWindow
+
+MESSAGES = int(os.environ.get("STRESS_MESSAGES", "20000"))
+CHAINS, TIMERS_PER_CHAIN = 50, 600  # 30,000 call_later callbacks, 50 timers alive at a time
+THREADSAFE = 10_000
+
+
+async def stress(window: MainWindow) -> dict:
+    loop = asyncio.get_running_loop()
+    counts = {"timers": 0, "threadsafe": 0}
+    chains_done = loop.create_future()
+    threadsafe_done = loop.create_future()
+    finished_chains = 0
+
+    def step(left: int) -> None:
+        nonlocal finished_chains
+        counts["timers"] += 1
+        if left > 1:
+            loop.call_later(0.0005 * (left % 3), step, left - 1)
+        else:
+            finished_chains += 1
+            if finished_chains == CHAINS:
+                chains_done.set_result(None)
+
+    def from_thread() -> None:
+        counts["threadsafe"] += 1
+        if counts["threadsafe"] == THREADSAFE:
+            threadsafe_done.set_result(None)
+
+    def pump() -> None:
+        for _ in range(THREADSAFE):
+            loop.call_soon_threadsafe(from_thread)
+
+    entry = window.start_run(RunConfig(scenario="messages", messages=MESSAGES, message_size=16, host="inapp",
+                                       interval_ms=10))
+    assert entry is not None
+    for i in range(CHAINS):
+        loop.call_later(0.001 * i, step, TIMERS_PER_CHAIN)
+    threading.Thread(target=pump, daemon=True).start()
+    await asyncio.wait_for(asyncio.gather(chains_done, threadsafe_done, window.wait_idle()), 600)
+    rec = entry.record()
+    counts.update(
+        completed=rec["completed"], reason=rec["stop_reason"],
+        echoed=rec["scenarios"]["messages"]["messages_echoed"], samples=len(rec["samples"]["t_s"]),
+        plotted=window.plot.sample_count(),
+    )
+    return counts
+
+
+def main() -> int:
+    app = QApplication.instance() or QApplication([])
+    app.setQuitOnLastWindowClosed(False)
+    loop = make_loop(app)
+    window = MainWindow(make_settings(), persist=False)
+    window.show()
+    try:
+        counts = loop.run_until_complete(stress(window))
+    finally:
+        window.close()
+        close_loop(loop)
+    print(json.dumps(counts))
+    ok = (counts["completed"] and counts["echoed"] == MESSAGES and counts["timers"] == CHAINS * TIMERS_PER_CHAIN
+          and counts["threadsafe"] == THREADSAFE)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
