@@ -144,6 +144,21 @@ def summary_figures(cps: list[Checkpoint], t: np.ndarray, rss: np.ndarray) -> di
     }
 
 
+def lag_figures(lag_s: np.ndarray) -> dict[str, Any]:
+    """Median, 99th percentile and worst event-loop lag of the loop that ran the workload's server."""
+    if not lag_s.size:
+        return {"loop_lag_p50_s": None, "loop_lag_p99_s": None, "loop_lag_max_s": None}
+    p50, p99 = np.percentile(lag_s, [50, 99])
+    return {"loop_lag_p50_s": float(p50), "loop_lag_p99_s": float(p99), "loop_lag_max_s": float(lag_s.max())}
+
+
+def cpu_percent(cpu_s: float | None, t: np.ndarray) -> float | None:
+    """CPU time as a percentage of one core over the sampled span (the sampler's own cost)."""
+    if cpu_s is None or t.size < 2 or t[-1] <= t[0]:
+        return None
+    return 100.0 * cpu_s / float(t[-1] - t[0])
+
+
 def analyse(
     scenarios: Sequence[str],
     checkpoints: list[Checkpoint],

@@ -1,4 +1,4 @@
-"""Hosts, where the workload runs: `inapp` on this process's asyncio loop, `isolated` in child processes."""
+"""Hosts, where the workload runs: `inapp` in this process (on a thread of its own), `isolated` in child processes."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ import json
 import os
 import subprocess
 import threading
+from collections.abc import Callable
 from typing import Protocol
 
 import psutil
 
 from .config import RunConfig
-from .scenarios import Emit, run_scenarios
+from .scenarios import Emit, Event, run_scenarios
 from .worker import worker_command
-from .workload import EchoServer
+from .workload import EchoServer, watch_lag
 
 STOP_GRACE_S = 10.0
 
@@ -28,7 +29,7 @@ class Host(Protocol):
 
 
 class _ThisProcess:
-    """The in-app target: the server runs on this loop and this process is the one measured."""
+    """The in-app target: the server runs in this process, which is the one measured."""
 
     role = "app"
 
@@ -51,32 +52,88 @@ class _ThisProcess:
         await self._server.settle(connections)
 
 
-async def _until_done_or_stopped(work: asyncio.Future, stop: asyncio.Event) -> bool:
-    """Wait for `work`; True if it finished, False if `stop` was set first."""
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopper.cancel()
-    return work.done()
+class _Inbox:
+    """Events that worker threads hand to the caller's loop, which collects them by polling.
+
+    Why polling and not `call_soon_threadsafe`: on qasync, waking the loop from a plain Python thread emits a
+    Qt signal off the Qt thread, and with PySide6 6.11 here a stream of those ended in a segfault inside Qt's
+    timer dispatch. A poll every few milliseconds needs no cross-thread wake-up at all, costs nothing
+    measurable, and behaves the same on every loop.
+    """
+
+    POLL_S = 0.01
+
+    def __init__(self) -> None:
+        self._items: collections.deque[Event | None] = collections.deque()  # appends and pops are thread-safe
+
+    def put(self, event: Event) -> None:
+        self._items.append(event)
+
+    def close(self) -> None:
+        """Called by the producing thread when it has nothing more to say."""
+        self._items.append(None)
+
+    async def deliver(self, emit: Emit, stop: asyncio.Event, on_stop: Callable[[], None]) -> None:
+        """Emit every event, in order, until the producer closes; call on_stop once if `stop` is set first."""
+        stopping = False
+        while True:
+            while self._items:
+                event = self._items.popleft()
+                if event is None:
+                    return
+                emit(event)
+            if stop.is_set() and not stopping:
+                stopping = True
+                on_stop()
+            await asyncio.sleep(self.POLL_S)
 
 
 class InAppHost:
-    """Runs the workload on the running asyncio loop of this process (the GUI's, or the CLI's)."""
+    """Runs the workload in this process, on a plain asyncio loop in a thread of its own.
+
+    Why not on the caller's loop: in the desktop app that is qasync's Qt loop, which gives every socket its
+    own QSocketNotifier and has Qt poll all of them on each pass (shared/FINDINGS.md, section 2): at 9,000
+    connections it echoed 22 times slower than plain asyncio and froze the window. A plain asyncio loop on its
+    own thread runs at plain asyncio's speed on every OS (selector or proactor alike), uses no private asyncio
+    API, and leaves the GUI thread free to repaint. The process measured is still this one.
+    """
 
     name = "inapp"
 
     async def run(self, config: RunConfig, emit: Emit, stop: asyncio.Event) -> None:
+        inbox = _Inbox()
         stopping = threading.Event()
-        task = asyncio.ensure_future(run_scenarios(config, _ThisProcess(), emit, stopping))
-        if not await _until_done_or_stopped(task, stop):
+        workload: list[tuple[asyncio.AbstractEventLoop, asyncio.Task]] = []
+
+        def report_lag(t: float, lag: float) -> None:
+            inbox.put({"type": "lag", "t": t, "lag": lag})
+
+        async def body() -> None:
+            workload.append((asyncio.get_running_loop(), asyncio.current_task()))  # type: ignore[arg-type]
+            lag = asyncio.ensure_future(watch_lag(config.interval_ms / 1000, report_lag))
+            try:
+                await run_scenarios(config, _ThisProcess(), inbox.put, stopping)
+            finally:
+                lag.cancel()
+
+        def thread_main() -> None:
+            try:
+                asyncio.run(body())
+            except asyncio.CancelledError:
+                pass  # stopped: run_scenarios has already said so with its `end` event
+            finally:
+                inbox.close()
+
+        def on_stop() -> None:
             stopping.set()
-            task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            if not task.cancelled():
-                raise
+            for loop, task in workload:
+                try:
+                    loop.call_soon_threadsafe(task.cancel)  # a plain asyncio loop: safe from any thread
+                except RuntimeError:
+                    pass  # its loop has just closed: the run ended by itself
+
+        threading.Thread(target=thread_main, name="netmem-workload", daemon=True).start()
+        await inbox.deliver(emit, stop, on_stop)
 
 
 class IsolatedHost:
@@ -85,48 +142,47 @@ class IsolatedHost:
     name = "isolated"
 
     async def run(self, config: RunConfig, emit: Emit, stop: asyncio.Event) -> None:
-        loop = asyncio.get_running_loop()
         proc = subprocess.Popen(
             [*worker_command("load"), json.dumps(config.to_dict())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
-        exited: asyncio.Future[int] = loop.create_future()
+        inbox = _Inbox()
         errors: collections.deque[str] = collections.deque(maxlen=20)
         ended = False
 
-        def relay(event: dict) -> None:
+        def relay(event: Event) -> None:
             nonlocal ended
             ended = ended or event.get("type") == "end"
             emit(event)
 
         def read_events() -> None:
-            # Events cross from this thread to the loop one by one, in order, as they arrive.
             assert proc.stdout is not None
-            for line in proc.stdout:
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    errors.append(line.decode(errors="replace").strip())
-                    continue
-                loop.call_soon_threadsafe(relay, event)
-            code = proc.wait()
-            loop.call_soon_threadsafe(lambda: exited.done() or exited.set_result(code))
+            try:
+                for line in proc.stdout:
+                    try:
+                        inbox.put(json.loads(line))
+                    except ValueError:
+                        errors.append(line.decode(errors="replace").strip())
+                proc.wait()
+            finally:
+                inbox.close()
 
         def read_errors() -> None:
             assert proc.stderr is not None
             for line in proc.stderr:
                 errors.append(line.decode(errors="replace").rstrip())
 
+        def on_stop() -> None:
+            _tell(proc, "stop")
+            # A child that does not wind down in time is killed; its own child sees its stdin close and exits.
+            killer = threading.Timer(STOP_GRACE_S, lambda: proc.poll() is None and proc.kill())
+            killer.daemon = True
+            killer.start()
+
         threading.Thread(target=read_events, name="netmem-events", daemon=True).start()
         threading.Thread(target=read_errors, name="netmem-stderr", daemon=True).start()
         try:
-            if not await _until_done_or_stopped(exited, stop):
-                _tell(proc, "stop")
-                try:
-                    await asyncio.wait_for(asyncio.shield(exited), STOP_GRACE_S)
-                except TimeoutError:
-                    proc.kill()
-            await exited
+            await inbox.deliver(relay, stop, on_stop)
         finally:
             if proc.poll() is None:
                 proc.kill()

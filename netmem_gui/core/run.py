@@ -12,7 +12,7 @@ from .. import __version__
 from . import analysis, record
 from .config import RunConfig
 from .hosts import Host, make_host
-from .sampler import SampleBuffer, Sampler
+from .sampler import LagBuffer, SampleBuffer, Sampler
 from .scenarios import Event
 
 Listener = Callable[[Event], None]
@@ -32,6 +32,8 @@ class Run:
         self.started_at = dt.datetime.now(dt.UTC)
         self.t0 = time.monotonic()
         self.samples = SampleBuffer()
+        self.lag = LagBuffer()
+        self.sampler_cpu_s: float | None = None
         self.checkpoints: list[dict[str, Any]] = []
         self.phases: list[dict[str, Any]] = []
         self.results: dict[str, dict[str, Any]] = {}
@@ -55,6 +57,8 @@ class Run:
             })
         elif kind == "phase":
             self.phases.append({"scenario": event["scenario"], "phase": event["phase"], "t_s": event["t"] - self.t0})
+        elif kind == "lag":
+            self.lag.append(event["t"] - self.t0, event["lag"])
         elif kind == "progress":
             self.progress = event
         elif kind == "result":
@@ -76,10 +80,14 @@ class Run:
     def figures(self) -> dict[str, Any]:
         """The figures as they stand now: {"scenarios": ..., "summary": ...}, as the record will hold them."""
         t, rss, _ = self.samples.view()
-        return analysis.analyse(self.config.scenario_list(), self.checkpoints, self.results, t, rss)
+        figures = analysis.analyse(self.config.scenario_list(), self.checkpoints, self.results, t, rss)
+        figures["summary"].update(analysis.lag_figures(self.lag.view()[1]))
+        figures["summary"]["sampler_cpu_percent"] = analysis.cpu_percent(self.sampler_cpu_s, t)
+        return figures
 
     def record(self) -> record.Record:
         t, rss, vms = self.samples.view()
+        lag_t, lag = self.lag.view()
         figures = self.figures()
         return {
             "schema": record.SCHEMA_ID,
@@ -95,6 +103,10 @@ class Run:
                 "t_s": [round(x, 4) for x in t.tolist()],
                 "rss_bytes": rss.tolist(),
                 "vms_bytes": vms.tolist(),
+            },
+            "loop_lag": {
+                "t_s": [round(x, 4) for x in lag_t.tolist()],
+                "lag_s": [round(x, 6) for x in lag.tolist()],
             },
             "checkpoints": self.checkpoints,
             "phases": self.phases,
@@ -127,6 +139,7 @@ async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None
     finally:
         if sampler is not None:
             sampler.stop()
+            run.sampler_cpu_s = sampler.cpu_s
         if not run.ended:
             run.handle({"type": "end", "completed": False, "reason": "stopped before the end"})
     return run

@@ -11,17 +11,16 @@ import psutil
 FIRST_CAPACITY = 4096
 
 
-class SampleBuffer:
-    """Growable columns of samples (time in s, RSS and VMS in bytes) written by one thread, read by any.
+class ColumnBuffer:
+    """Growable numeric columns written by one thread and read by any (the GUI reads them at its frame rate).
 
-    Readers take `view()`: arrays of the first n samples. The writer fills a slot before it publishes n,
-    and a grown array is a new object, so a view taken earlier stays valid.
+    Readers take `view()`: the columns' first n rows. The writer fills a row before it publishes n, and a
+    grown array is a new object, so a view taken earlier stays valid. Memory: 8 bytes a value, reserved by
+    doubling, so at most twice what the rows need.
     """
 
-    def __init__(self, capacity: int = FIRST_CAPACITY) -> None:
-        self._t = np.empty(capacity, dtype=np.float64)
-        self._rss = np.empty(capacity, dtype=np.int64)
-        self._vms = np.empty(capacity, dtype=np.int64)
+    def __init__(self, dtypes: tuple[type, ...], capacity: int = FIRST_CAPACITY) -> None:
+        self._cols = [np.empty(capacity, dtype=d) for d in dtypes]
         self._n = 0
 
     def __len__(self) -> int:
@@ -29,21 +28,34 @@ class SampleBuffer:
 
     @property
     def nbytes(self) -> int:
-        """Memory the buffer has reserved (it grows by doubling)."""
-        return self._t.nbytes + self._rss.nbytes + self._vms.nbytes
+        """Memory the buffer has reserved."""
+        return sum(c.nbytes for c in self._cols)
 
-    def append(self, t: float, rss: int, vms: int) -> None:
+    def append(self, *row: float) -> None:
         n = self._n
-        if n == len(self._t):
-            self._t, self._rss, self._vms = (
-                np.concatenate([a, np.empty_like(a)]) for a in (self._t, self._rss, self._vms)
-            )
-        self._t[n], self._rss[n], self._vms[n] = t, rss, vms
+        if n == len(self._cols[0]):
+            self._cols = [np.concatenate([c, np.empty_like(c)]) for c in self._cols]
+        for col, value in zip(self._cols, row, strict=True):
+            col[n] = value
         self._n = n + 1
 
-    def view(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def view(self) -> tuple[np.ndarray, ...]:
         n = self._n
-        return self._t[:n], self._rss[:n], self._vms[:n]
+        return tuple(c[:n] for c in self._cols)
+
+
+class SampleBuffer(ColumnBuffer):
+    """Memory samples: time (s since the run began), RSS and VMS (bytes)."""
+
+    def __init__(self, capacity: int = FIRST_CAPACITY) -> None:
+        super().__init__((np.float64, np.int64, np.int64), capacity)
+
+
+class LagBuffer(ColumnBuffer):
+    """Event-loop lag: time (s since the run began) and how late the loop woke up (s)."""
+
+    def __init__(self, capacity: int = FIRST_CAPACITY) -> None:
+        super().__init__((np.float64, np.float64), capacity)
 
 
 class Sampler:
@@ -56,6 +68,7 @@ class Sampler:
         self.buffer = buffer
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"netmem-sampler-{pid}", daemon=True)
+        self.cpu_s = 0.0  # CPU time the sampling thread used: the sampler's own cost, kept in the record
 
     def start(self) -> None:
         self._thread.start()
@@ -78,6 +91,12 @@ class Sampler:
         return True
 
     def _loop(self) -> None:
+        try:
+            self._tick_until_stopped()
+        finally:
+            self.cpu_s = time.thread_time()
+
+    def _tick_until_stopped(self) -> None:
         # Ticks are scheduled from the start time, not from the last wake-up, so the interval does not drift;
         # a tick missed because the machine was busy is skipped rather than bunched up.
         start = time.monotonic()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 LOOPBACK = "127.0.0.1"
@@ -158,3 +160,15 @@ def check_port(port: int) -> None:
         raise WorkloadError(f"cannot listen on {LOOPBACK}:{port}: {reason}") from None
     finally:
         probe.close()
+
+
+async def watch_lag(interval_s: float, report: Callable[[float, float], None]) -> None:
+    """Until cancelled: sleep `interval_s` on the running loop and report (when, how late it woke up), in s.
+
+    A loop busy with callbacks wakes late; that lateness is what every socket and timer on it waits too.
+    """
+    while True:
+        due = time.monotonic() + interval_s
+        await asyncio.sleep(interval_s)
+        woke = time.monotonic()
+        report(woke, max(0.0, woke - due))
