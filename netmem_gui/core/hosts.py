@@ -14,7 +14,7 @@ import psutil
 
 from .config import RunConfig
 from .scenarios import Emit, run_scenarios
-from .worker import worker_command
+from .worker import spawn_options, worker_command
 from .workload import EchoServer
 
 STOP_GRACE_S = 10.0
@@ -88,7 +88,7 @@ class IsolatedHost:
         loop = asyncio.get_running_loop()
         proc = subprocess.Popen(
             [*worker_command("load"), json.dumps(config.to_dict())],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **spawn_options(),
         )
         exited: asyncio.Future[int] = loop.create_future()
         errors: collections.deque[str] = collections.deque(maxlen=20)
