@@ -15,6 +15,14 @@ PYTHON=${PYTHON:-python3}
 WORK=build/linux
 export QT_QPA_PLATFORM=offscreen  # no display needed
 
+# Qt's X11 plugin needs these; PyInstaller bundles them only if this machine has them, else users need them.
+missing=""
+for lib in libxcb-icccm.so.4 libxcb-keysyms.so.1 libxcb-cursor.so.0 libxkbcommon-x11.so.0; do
+    ldconfig -p | grep -q "$lib" || missing="$missing $lib"
+done
+[ -z "$missing" ] || echo "warning: not on this machine, so not bundled:$missing" \
+    "(Debian/Ubuntu: apt-get install libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0)" >&2
+
 rm -rf "$WORK" dist/netmem
 mkdir -p "$WORK" dist
 
