@@ -15,7 +15,7 @@ import psutil
 
 from .config import RunConfig
 from .scenarios import Emit, Event, run_scenarios
-from .worker import worker_command
+from .worker import spawn_options, worker_command
 from .workload import EchoServer, watch_lag
 
 STOP_GRACE_S = 10.0
@@ -144,7 +144,7 @@ class IsolatedHost:
     async def run(self, config: RunConfig, emit: Emit, stop: asyncio.Event) -> None:
         proc = subprocess.Popen(
             [*worker_command("load"), json.dumps(config.to_dict())],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **spawn_options(),
         )
         inbox = _Inbox()
         errors: collections.deque[str] = collections.deque(maxlen=20)

@@ -14,9 +14,11 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -32,8 +34,26 @@ WORKER_FLAG = "--netmem-worker"
 def worker_command(role: str) -> list[str]:
     """The command line that starts a child of the given role, from a source tree, a wheel or a frozen bundle."""
     if getattr(sys, "frozen", False):
-        return [sys.executable, WORKER_FLAG, role]
+        return [_bundled_console_executable(), WORKER_FLAG, role]
     return [sys.executable, "-m", "netmem_gui.core.worker", role]
+
+
+def _bundled_console_executable() -> str:
+    """In a bundle, the console `netmem` beside this executable, else this executable (both route WORKER_FLAG).
+
+    The children talk over stdin/stdout; a windowed Windows executable may start with no usable standard streams,
+    the console one always has them.
+    """
+    here = Path(sys.executable)
+    cli = here.with_name("netmem.exe" if sys.platform == "win32" else "netmem")
+    return str(cli) if cli.is_file() else sys.executable
+
+
+def spawn_options() -> dict[str, Any]:
+    """Extra Popen arguments for the children: on Windows, no console window pops up for them."""
+    if sys.platform == "win32":
+        return {"creationflags": subprocess.CREATE_NO_WINDOW}
+    return {}
 
 
 def _watch_stdin(loop: asyncio.AbstractEventLoop, on_line: Callable[[str], None]) -> None:
@@ -101,7 +121,7 @@ async def _load_main(config: RunConfig) -> None:
         sys.stdout.flush()
 
     proc = await asyncio.create_subprocess_exec(
-        *worker_command("serve"), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        *worker_command("serve"), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, **spawn_options()
     )
     target = _ServerChild(proc)
     assert proc.stdout is not None

@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _warn_about_known_crash(PySide6.__version__)
 
+    from .icon import app_icon
     from .loop import close_loop, make_loop
     from .settings import make_settings
     from .window import MainWindow
@@ -144,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else PROG])
     app.setApplicationName(PROG)
     app.setApplicationVersion(__version__)
+    # Wayland and desktop shells match the window to resources/netmem.desktop (and its icon) by this name.
+    app.setDesktopFileName("netmem")
+    app.setWindowIcon(app_icon())
     # The window's own close ends the app (after a running run has stopped), not Qt's last-window rule.
     app.setQuitOnLastWindowClosed(False)
     loop = make_loop(app)

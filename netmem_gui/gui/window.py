@@ -35,6 +35,7 @@ from ..core.run import Run, execute
 from ..core.workload import WorkloadError
 from . import exporting, live
 from .form import RunForm
+from .icon import app_icon
 from .panels import LivePanel, SummaryPanel
 from .plot import RecordSource, RssPlot, RunSource
 
@@ -73,6 +74,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None, persist: bool = True) -> None:
         super().__init__()
         self.setWindowTitle("netmem – memory profiler for network workloads")
+        self.setWindowIcon(app_icon())
         self.settings = settings
         self.persist = persist and settings is not None
         self.entries: list[SessionRun] = []

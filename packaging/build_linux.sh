@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Build the Linux bundle and the wheel, smoke-test both headless, and pack the bundle:
+#
+#     bash packaging/build_linux.sh
+#
+# Everything is built in throwaway venvs under build/linux/ from this checkout (PyInstaller and `build` are installed
+# there, netmem's own dependencies come from pyproject.toml). Results:
+#   dist/netmem/                              the one-folder bundle (netmem-gui and netmem)
+#   dist/netmem-VERSION-linux-ARCH.tar.gz     the bundle packed, with the .desktop file, metainfo and icon
+#   dist/netmem-VERSION-py3-none-any.whl      the wheel
+# PYTHON picks the interpreter (default python3, 3.11 or newer).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+WORK=build/linux
+export QT_QPA_PLATFORM=offscreen  # no display needed
+
+# Qt's X11 plugin needs these; PyInstaller bundles them only if this machine has them, else users need them.
+missing=""
+for lib in libxcb-icccm.so.4 libxcb-keysyms.so.1 libxcb-cursor.so.0 libxkbcommon-x11.so.0; do
+    ldconfig -p | grep -q "$lib" || missing="$missing $lib"
+done
+[ -z "$missing" ] || echo "warning: not on this machine, so not bundled:$missing" \
+    "(Debian/Ubuntu: apt-get install libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0)" >&2
+
+rm -rf "$WORK" dist/netmem
+mkdir -p "$WORK" dist
+
+echo "=== bundle: venv with netmem and PyInstaller"
+"$PYTHON" -m venv "$WORK/venv"
+"$WORK/venv/bin/pip" install -q . "pyinstaller>=6.10,<7"
+
+echo "=== bundle: PyInstaller"
+"$WORK/venv/bin/pyinstaller" --noconfirm --log-level WARN --workpath "$WORK/pyinstaller" --distpath dist \
+    packaging/netmem.spec
+
+echo "=== bundle: smoke test"
+"$WORK/venv/bin/python" packaging/smoke_test.py dist/netmem --bundle --out "$WORK/smoke-bundle"
+
+VERSION=$(dist/netmem/netmem --version | cut -d' ' -f2)
+TARBALL="dist/netmem-$VERSION-linux-$(uname -m).tar.gz"
+echo "=== bundle: pack $TARBALL"
+# The desktop integration files go beside the executables; README's Install section says where to copy them.
+cp resources/netmem.desktop resources/netmem.metainfo.xml dist/netmem/
+cp netmem_gui/resources/netmem-256.png dist/netmem/netmem.png
+tar -C dist -czf "$TARBALL" netmem
+
+echo "=== wheel: build, install into a fresh venv, smoke test"
+"$WORK/venv/bin/pip" install -q "build>=1.2"
+rm -f dist/netmem-*.whl
+"$WORK/venv/bin/python" -m build --wheel --outdir dist . >"$WORK/build-wheel.log"
+WHEEL=$(ls dist/netmem-*.whl)
+"$WORK/venv/bin/python" - "$WHEEL" <<'EOF'
+import sys, zipfile
+names = set(zipfile.ZipFile(sys.argv[1]).namelist())
+needed = {"netmem_gui/core/schema/run-1.schema.json", "netmem_gui/core/schema/expectations-1.schema.json",
+          "netmem_gui/resources/netmem-256.png", "netmem_gui/resources/netmem-16.png"}
+missing = needed - names
+sys.exit(f"package data missing from the wheel: {sorted(missing)}" if missing else 0)
+EOF
+"$PYTHON" -m venv "$WORK/venv-wheel"
+"$WORK/venv-wheel/bin/pip" install -q "$WHEEL"
+(cd "$WORK" && venv-wheel/bin/python ../../packaging/smoke_test.py venv-wheel/bin --out smoke-wheel)
+
+echo "=== done"
+du -sh dist/netmem "$TARBALL" "$WHEEL"
