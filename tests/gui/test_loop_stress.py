@@ -30,5 +30,5 @@ def test_loop_survives_timer_and_socket_storm(tmp_path):
     assert done.returncode == 0, f"exit status {done.returncode}\n{done.stdout}\n{done.stderr[-3000:]}"
     counts = json.loads(done.stdout.strip().splitlines()[-1])
     assert counts["completed"] and counts["echoed"] == 20_000
-    assert counts["timers"] == 30_000 and counts["threadsafe"] == 10_000
+    assert counts["timers"] == 30_000 and counts["threadsafe"] == 10_000 and counts["loop_echoed"] == 20_000
     assert counts["plotted"] == counts["samples"] > 0
