@@ -8,8 +8,8 @@ import json
 import os
 import subprocess
 import threading
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 import psutil
 
@@ -103,37 +103,57 @@ class InAppHost:
     async def run(self, config: RunConfig, emit: Emit, stop: asyncio.Event) -> None:
         inbox = _Inbox()
         stopping = threading.Event()
-        workload: list[tuple[asyncio.AbstractEventLoop, asyncio.Task]] = []
 
         def report_lag(t: float, lag: float) -> None:
             inbox.put({"type": "lag", "t": t, "lag": lag})
 
         async def body() -> None:
-            workload.append((asyncio.get_running_loop(), asyncio.current_task()))  # type: ignore[arg-type]
             lag = asyncio.ensure_future(watch_lag(config.interval_ms / 1000, report_lag))
             try:
                 await run_scenarios(config, _ThisProcess(), inbox.put, stopping)
             finally:
                 lag.cancel()
 
-        def thread_main() -> None:
-            try:
-                asyncio.run(body())
-            except asyncio.CancelledError:
-                pass  # stopped: run_scenarios has already said so with its `end` event
-            finally:
-                inbox.close()
+        cancel = start_workload_thread(body, inbox.close)
 
         def on_stop() -> None:
             stopping.set()
-            for loop, task in workload:
-                try:
-                    loop.call_soon_threadsafe(task.cancel)  # a plain asyncio loop: safe from any thread
-                except RuntimeError:
-                    pass  # its loop has just closed: the run ended by itself
+            cancel()
 
-        threading.Thread(target=thread_main, name="netmem-workload", daemon=True).start()
         await inbox.deliver(emit, stop, on_stop)
+
+
+def start_workload_thread(
+    main: Callable[[], Coroutine[Any, Any, None]], finished: Callable[[], None]
+) -> Callable[[], None]:
+    """Run main() on a new plain asyncio loop in a thread of its own; call finished() there when it ends.
+
+    Returns a function that cancels main() from any thread. This is the in-app host's whole threading design,
+    kept in one place so that the scale benchmark measures exactly what the app runs.
+    """
+    running: list[tuple[asyncio.AbstractEventLoop, asyncio.Task]] = []
+
+    async def tracked() -> None:
+        running.append((asyncio.get_running_loop(), asyncio.current_task()))  # type: ignore[arg-type]
+        await main()
+
+    def thread_main() -> None:
+        try:
+            asyncio.run(tracked())
+        except asyncio.CancelledError:
+            pass  # stopped: main() has already said so in its own way
+        finally:
+            finished()
+
+    def cancel() -> None:
+        for loop, task in running:
+            try:
+                loop.call_soon_threadsafe(task.cancel)  # a plain asyncio loop: safe from any thread
+            except RuntimeError:
+                pass  # its loop has just closed: main() ended by itself
+
+    threading.Thread(target=thread_main, name="netmem-workload", daemon=True).start()
+    return cancel
 
 
 class IsolatedHost:
