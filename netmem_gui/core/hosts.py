@@ -8,12 +8,13 @@ import json
 import os
 import subprocess
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 import psutil
 
 from .config import RunConfig
 from .scenarios import Emit, run_scenarios
+from .tracing import Tracer
 from .worker import worker_command
 from .workload import EchoServer
 
@@ -32,17 +33,24 @@ class _ThisProcess:
 
     role = "app"
 
-    def __init__(self) -> None:
+    def __init__(self, tracer: Tracer | None = None) -> None:
         self.pid = os.getpid()
         self._ps = psutil.Process(self.pid)
         self._server = EchoServer()
+        self._tracer = tracer or Tracer()
 
     def memory(self) -> tuple[int, int]:
         info = self._ps.memory_info()
         return info.rss, info.vms
 
-    async def start_server(self, port: int) -> int:
-        return await self._server.start(port)
+    async def start_server(self, port: int, leak_bytes: int = 0) -> int:
+        return await self._server.start(port, leak_bytes)
+
+    async def traced_memory(self) -> tuple[int, int] | None:
+        return self._tracer.traced_bytes()
+
+    async def snapshot(self, which: str) -> list[dict[str, Any]] | None:
+        return self._tracer.snapshot(which)
 
     async def stop_server(self) -> None:
         await self._server.stop()
@@ -67,14 +75,21 @@ class InAppHost:
     name = "inapp"
 
     async def run(self, config: RunConfig, emit: Emit, stop: asyncio.Event) -> None:
-        task = asyncio.ensure_future(run_scenarios(config, _ThisProcess(), emit))
-        if not await _until_done_or_stopped(task, stop):
-            task.cancel()
+        tracer = Tracer()
+        if config.trace_allocations:
+            # In-app, tracemalloc traces the whole process: the host's own allocations are in its figures.
+            tracer.start()
+        task = asyncio.ensure_future(run_scenarios(config, _ThisProcess(tracer), emit))
         try:
-            await task
-        except asyncio.CancelledError:
-            if not task.cancelled():
-                raise
+            if not await _until_done_or_stopped(task, stop):
+                task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                if not task.cancelled():
+                    raise
+        finally:
+            tracer.stop()
 
 
 class IsolatedHost:

@@ -100,7 +100,8 @@ def test_seed_leak_rule_threshold_is_one_mib_above_baseline(final, verdict):
 def test_summary_takes_first_and_last_checkpoint_and_peak_of_everything():
     cps = [cp("connections", "Baseline", 100), cp("connections", "After server stop", 400)]
     s = analysis.summary_figures(cps, np.array([0.0, 1.0]), np.array([300, 900]))
-    assert (s["baseline_rss_bytes"], s["final_rss_bytes"], s["peak_rss_bytes"], s["delta_bytes"]) == (100, 400, 900, 300)
+    got = (s["baseline_rss_bytes"], s["final_rss_bytes"], s["peak_rss_bytes"], s["delta_bytes"])
+    assert got == (100, 400, 900, 300)
     assert s["seed_leak_rule"]["verdict"] == "OK"
 
 
