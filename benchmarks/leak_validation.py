@@ -64,11 +64,12 @@ def main() -> int:
     parser.add_argument("--k-inapp", type=int, default=None, help="runs per cell on the in-app host (default --k)")
     parser.add_argument("--leaks", default="256,1024,4096", help="comma-separated injected bytes per cycle")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per stability run (default 10)")
+    parser.add_argument("--no-clean", action="store_true", help="skip the clean runs (leaking runs only)")
     parser.add_argument("--trace-allocations", action="store_true", help="pass --trace-allocations to every run")
     parser.add_argument("--jsonl", help="also append every run's result to this file, one JSON object a line")
     args = parser.parse_args()
     extra = ["--trace-allocations"] if args.trace_allocations else []
-    leaks = [0] + [int(x) for x in args.leaks.split(",") if x]
+    leaks = ([] if args.no_clean else [0]) + [int(x) for x in args.leaks.split(",") if x]
     rows = []
     started = time.monotonic()
     for host in args.hosts.split(","):
