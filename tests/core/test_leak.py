@@ -170,3 +170,15 @@ def test_cycle_series_without_traced_values_says_so():
     series = CycleSeries(capacity=8)
     series.append(1, 10, None)
     assert series.to_dict() == {"stride": 1, "cycle": [1], "rss_bytes": [10], "traced_bytes": None}
+
+
+def test_theil_sen_and_its_interval_match_scipy():
+    # Reference values from scipy.stats.theilslopes(y, x, 0.95, method="separate"), scipy 1.17.1, same data:
+    # page-quantised RSS with ties, where the tie correction of Kendall's variance matters.
+    rng = np.random.default_rng(5)
+    for n, slope, low, high in [(10, 819.2, 0.0, 2048.0), (40, 481.88235294117646, 409.6, 558.5454545454545),
+                                (300, 498.1621621621622, 494.3448275862069, 502.33962264150944)]:
+        x = np.arange(n)
+        y = np.floor((500 * x + rng.normal(0, 3000, n)) / PAGE) * PAGE
+        fit = analysis.theil_sen(x, y)
+        assert (fit["slope"], fit["ci_low"], fit["ci_high"]) == pytest.approx((slope, low, high))
