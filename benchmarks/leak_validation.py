@@ -67,7 +67,17 @@ def main() -> int:
     parser.add_argument("--no-clean", action="store_true", help="skip the clean runs (leaking runs only)")
     parser.add_argument("--trace-allocations", action="store_true", help="pass --trace-allocations to every run")
     parser.add_argument("--jsonl", help="also append every run's result to this file, one JSON object a line")
+    parser.add_argument("--table-from", metavar="JSONL",
+                        help="run nothing: print the table of the results saved by --jsonl")
     args = parser.parse_args()
+    if args.table_from:
+        with open(args.table_from, encoding="utf-8") as handle:
+            saved = [json.loads(line) for line in handle if line.strip()]
+        cells: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for result in saved:
+            cells.setdefault((result["host"], result["leak"]), []).append(result)
+        print_table([(host, leak, runs) for (host, leak), runs in cells.items()])
+        return 0
     extra = ["--trace-allocations"] if args.trace_allocations else []
     leaks = ([] if args.no_clean else [0]) + [int(x) for x in args.leaks.split(",") if x]
     rows = []
@@ -87,10 +97,16 @@ def main() -> int:
             rows.append((host, leak, runs))
     print(f"leak validation: {args.duration:g} s stability runs, K per cell as shown,"
           f" {time.monotonic() - started:.0f} s in all{' (with --trace-allocations)' if extra else ''}")
+    print_table(rows)
+    return 0
+
+
+def print_table(rows: list[tuple[str, int, list[dict[str, Any]]]]) -> None:
+    """Markdown table: per host and injected size, how often each rule said POSSIBLE LEAK, and the slopes."""
     print()
     print("| host | injected B/cycle | runs | new verdict: POSSIBLE LEAK | INCONCLUSIVE | seed's rule: POSSIBLE LEAK"
-          " | RSS slope B/cycle, median [min..max] | CI low, median [min..max] | traced slope B/cycle |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          " | RSS slope B/cycle, median [min..max] | CI low | CI high | traced slope B/cycle |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for host, leak, runs in rows:
         good = [r for r in runs if "error" not in r]
         errors = len(runs) - len(good)
@@ -98,8 +114,8 @@ def main() -> int:
         print(f"| {host} | {kind} | {len(good)}{f' (+{errors} failed)' if errors else ''}"
               f" | {rate(runs, 'verdict', 'POSSIBLE LEAK')} | {rate(runs, 'verdict', 'INCONCLUSIVE')}"
               f" | {rate(runs, 'seed', 'POSSIBLE LEAK')} | {fmt([r['slope'] for r in good])}"
-              f" | {fmt([r['ci_low'] for r in good])} | {fmt([r['traced_slope'] for r in good])} |")
-    return 0
+              f" | {fmt([r['ci_low'] for r in good])} | {fmt([r['ci_high'] for r in good])}"
+              f" | {fmt([r['traced_slope'] for r in good])} |")
 
 
 if __name__ == "__main__":
