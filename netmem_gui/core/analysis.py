@@ -229,7 +229,8 @@ def connections_figures(cps: list[Checkpoint], counts: dict[str, Any]) -> dict[s
         "client_bytes": taken,
         "per_connection_bytes": fit["slope"] if fit else None,
         "per_connection_fit": fit,
-        "per_connection_end_minus_start_bytes": _ratio(taken, created),
+        # With --rounds, the memory taken is round 1's: divide by the connections round 1 created.
+        "per_connection_end_minus_start_bytes": _ratio(taken, counts.get("first_round_created") or created),
         "rss_after_cleanup_bytes": after_cleanup,
         "cleanup_returned_bytes": returned,
         "cleanup_percent": (100.0 * returned / taken) if returned is not None and taken and taken > 0 else None,

@@ -20,7 +20,8 @@ STABILITY_MESSAGE = b"ping"
 # batch, and nothing of the series is ever stored in the process being measured.
 CYCLE_BATCH = 100
 # The first fifth of the cycles is warm-up (allocator arenas, free lists, caches); analysis.WARMUP_FRACTION
-# leaves the same share out of the fit, and --trace-allocations takes its first snapshot there.
+# leaves the same share out of the fit, and --trace-allocations takes its first snapshot there. A copy, not an
+# import: analysis imports numpy, which the server process (it imports this module) must not load.
 WARMUP_FRACTION = 0.2
 
 
@@ -143,6 +144,7 @@ async def connections_scenario(cfg: RunConfig, target: Target, rep: Reporter) ->
         await rep.allocations(name, "first", "After server start")
     pool = ClientPool(port)
     requested = 0
+    first_round_created = 0
     try:
         for r in range(1, rounds + 1):
             rep.phase(name, "connect")
@@ -156,6 +158,8 @@ async def connections_scenario(cfg: RunConfig, target: Target, rep: Reporter) ->
                 if r == 1 and (done % every == 0 or done == wanted):
                     await rep.checkpoint(name, f"After {done} connections", pool.open_connections)
             requested += wanted
+            if r == 1:
+                first_round_created = pool.created
             if r > 1:
                 await rep.checkpoint(name, f"Round {r}: after {wanted} connections", pool.open_connections)
             rep.phase(name, "close")
@@ -172,7 +176,7 @@ async def connections_scenario(cfg: RunConfig, target: Target, rep: Reporter) ->
         rep.flush_cycles()
         pool.abort()
         rep.result(name, requested=requested, created=pool.created, failed=pool.failed, last_error=pool.last_error,
-                   rounds=rounds)
+                   rounds=rounds, first_round_created=first_round_created)
     rep.phase(name, "stop")
     await target.stop_server()
     await rep.checkpoint(name, "After server stop", 0)

@@ -84,6 +84,16 @@ def test_connection_rounds_give_a_checkpoint_per_round_and_a_verdict(host):
     assert lv["host_drift_included"] is (host == "inapp")
     fig = rec["scenarios"]["connections"]
     assert fig["connections_created"] == 150 and fig["per_connection_fit"]["points"] == 2
+    assert fig["per_connection_end_minus_start_bytes"] == fig["client_bytes"] / 10  # round 1's connections
+
+
+def test_the_server_process_does_not_load_numpy():
+    # The verdict's maths must not add numpy's megabytes to the process it measures.
+    import subprocess
+    import sys
+
+    code = "import sys, netmem_gui.core.worker; print('numpy' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
 def test_inapp_trace_allocations_stops_tracemalloc_afterwards():
