@@ -124,7 +124,8 @@ def leak_verdict(
     warmup = int(x.size * warmup_fraction)
     xs, ys = x[warmup:], y[warmup:]
     out: dict[str, Any] = {
-        "verdict": "INCONCLUSIVE", "reason": None, "slope_bytes_per_cycle": None, "ci_low_bytes_per_cycle": None,
+        "verdict": "INCONCLUSIVE", "reason": None, "slope_bytes_per_cycle": None, "intercept_bytes": None,
+        "ci_low_bytes_per_cycle": None,
         "ci_high_bytes_per_cycle": None, "confidence": CONFIDENCE, "p_value": None, "cycles": int(x.size),
         "warmup_cycles": warmup, "cycles_fitted": int(xs.size), "min_effect_bytes_per_cycle": float(min_effect),
     }
@@ -136,8 +137,8 @@ def leak_verdict(
     if fit is None:
         out["reason"] = "too few distinct cycles"
         return out
-    out.update(slope_bytes_per_cycle=fit["slope"], ci_low_bytes_per_cycle=fit["ci_low"],
-               ci_high_bytes_per_cycle=fit["ci_high"], p_value=fit["p_value"])
+    out.update(slope_bytes_per_cycle=fit["slope"], intercept_bytes=fit["intercept"],
+               ci_low_bytes_per_cycle=fit["ci_low"], ci_high_bytes_per_cycle=fit["ci_high"], p_value=fit["p_value"])
     if fit["ci_low"] > min_effect:
         out["verdict"] = "POSSIBLE LEAK"
         out["reason"] = f"memory grows by more than {min_effect:,.0f} B per cycle at {CONFIDENCE:.0%} confidence"
