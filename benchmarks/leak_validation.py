@@ -5,6 +5,7 @@ injected leak size, then prints, for the new verdict and the seed's rule side by
 POSSIBLE LEAK (the false-positive rate on clean runs, the detection rate on leaking ones), plus the slopes seen.
 
     python benchmarks/leak_validation.py --hosts isolated --k 20 --leaks 1024 --duration 10
+    python benchmarks/leak_validation.py --hosts isolated --k 10 --leaks 1024 --rounds 20   # connections, 100 x 20
 """
 
 from __future__ import annotations
@@ -19,28 +20,41 @@ import tempfile
 import time
 from typing import Any
 
+ROUND_CONNECTIONS = 100
 
-def one_run(host: str, leak: int, duration: float, extra: list[str]) -> dict[str, Any]:
-    """One `netmem run stability` in a fresh process; returns the verdicts and slopes from its record."""
+
+def one_run(host: str, leak: int, duration: float, extra: list[str], rounds: int = 0) -> dict[str, Any]:
+    """One `netmem run` in a fresh process; returns the verdicts and slopes (per connection cycle) from its record.
+
+    rounds 0: a stability run of `duration` seconds; else a connections run of ROUND_CONNECTIONS x `rounds`.
+    """
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "run.json")
-        cmd = [sys.executable, "-m", "netmem_gui.cli", "run", "stability", "--host", host, "--duration",
-               str(duration), "--inject-leak", str(leak), "--json", path, *extra]
+        what = (["stability", "--duration", str(duration)] if not rounds else
+                ["connections", "--connections", str(ROUND_CONNECTIONS), "--rounds", str(rounds)])
+        cmd = [sys.executable, "-m", "netmem_gui.cli", "run", *what, "--host", host, "--inject-leak", str(leak),
+               "--json", path, *extra]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             return {"error": (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]}
         with open(path, encoding="utf-8") as handle:
             rec = json.load(handle)
-    lv = rec["scenarios"]["stability"]["leak_verdict"]
+    lv = rec["scenarios"]["connections" if rounds else "stability"]["leak_verdict"]
     traced = lv["traced"]
+    per = lv["connections_per_cycle"]
+
+    def each(value: float | None) -> float | None:
+        return None if value is None else value / per
+
     return {
         "verdict": lv["verdict"],
         "seed": rec["summary"]["seed_leak_rule"]["verdict"],
-        "slope": lv["rss"]["slope_bytes_per_cycle"],
-        "ci_low": lv["rss"]["ci_low_bytes_per_cycle"],
-        "ci_high": lv["rss"]["ci_high_bytes_per_cycle"],
-        "traced_slope": traced["slope_bytes_per_cycle"] if traced else None,
+        "slope": each(lv["rss"]["slope_bytes_per_cycle"]),
+        "ci_low": each(lv["rss"]["ci_low_bytes_per_cycle"]),
+        "ci_high": each(lv["rss"]["ci_high_bytes_per_cycle"]),
+        "traced_slope": each(traced["slope_bytes_per_cycle"]) if traced else None,
         "cycles": lv["rss"]["cycles"],
+        "scenario": f"connections x{rounds}" if rounds else "stability",
     }
 
 
@@ -64,6 +78,8 @@ def main() -> int:
     parser.add_argument("--k-inapp", type=int, default=None, help="runs per cell on the in-app host (default --k)")
     parser.add_argument("--leaks", default="256,1024,4096", help="comma-separated injected bytes per cycle")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per stability run (default 10)")
+    parser.add_argument("--rounds", type=int, default=0,
+                        help=f"instead of stability runs, connections runs of {ROUND_CONNECTIONS} connections x ROUNDS")
     parser.add_argument("--no-clean", action="store_true", help="skip the clean runs (leaking runs only)")
     parser.add_argument("--trace-allocations", action="store_true", help="pass --trace-allocations to every run")
     parser.add_argument("--jsonl", help="also append every run's result to this file, one JSON object a line")
@@ -75,7 +91,8 @@ def main() -> int:
             saved = [json.loads(line) for line in handle if line.strip()]
         cells: dict[tuple[str, int], list[dict[str, Any]]] = {}
         for result in saved:
-            cells.setdefault((result["host"], result["leak"]), []).append(result)
+            name = f"{result['host']}, {result.get('scenario', 'stability')}"
+            cells.setdefault((name, result["leak"]), []).append(result)
         print_table([(host, leak, runs) for (host, leak), runs in cells.items()])
         return 0
     extra = ["--trace-allocations"] if args.trace_allocations else []
@@ -87,15 +104,17 @@ def main() -> int:
         for leak in leaks:
             runs = []
             for i in range(k):
-                result = one_run(host, leak, args.duration, extra)
+                result = one_run(host, leak, args.duration, extra, args.rounds)
                 result.update(host=host, leak=leak, i=i)
                 runs.append(result)
                 print(json.dumps(result), file=sys.stderr, flush=True)
                 if args.jsonl:
                     with open(args.jsonl, "a", encoding="utf-8") as handle:
                         handle.write(json.dumps(result) + "\n")
-            rows.append((host, leak, runs))
-    print(f"leak validation: {args.duration:g} s stability runs, K per cell as shown,"
+            rows.append((f"{host}, {runs[0].get('scenario', 'stability')}", leak, runs))
+    what = (f"connections runs, {ROUND_CONNECTIONS} connections x {args.rounds} rounds" if args.rounds
+            else f"{args.duration:g} s stability runs")
+    print(f"leak validation: {what}, K per cell as shown,"
           f" {time.monotonic() - started:.0f} s in all{' (with --trace-allocations)' if extra else ''}")
     print_table(rows)
     return 0
@@ -104,8 +123,9 @@ def main() -> int:
 def print_table(rows: list[tuple[str, int, list[dict[str, Any]]]]) -> None:
     """Markdown table: per host and injected size, how often each rule said POSSIBLE LEAK, and the slopes."""
     print()
-    print("| host | injected B/cycle | runs | new verdict: POSSIBLE LEAK | INCONCLUSIVE | seed's rule: POSSIBLE LEAK"
-          " | RSS slope B/cycle, median [min..max] | CI low | CI high | traced slope B/cycle |")
+    print("| host, scenario | injected B per connection cycle | runs | new verdict: POSSIBLE LEAK | INCONCLUSIVE"
+          " | seed's rule: POSSIBLE LEAK | RSS slope B per connection cycle, median [min..max] | CI low | CI high"
+          " | traced slope |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for host, leak, runs in rows:
         good = [r for r in runs if "error" not in r]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import json
 import os
 import subprocess
@@ -51,6 +52,9 @@ class _ThisProcess:
 
     async def snapshot(self, which: str) -> list[dict[str, Any]] | None:
         return self._tracer.snapshot(which)
+
+    async def collect_garbage(self) -> None:
+        gc.collect()
 
     async def stop_server(self) -> None:
         await self._server.stop()

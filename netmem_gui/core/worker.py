@@ -11,6 +11,7 @@ so no child outlives the run.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -84,6 +85,9 @@ class _ServerChild:
     async def snapshot(self, which: str) -> list[dict[str, Any]] | None:
         return (await self._ask({"cmd": "snapshot", "which": which}))["sites"]
 
+    async def collect_garbage(self) -> None:
+        await self._ask({"cmd": "collect"})
+
     async def stop_server(self) -> None:
         await self._ask({"cmd": "stop"})
 
@@ -154,6 +158,9 @@ async def _serve_main(trace: bool) -> None:
                 reply(ok=True, settled=await server.settle(int(command["connections"])))
             elif command["cmd"] == "traced":
                 reply(ok=True, traced=tracer.traced_bytes())
+            elif command["cmd"] == "collect":
+                gc.collect()
+                reply(ok=True)
             elif command["cmd"] == "snapshot":
                 reply(ok=True, sites=tracer.snapshot(str(command["which"])))
             elif command["cmd"] == "stop":
