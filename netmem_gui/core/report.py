@@ -77,7 +77,7 @@ def fit_line_text(fit: dict[str, Any]) -> str:
         return f"{fit['verdict']} ({fit['reason']})"
     return (f"{fit['verdict']}: {bytes_per_cycle(fit['slope_bytes_per_cycle'])} per cycle"
             f" ({fit['confidence']:.0%} CI {bytes_per_cycle(fit['ci_low_bytes_per_cycle'])}"
-            f" to {bytes_per_cycle(fit['ci_high_bytes_per_cycle'])}, p {fit['p_value']:.2g};"
+            f" to {bytes_per_cycle(fit['ci_high_bytes_per_cycle'])}, trend p {fit['p_value']:.2g};"
             f" {fit['cycles_fitted']} cycles after {fit['warmup_cycles']} warm-up)")
 
 
