@@ -15,7 +15,7 @@ from .core.limits import check_fd_limit
 from .core.run import Run, execute
 from .core.workload import WorkloadError, check_port
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LEAK, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,13 +42,23 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="sampling interval in milliseconds, 10 or more (default 100)")
     parser.add_argument("--port", type=int, default=0, help="server port on 127.0.0.1 (default: any free port)")
     parser.add_argument("--label", help="a name for the run, kept in the record")
+    parser.add_argument("--rounds", type=int, default=1, metavar="N",
+                        help="connections scenario: repeat open-all/close-all N times (default 1); with 15 or"
+                             " more rounds the run gets a leak verdict from the memory after each round")
+    parser.add_argument("--inject-leak", type=int, default=0, metavar="BYTES",
+                        help="ground truth for the leak verdict: the server keeps BYTES in live Python objects"
+                             " for every connection it accepts (default 0)")
+    parser.add_argument("--trace-allocations", action="store_true",
+                        help="run tracemalloc in the server's process: traced bytes per cycle join the verdict"
+                             " and the sites that grew most are listed (slower)")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     return RunConfig(
         scenario=args.scenario, connections=args.connections, messages=args.messages,
         message_size=args.message_size, duration_s=args.duration, host=args.host,
-        interval_ms=args.interval, port=args.port,
+        interval_ms=args.interval, port=args.port, rounds=args.rounds, inject_leak_bytes=args.inject_leak,
+        trace_allocations=args.trace_allocations,
     ).validate()
 
 
@@ -69,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(run)
     run.add_argument("--json", metavar="PATH", help="write the run record (JSON) to PATH")
     run.add_argument("--no-save", action="store_true", help="don't save the run in the run library")
+    run.add_argument("--fail-on-leak", action="store_true",
+                     help=f"exit with status {EXIT_LEAK} when the leak verdict is POSSIBLE LEAK")
     commands.add_parser("schema", help="print the JSON Schema of the run record")
     cli_library.add_commands(commands)
     return parser
@@ -139,6 +151,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not run.completed:
         print(f"netmem: the run failed: {run.stop_reason}", file=sys.stderr)
         return EXIT_FAILED
+    if args.fail_on_leak and rec["summary"]["leak_verdict"]["verdict"] == "POSSIBLE LEAK":
+        print("netmem: leak verdict: POSSIBLE LEAK", file=sys.stderr)
+        return EXIT_LEAK
     return EXIT_OK
 
 

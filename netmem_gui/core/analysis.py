@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +15,18 @@ SEED_LEAK_THRESHOLD_BYTES = MIB
 SEED_LEAK_RULE = "final RSS > baseline RSS + 1 MiB"
 
 Checkpoint = dict[str, Any]
+
+# The leak verdict (see README, "Leak verdict"). Calibrated on this project's 2-core machine with
+# benchmarks/leak_validation.py: clean isolated runs stay far below MIN_EFFECT, a 1 KiB/cycle leak far above.
+WARMUP_FRACTION = 0.2  # the first fifth of the cycles is warm-up and left out of the fit
+MIN_STEADY_POINTS = 12  # fewer steady-state cycles than this: INCONCLUSIVE
+MIN_EFFECT_BYTES = 128  # growth per connection cycle below this is not called a leak, however significant
+CONFIDENCE = 0.95
+MAX_FIT_POINTS = 1000  # longer series are binned (median per bin) so the pairwise fit stays O(1000²)
+LEAK_RULE = (f"POSSIBLE LEAK when the lower bound of the {CONFIDENCE:.0%} confidence interval of the Theil-Sen"
+             f" slope of memory per cycle, after {WARMUP_FRACTION:.0%} warm-up, exceeds {MIN_EFFECT_BYTES} B per"
+             f" connection cycle; OK when its upper bound is below that; else INCONCLUSIVE, as with fewer than"
+             f" {MIN_STEADY_POINTS} steady-state cycles")
 _AFTER_N_CONNECTIONS = re.compile(r"^After \d+ connections$")
 
 
@@ -27,6 +41,149 @@ def fit_line(x: Sequence[float], y: Sequence[float]) -> dict[str, Any] | None:
     spread = float(np.sum((ys - ys.mean()) ** 2))
     r_squared = 1.0 - float(np.sum(residual**2)) / spread if spread > 0 else 1.0
     return {"slope": float(slope), "intercept": float(intercept), "r_squared": r_squared, "points": int(xs.size)}
+
+
+def _tie_term(values: np.ndarray) -> float:
+    """Σ t(t-1)(2t+5) over groups of equal values: the tie correction of Kendall's S variance."""
+    _, counts = np.unique(values, return_counts=True)
+    t = counts[counts > 1].astype(np.float64)
+    return float(np.sum(t * (t - 1) * (2 * t + 5)))
+
+
+def theil_sen(x: Sequence[float], y: Sequence[float], confidence: float = CONFIDENCE) -> dict[str, Any] | None:
+    """Theil-Sen slope with Sen's (1968) confidence interval and the Mann-Kendall test of a trend.
+
+    The slope is the median of the slopes between every pair of points; the interval takes the order
+    statistics of those slopes either side of the median that Kendall's S variance (with the tie correction:
+    RSS moves in whole pages, so equal values are common) puts at the given confidence. Same maths as
+    scipy.stats.theilslopes (method="separate") and a two-sided Mann-Kendall p-value. Needs 3+ distinct x.
+    """
+    xs = np.asarray(x, dtype=np.float64)
+    ys = np.asarray(y, dtype=np.float64)
+    n = xs.size
+    if n < 3 or np.unique(xs).size < 3:
+        return None
+    order = np.argsort(xs, kind="stable")
+    xs, ys = xs[order], ys[order]
+    # Every pair i < j at once (upper triangle): n = 1000 gives 499,500 pairs.
+    i, j = np.triu_indices(n, k=1)
+    dx = xs[j] - xs[i]
+    dy = ys[j] - ys[i]
+    del i, j
+    distinct = dx != 0
+    slopes = dy[distinct] / dx[distinct]
+    pairs = slopes.size
+    # Kendall's S between x and y, and its variance under "no trend" with ties in x and in y.
+    s_stat = float(np.sum(np.sign(dx) * np.sign(dy)))
+    var_s = (n * (n - 1) * (2 * n + 5) - _tie_term(xs) - _tie_term(ys)) / 18.0
+    z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
+    if var_s > 0:
+        sigma = math.sqrt(var_s)
+        low_i = max(round((pairs - z * sigma) / 2.0) - 1, 0)
+        high_i = min(round((pairs + z * sigma) / 2.0), pairs - 1)
+        z_mk = (s_stat - math.copysign(1.0, s_stat)) / sigma if s_stat else 0.0
+        p_value = math.erfc(abs(z_mk) / math.sqrt(2))
+    else:  # every y equal: no trend, and no doubt about it
+        low_i = high_i = pairs // 2
+        p_value = 1.0
+    # Only four order statistics are needed (the interval's ends and the median's middle pair): a partial
+    # sort, linear in the number of pairs, instead of sorting them all.
+    mid_low, mid_high = (pairs - 1) // 2, pairs // 2
+    ordered = np.partition(slopes, sorted({low_i, high_i, mid_low, mid_high}))
+    slope = float((ordered[mid_low] + ordered[mid_high]) / 2)
+    intercept = float(np.median(ys - slope * xs))
+    return {
+        "slope": slope, "intercept": intercept, "ci_low": float(ordered[low_i]), "ci_high": float(ordered[high_i]),
+        "confidence": confidence, "p_value": p_value, "points": int(n),
+    }
+
+
+def _binned(x: np.ndarray, y: np.ndarray, most: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most `most` points: consecutive points grouped, mean x and median y per group."""
+    if x.size <= most:
+        return x, y
+    groups = np.array_split(np.arange(x.size), most)
+    return (np.array([x[g].mean() for g in groups]), np.array([np.median(y[g]) for g in groups]))
+
+
+def leak_verdict(
+    cycles: Sequence[float],
+    values: Sequence[float],
+    min_effect: float = MIN_EFFECT_BYTES,
+    warmup_fraction: float = WARMUP_FRACTION,
+    min_points: int = MIN_STEADY_POINTS,
+) -> dict[str, Any]:
+    """OK / POSSIBLE LEAK / INCONCLUSIVE from memory after each cycle (bytes) against the cycle number.
+
+    The first `warmup_fraction` of the cycles is left out. POSSIBLE LEAK needs the whole confidence interval
+    above `min_effect` bytes per cycle (so the growth is both significant and big enough to matter); OK needs
+    it wholly below; anything between, or too few cycles, is INCONCLUSIVE.
+    """
+    x = np.asarray(cycles, dtype=np.float64)
+    y = np.asarray(values, dtype=np.float64)
+    warmup = int(x.size * warmup_fraction)
+    xs, ys = x[warmup:], y[warmup:]
+    out: dict[str, Any] = {
+        "verdict": "INCONCLUSIVE", "reason": None, "slope_bytes_per_cycle": None, "intercept_bytes": None,
+        "ci_low_bytes_per_cycle": None,
+        "ci_high_bytes_per_cycle": None, "confidence": CONFIDENCE, "p_value": None, "cycles": int(x.size),
+        "warmup_cycles": warmup, "cycles_fitted": int(xs.size), "min_effect_bytes_per_cycle": float(min_effect),
+    }
+    if xs.size < min_points:
+        out["reason"] = f"too few cycles: {xs.size} after warm-up, {min_points} needed"
+        return out
+    bx, by = _binned(xs, ys, MAX_FIT_POINTS)
+    fit = theil_sen(bx, by)
+    if fit is None:
+        out["reason"] = "too few distinct cycles"
+        return out
+    out.update(slope_bytes_per_cycle=fit["slope"], intercept_bytes=fit["intercept"],
+               ci_low_bytes_per_cycle=fit["ci_low"], ci_high_bytes_per_cycle=fit["ci_high"], p_value=fit["p_value"])
+    if fit["ci_low"] > min_effect:
+        out["verdict"] = "POSSIBLE LEAK"
+        out["reason"] = f"memory grows by more than {min_effect:,.0f} B per cycle at {CONFIDENCE:.0%} confidence"
+    elif fit["ci_high"] < min_effect:
+        out["verdict"] = "OK"
+        out["reason"] = f"growth per cycle is below {min_effect:,.0f} B at {CONFIDENCE:.0%} confidence"
+    else:
+        out["reason"] = f"the confidence interval straddles {min_effect:,.0f} B per cycle"
+    return out
+
+
+def combine_verdicts(verdicts: Sequence[str | None]) -> str | None:
+    """POSSIBLE LEAK if any says so; else INCONCLUSIVE if any is; else OK; None when there is none."""
+    present = [v for v in verdicts if v is not None]
+    if not present:
+        return None
+    for worst in ("POSSIBLE LEAK", "INCONCLUSIVE"):
+        if worst in present:
+            return worst
+    return "OK"
+
+
+def scenario_leak_verdict(
+    series: dict[str, Any] | None, per_cycle_connections: int, host: str
+) -> dict[str, Any] | None:
+    """The leak verdict of one scenario from its per-cycle series: on RSS, and on traced bytes when traced.
+
+    A cycle of the connections scenario is a round of `per_cycle_connections` connections; the minimum effect
+    scales with it, so the rule is the same per connection cycle everywhere.
+    """
+    if series is None:
+        return None
+    min_effect = MIN_EFFECT_BYTES * max(1, per_cycle_connections)
+    rss = leak_verdict(series["cycle"], series["rss_bytes"], min_effect)
+    traced = None
+    if series.get("traced_bytes") is not None:
+        traced = leak_verdict(series["cycle"], series["traced_bytes"], min_effect)
+    return {
+        "verdict": combine_verdicts([rss["verdict"], traced["verdict"] if traced else None]),
+        "rule": LEAK_RULE,
+        "connections_per_cycle": per_cycle_connections,
+        "host_drift_included": host == "inapp",
+        "rss": rss,
+        "traced": traced,
+    }
 
 
 def seed_leak_rule(baseline: int | None, final: int | None) -> dict[str, Any]:
@@ -75,7 +232,8 @@ def connections_figures(cps: list[Checkpoint], counts: dict[str, Any]) -> dict[s
         "client_bytes": taken,
         "per_connection_bytes": fit["slope"] if fit else None,
         "per_connection_fit": fit,
-        "per_connection_end_minus_start_bytes": _ratio(taken, created),
+        # With --rounds, the memory taken is round 1's: divide by the connections round 1 created.
+        "per_connection_end_minus_start_bytes": _ratio(taken, counts.get("first_round_created") or created),
         "rss_after_cleanup_bytes": after_cleanup,
         "cleanup_returned_bytes": returned,
         "cleanup_percent": (100.0 * returned / taken) if returned is not None and taken and taken > 0 else None,
@@ -130,6 +288,16 @@ def stability_figures(cps: list[Checkpoint], counts: dict[str, Any], t: np.ndarr
     }
 
 
+def summary_leak_verdict(figures: dict[str, Any]) -> dict[str, Any]:
+    """The run's verdict: the scenarios' verdicts combined (null when no scenario could give one)."""
+    names = [n for n, f in figures.items() if f.get("leak_verdict")]
+    return {
+        "verdict": combine_verdicts([figures[n]["leak_verdict"]["verdict"] for n in names]),
+        "scenarios": names,
+        "rule": LEAK_RULE,
+    }
+
+
 def summary_figures(cps: list[Checkpoint], t: np.ndarray, rss: np.ndarray) -> dict[str, Any]:
     baseline = int(cps[0]["rss_bytes"]) if cps else None
     final = int(cps[-1]["rss_bytes"]) if cps else None
@@ -165,8 +333,16 @@ def analyse(
     results: dict[str, dict[str, Any]],
     t: np.ndarray,
     rss: np.ndarray,
+    series: dict[str, dict[str, Any]] | None = None,
+    host: str = "isolated",
+    round_connections: int = 1,
 ) -> dict[str, Any]:
-    """Every figure of a run: {"scenarios": {name: figures}, "summary": figures}, for the scenarios that began."""
+    """Every figure of a run: {"scenarios": {name: figures}, "summary": figures}, for the scenarios that began.
+
+    `series` holds each scenario's per-cycle memory ({"cycle", "rss_bytes", "traced_bytes"}) for the leak
+    verdict; `round_connections` is how many connections one round of the connections scenario opens.
+    """
+    series = series or {}
     figures: dict[str, Any] = {}
     for name in scenarios:
         cps = [cp for cp in checkpoints if cp["scenario"] == name]
@@ -175,8 +351,13 @@ def analyse(
         counts = results.get(name, {})
         if name == "connections":
             figures[name] = connections_figures(cps, counts)
+            figures[name]["leak_verdict"] = scenario_leak_verdict(series.get(name), round_connections, host)
         elif name == "messages":
             figures[name] = messages_figures(cps, counts)
         else:
             figures[name] = stability_figures(cps, counts, t, rss)
-    return {"scenarios": figures, "summary": summary_figures(checkpoints, t, rss)}
+            empty = {"cycle": [], "rss_bytes": [], "traced_bytes": None}
+            figures[name]["leak_verdict"] = scenario_leak_verdict(series.get(name, empty), 1, host)
+    summary = summary_figures(checkpoints, t, rss)
+    summary["leak_verdict"] = summary_leak_verdict(figures)
+    return {"scenarios": figures, "summary": summary}

@@ -17,6 +17,8 @@ MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 MAX_DURATION_S = 24 * 3600.0
 MIN_INTERVAL_MS = 10
 MAX_INTERVAL_MS = 60_000
+MAX_INJECT_LEAK_BYTES = 16 * 1024 * 1024
+MAX_ROUNDS = 100_000
 
 
 class ConfigError(ValueError):
@@ -40,6 +42,9 @@ class RunConfig:
     messages_checkpoint_every: int = 5000
     stability_checkpoint_every: int = 100
     stability_pause_ms: int = 10
+    rounds: int = 1  # connections scenario: open-all/close-all rounds; more than one gives a leak verdict
+    inject_leak_bytes: int = 0  # ground truth: the server keeps this many bytes per connection it accepts
+    trace_allocations: bool = False  # the server process runs tracemalloc (costs speed; see README)
 
     def connections_for(self, scenario: str) -> int:
         """Connection count a scenario uses: the explicit value, else the seed's default for it."""
@@ -82,6 +87,10 @@ class RunConfig:
                      "stability_checkpoint_every"):
             _check_int(name.replace("_", "-"), getattr(self, name), 1, MAX_MESSAGES)
         _check_int("stability-pause-ms", self.stability_pause_ms, 0, 60_000)
+        _check_int("--rounds", self.rounds, 1, MAX_ROUNDS)
+        _check_int("--inject-leak", self.inject_leak_bytes, 0, MAX_INJECT_LEAK_BYTES)
+        if not isinstance(self.trace_allocations, bool):
+            raise ConfigError(f"trace-allocations must be true or false, not {self.trace_allocations!r}")
         d = self.duration_s
         if isinstance(d, bool) or not isinstance(d, (int, float)) or not math.isfinite(d) or d <= 0:
             raise ConfigError(f"--duration must be a positive number of seconds, not {d!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ import psutil
 
 from .config import RunConfig
 from .scenarios import Emit, Event, run_scenarios
+from .tracing import Tracer
 from .worker import spawn_options, worker_command
 from .workload import EchoServer, watch_lag
 
@@ -33,17 +35,27 @@ class _ThisProcess:
 
     role = "app"
 
-    def __init__(self) -> None:
+    def __init__(self, tracer: Tracer | None = None) -> None:
         self.pid = os.getpid()
         self._ps = psutil.Process(self.pid)
         self._server = EchoServer()
+        self._tracer = tracer or Tracer()
 
     def memory(self) -> tuple[int, int]:
         info = self._ps.memory_info()
         return info.rss, info.vms
 
-    async def start_server(self, port: int) -> int:
-        return await self._server.start(port)
+    async def start_server(self, port: int, leak_bytes: int = 0) -> int:
+        return await self._server.start(port, leak_bytes)
+
+    async def traced_memory(self) -> tuple[int, int] | None:
+        return self._tracer.traced_bytes()
+
+    async def snapshot(self, which: str) -> list[dict[str, Any]] | None:
+        return self._tracer.snapshot(which)
+
+    async def collect_garbage(self) -> None:
+        gc.collect()
 
     async def stop_server(self) -> None:
         await self._server.stop()
@@ -108,11 +120,16 @@ class InAppHost:
             inbox.put({"type": "lag", "t": t, "lag": lag})
 
         async def body() -> None:
+            tracer = Tracer()
+            if config.trace_allocations:
+                # In-app, tracemalloc traces the whole process: the host's own allocations are in its figures.
+                tracer.start()
             lag = asyncio.ensure_future(watch_lag(config.interval_ms / 1000, report_lag))
             try:
-                await run_scenarios(config, _ThisProcess(), inbox.put, stopping)
+                await run_scenarios(config, _ThisProcess(tracer), inbox.put, stopping)
             finally:
                 lag.cancel()
+                tracer.stop()
 
         cancel = start_workload_thread(body, inbox.close)
 

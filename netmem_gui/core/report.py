@@ -68,6 +68,45 @@ def scenario_lines(name: str, fig: dict[str, Any]) -> list[str]:
     ]
 
 
+def bytes_per_cycle(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f} B"
+
+
+def fit_line_text(fit: dict[str, Any]) -> str:
+    if fit["slope_bytes_per_cycle"] is None:
+        return f"{fit['verdict']} ({fit['reason']})"
+    return (f"{fit['verdict']}: {bytes_per_cycle(fit['slope_bytes_per_cycle'])} per cycle"
+            f" ({fit['confidence']:.0%} CI {bytes_per_cycle(fit['ci_low_bytes_per_cycle'])}"
+            f" to {bytes_per_cycle(fit['ci_high_bytes_per_cycle'])}, trend p {fit['p_value']:.2g};"
+            f" {fit['cycles_fitted']} cycles after {fit['warmup_cycles']} warm-up)")
+
+
+def verdict_lines(lv: dict[str, Any] | None) -> list[str]:
+    """The scenario's leak verdict: the combined verdict, then the RSS fit and the traced-bytes fit."""
+    if lv is None:
+        return []
+    per = lv["connections_per_cycle"]
+    unit = "" if per <= 1 else f" (a cycle is a round of {per} connections)"
+    out = [f"Leak verdict: {lv['verdict']}{unit}", f"  RSS growth: {fit_line_text(lv['rss'])}"]
+    if lv["traced"] is not None:
+        out.append(f"  Traced Python memory growth: {fit_line_text(lv['traced'])}")
+    if lv["host_drift_included"]:
+        out.append("  (in-app host: includes this process's own drift)")
+    return out
+
+
+def allocation_lines(alloc: dict[str, Any] | None, top: int = 5) -> list[str]:
+    if not alloc:
+        return []
+    out = [f"Allocation sites that grew most ({alloc['from']} -> {alloc['to']}, tracemalloc):"]
+    if not alloc["sites"]:
+        out.append("  none grew")
+    for site in alloc["sites"][:top]:
+        out.append(f"  {site['file']}:{site['line']}: +{kb1(site['size_diff_bytes'])}"
+                   f" (+{site['count_diff']:,} blocks; now {kb1(site['size_bytes'])} in {site['count']:,})")
+    return out
+
+
 def render(rec: Record) -> str:
     """The whole report: a header, each scenario's checkpoints and figures, then the summary."""
     cfg, measured = rec["config"], rec["measured"]
@@ -81,6 +120,8 @@ def render(rec: Record) -> str:
         out += ["", f"=== {TITLES[name]} ==="]
         out += [checkpoint_line(cp) for cp in rec["checkpoints"] if cp["scenario"] == name]
         out += scenario_lines(name, fig)
+        out += verdict_lines(fig.get("leak_verdict"))
+        out += allocation_lines(rec.get("allocations", {}).get(name))
     s = rec["summary"]
     rule = s["seed_leak_rule"]
     out += [
@@ -91,6 +132,12 @@ def render(rec: Record) -> str:
         f"Memory delta from baseline: {kb(s['delta_bytes'])}",
         f"Memory leak indicator: {rule['verdict'] or 'n/a'} (the seed's rule: {rule['rule']})",
     ]
+    lv = s.get("leak_verdict")
+    if lv is not None:
+        which = ", ".join(lv["scenarios"]) if lv["scenarios"] else "no scenario with repeated cycles"
+        out.append(f"Leak verdict (growth per cycle in steady state): {lv['verdict'] or 'n/a'} ({which})")
+    if cfg.get("inject_leak_bytes"):
+        out.append(f"Injected leak: {cfg['inject_leak_bytes']:,} B kept per accepted connection (--inject-leak)")
     if not rec["completed"]:
         out.append(f"Run incomplete: {rec['stop_reason'] or 'stopped before the end'}")
     return "\n".join(out)

@@ -12,7 +12,7 @@ from .. import __version__
 from . import analysis, record
 from .config import RunConfig
 from .hosts import Host, make_host
-from .sampler import LagBuffer, SampleBuffer, Sampler
+from .sampler import CycleSeries, LagBuffer, SampleBuffer, Sampler
 from .scenarios import Event
 
 Listener = Callable[[Event], None]
@@ -37,6 +37,13 @@ class Run:
         self.checkpoints: list[dict[str, Any]] = []
         self.phases: list[dict[str, Any]] = []
         self.results: dict[str, dict[str, Any]] = {}
+        # Preallocated now, before the run, for the scenarios that give a leak verdict (see CycleSeries).
+        self.cycles: dict[str, CycleSeries] = {}
+        if "stability" in config.scenario_list():
+            self.cycles["stability"] = CycleSeries()
+        if "connections" in config.scenario_list() and config.rounds > 1:
+            self.cycles["connections"] = CycleSeries()
+        self.allocations: dict[str, dict[str, Any]] = {}
         self.measured: dict[str, Any] = {"pid": None, "role": None}
         self.progress: Event | None = None
         self.completed = False
@@ -61,6 +68,14 @@ class Run:
             self.lag.append(event["t"] - self.t0, event["lag"])
         elif kind == "progress":
             self.progress = event
+        elif kind == "cycles":
+            series = self.cycles.get(event["scenario"])
+            if series is not None:
+                traced = event.get("traced")
+                for i, rss in enumerate(event["rss"]):
+                    series.append(event["first"] + i, rss, traced[i] if traced else None)
+        elif kind == "allocations":
+            self.allocations[event["scenario"]] = {"from": event["from"], "to": event["to"], "sites": event["sites"]}
         elif kind == "result":
             self.results[event["scenario"]] = event["counts"]
         elif kind == "target":
@@ -80,7 +95,9 @@ class Run:
     def figures(self) -> dict[str, Any]:
         """The figures as they stand now: {"scenarios": ..., "summary": ...}, as the record will hold them."""
         t, rss, _ = self.samples.view()
-        figures = analysis.analyse(self.config.scenario_list(), self.checkpoints, self.results, t, rss)
+        series = {name: s.to_dict() for name, s in self.cycles.items() if len(s)}
+        figures = analysis.analyse(self.config.scenario_list(), self.checkpoints, self.results, t, rss, series,
+                                   self.config.host, self.config.connections_for("connections"))
         figures["summary"].update(analysis.lag_figures(self.lag.view()[1]))
         figures["summary"]["sampler_cpu_percent"] = analysis.cpu_percent(self.sampler_cpu_s, t)
         return figures
@@ -110,6 +127,8 @@ class Run:
             },
             "checkpoints": self.checkpoints,
             "phases": self.phases,
+            "cycle_series": {name: s.to_dict() for name, s in self.cycles.items()},
+            "allocations": self.allocations,
             "scenarios": figures["scenarios"],
             "summary": figures["summary"],
         }

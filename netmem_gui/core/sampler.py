@@ -162,3 +162,57 @@ class Sampler:
             delay = start + tick * self._interval - time.monotonic()
             if delay > 0 and self._running.acquire(timeout=delay):
                 return
+
+
+CYCLE_CAPACITY = 32_768
+
+
+class CycleSeries:
+    """Memory after each cycle of one scenario, in fixed, preallocated columns that never grow.
+
+    On the in-app host this storage lives in the measured process, so it must not grow with the cycles (its
+    growth would read as a leak): the columns are allocated and filled (pages touched) up front. When they are
+    full every other point is dropped and only every `stride`-th cycle is kept from then on.
+    """
+
+    def __init__(self, capacity: int = CYCLE_CAPACITY) -> None:
+        # np.full, not np.empty/zeros: writing every page now keeps RSS from rising as the columns fill.
+        self._cycle = np.full(capacity, -1, dtype=np.int64)
+        self._rss = np.full(capacity, -1, dtype=np.int64)
+        self._traced = np.full(capacity, -1, dtype=np.int64)
+        self._n = 0
+        self._seen = 0
+        self.stride = 1
+        self.traced = True  # until a cycle arrives without a traced value
+
+    def __len__(self) -> int:
+        return self._n
+
+    def append(self, cycle: int, rss: int, traced: int | None) -> None:
+        self._seen += 1
+        if traced is None:
+            self.traced = False
+        if (self._seen - 1) % self.stride:
+            return
+        n = self._n
+        if n == len(self._cycle):
+            half = (n + 1) // 2
+            for column in (self._cycle, self._rss, self._traced):
+                column[:half] = column[0:n:2]
+            self._n = n = half
+            self.stride *= 2
+            if (self._seen - 1) % self.stride:
+                return
+        self._cycle[n], self._rss[n] = cycle, rss
+        self._traced[n] = -1 if traced is None else traced
+        self._n = n + 1
+
+    def to_dict(self) -> dict[str, object]:
+        """{"stride", "cycle", "rss_bytes", "traced_bytes" (None unless every kept cycle has one)}."""
+        n = self._n
+        return {
+            "stride": self.stride,
+            "cycle": self._cycle[:n].tolist(),
+            "rss_bytes": self._rss[:n].tolist(),
+            "traced_bytes": self._traced[:n].tolist() if self.traced and n else None,
+        }

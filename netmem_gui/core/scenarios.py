@@ -17,6 +17,13 @@ Emit = Callable[[Event], None]
 
 PROGRESS_EVERY_S = 0.25
 STABILITY_MESSAGE = b"ping"
+# Per-cycle memory readings travel to the parent in batches of this many: the load process holds at most one
+# batch, and nothing of the series is ever stored in the process being measured.
+CYCLE_BATCH = 100
+# The first fifth of the cycles is warm-up (allocator arenas, free lists, caches); analysis.WARMUP_FRACTION
+# leaves the same share out of the fit, and --trace-allocations takes its first snapshot there. A copy, not an
+# import: analysis imports numpy, which the server process (it imports this module) must not load.
+WARMUP_FRACTION = 0.2
 
 
 class Target(Protocol):
@@ -28,7 +35,16 @@ class Target(Protocol):
     def memory(self) -> tuple[int, int]:
         """RSS and VMS of the measured process, in bytes."""
 
-    async def start_server(self, port: int) -> int: ...
+    async def start_server(self, port: int, leak_bytes: int = 0) -> int: ...
+
+    async def traced_memory(self) -> tuple[int, int] | None:
+        """tracemalloc in the server's process: (live traced bytes, its own memory), or None when not tracing."""
+
+    async def snapshot(self, which: str) -> list[dict[str, Any]] | None:
+        """tracemalloc snapshot in the server's process: "first" keeps one, "last" returns the sites grown since."""
+
+    async def collect_garbage(self) -> None:
+        """Run Python's cyclic garbage collector in the server's process."""
 
     async def stop_server(self) -> None: ...
 
@@ -48,11 +64,53 @@ class Reporter:
     can be lost in `asyncio.wait_for` on Python 3.11 when the awaited operation finishes at the same time.
     """
 
-    def __init__(self, emit: Emit, target: Target, stop: threading.Event | None = None) -> None:
+    def __init__(self, emit: Emit, target: Target, stop: threading.Event | None = None,
+                 tracing: bool = False) -> None:
         self._emit = emit
         self._target = target
         self._stop = stop or threading.Event()
+        self._tracing = tracing
         self._last_progress = 0.0
+        self._batch_scenario = ""
+        self._batch_first = 0
+        self._batch_rss: list[int] = []
+        self._batch_traced: list[int] = []
+        self._first_label: str | None = None
+
+    async def cycle(self, scenario: str, index: int) -> None:
+        """Read the server's memory after cycle `index` (one RSS read by PID, ~7 µs) and queue it for the parent."""
+        rss, _ = self._target.memory()
+        if not self._batch_rss:
+            self._batch_scenario, self._batch_first = scenario, index
+        if self._tracing:
+            traced = await self._target.traced_memory()
+            if traced is not None:
+                # RSS is kept as read: tracemalloc's own memory (traced[1]) is what it has allocated, not what is
+                # resident, and subtracting it made RSS slopes of leaking runs negative.
+                self._batch_traced.append(traced[0])
+        self._batch_rss.append(rss)
+        if len(self._batch_rss) >= CYCLE_BATCH:
+            self.flush_cycles()
+
+    def flush_cycles(self) -> None:
+        """Send the queued per-cycle readings as one `cycles` event."""
+        if not self._batch_rss:
+            return
+        traced = self._batch_traced if len(self._batch_traced) == len(self._batch_rss) else None
+        self._emit({"type": "cycles", "scenario": self._batch_scenario, "first": self._batch_first,
+                    "rss": self._batch_rss, "traced": traced})
+        self._batch_rss, self._batch_traced = [], []
+
+    async def allocations(self, scenario: str, which: str, label: str) -> None:
+        """--trace-allocations: snapshot at the first ("first") and last ("last") steady-state checkpoint."""
+        if not self._tracing:
+            return
+        sites = await self._target.snapshot(which)
+        if which == "first":
+            self._first_label = label
+        elif sites is not None:
+            self._emit({"type": "allocations", "scenario": scenario, "from": self._first_label,
+                        "to": label, "sites": sites})
 
     def phase(self, scenario: str, phase: str) -> None:
         self._emit({"type": "phase", "scenario": scenario, "phase": phase, "t": time.monotonic()})
@@ -83,31 +141,63 @@ async def _baseline_and_start(name: str, cfg: RunConfig, target: Target, rep: Re
     rep.phase(name, "start")
     gc.collect()
     await rep.checkpoint(name, "Baseline", 0)
-    port = await target.start_server(cfg.port)
+    port = await target.start_server(cfg.port, cfg.inject_leak_bytes)
     await rep.checkpoint(name, "After server start", 0)
     return port
 
 
 async def connections_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> None:
-    """Open N connections in batches with a checkpoint every few, then close the clients and stop the server."""
+    """Open N connections in batches with a checkpoint every few, then close the clients and stop the server.
+
+    With --rounds R > 1 the open-all/close-all round is repeated; each round ends with a checkpoint and one
+    reading of the per-round series that the leak verdict fits.
+    """
     name = "connections"
     wanted = cfg.connections_for(name)
+    rounds = cfg.rounds
+    steady_from = max(1, int(rounds * WARMUP_FRACTION)) if rounds > 1 else 0
     port = await _baseline_and_start(name, cfg, target, rep)
+    if steady_from == 0:
+        await rep.allocations(name, "first", "After server start")
     pool = ClientPool(port)
+    requested = 0
+    first_round_created = 0
     try:
-        rep.phase(name, "connect")
-        every = cfg.connections_checkpoint_every
-        while pool.attempted < wanted:
-            await pool.open(min(every - pool.attempted % every, wanted - pool.attempted), cfg.connect_batch)
-            rep.progress(name, pool.attempted, wanted, "connections", force=pool.attempted == wanted)
-            if pool.attempted % every == 0 or pool.attempted == wanted:
-                await rep.checkpoint(name, f"After {pool.attempted} connections", pool.open_connections)
-        rep.phase(name, "close")
-        await pool.close()
-        await rep.checkpoint(name, "After closing clients", 0)
+        for r in range(1, rounds + 1):
+            rep.phase(name, "connect")
+            every = cfg.connections_checkpoint_every
+            before = pool.attempted
+            while (done := pool.attempted - before) < wanted:
+                await pool.open(min(every - done % every, wanted - done), cfg.connect_batch)
+                done = pool.attempted - before
+                rep.progress(name, pool.attempted, wanted * rounds, "connections",
+                             force=pool.attempted == wanted * rounds)
+                if r == 1 and (done % every == 0 or done == wanted):
+                    await rep.checkpoint(name, f"After {done} connections", pool.open_connections)
+            requested += wanted
+            if r == 1:
+                first_round_created = pool.created
+            if r > 1:
+                await rep.checkpoint(name, f"Round {r}: after {wanted} connections", pool.open_connections)
+            rep.phase(name, "close")
+            await pool.close()
+            label = "After closing clients" if r == 1 else f"Round {r}: after closing clients"
+            await rep.checkpoint(name, label, 0)
+            if rounds > 1:
+                # A round's closed transports die in reference cycles; 100 connections' worth of garbage a round
+                # piles up until the collector's oldest generation runs, which read as ~330 B per connection per
+                # round of growth on a clean server. Collect it, so the reading holds what the server keeps.
+                await target.collect_garbage()
+                await rep.cycle(name, r)
+                if r == steady_from:
+                    await rep.allocations(name, "first", label)
+        rep.flush_cycles()
+        await rep.allocations(name, "last", label)
     finally:
+        rep.flush_cycles()
         pool.abort()
-        rep.result(name, requested=wanted, created=pool.created, failed=pool.failed, last_error=pool.last_error)
+        rep.result(name, requested=requested, created=pool.created, failed=pool.failed, last_error=pool.last_error,
+                   rounds=rounds, first_round_created=first_round_created)
     rep.phase(name, "stop")
     await target.stop_server()
     await rep.checkpoint(name, "After server stop", 0)
@@ -177,11 +267,16 @@ async def _one_cycle(port: int) -> bool:
 
 
 async def stability_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> None:
-    """For D seconds: connect, send 4 bytes, read the echo, close, pause; a checkpoint every C cycles."""
+    """For D seconds: connect, send 4 bytes, read the echo, close, pause; a checkpoint every C cycles.
+
+    After every cycle the server's memory is read once and streamed to the parent for the leak verdict.
+    """
     name = "stability"
     port = await _baseline_and_start(name, cfg, target, rep)
     iterations = ok = failed = 0
     pause = cfg.stability_pause_ms / 1000
+    warmup_s = cfg.duration_s * WARMUP_FRACTION
+    warm = False
     started = time.monotonic()
     try:
         rep.phase(name, "cycles")
@@ -194,13 +289,21 @@ async def stability_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> N
                     failed += 1
             except (TimeoutError, OSError, asyncio.IncompleteReadError):
                 failed += 1
+            await rep.cycle(name, iterations)
             if iterations % cfg.stability_checkpoint_every == 0:
+                rep.flush_cycles()
                 await rep.checkpoint(name, f"After {iterations} cycles", 0, ok)
+            if not warm and elapsed >= warmup_s:
+                warm = True
+                await rep.allocations(name, "first", f"After {iterations} cycles (end of warm-up)")
             rep.progress(name, round(elapsed, 2), cfg.duration_s, "seconds")
             await asyncio.sleep(pause)
+        rep.flush_cycles()
         rep.progress(name, cfg.duration_s, cfg.duration_s, "seconds", force=True)
+        await rep.allocations(name, "last", f"After {iterations} cycles")
         await rep.checkpoint(name, "After stability run", 0, ok)
     finally:
+        rep.flush_cycles()
         rep.result(name, duration_s=time.monotonic() - started, iterations=iterations, cycles_ok=ok,
                    cycles_failed=failed)
     rep.phase(name, "stop")
@@ -221,7 +324,7 @@ async def run_scenarios(cfg: RunConfig, target: Target, emit: Emit, stop: thread
     Setting `stop` (Stop, Ctrl-C, a closed window), or cancelling, ends the run with `completed: false`; the
     scenarios' own `finally` blocks have closed every client by then, and the server is stopped here.
     """
-    rep = Reporter(emit, target, stop)
+    rep = Reporter(emit, target, stop, tracing=cfg.trace_allocations)
     emit({"type": "target", "pid": target.pid, "role": target.role})
     try:
         for name in cfg.scenario_list():

@@ -1,7 +1,7 @@
 """The isolated host's child processes: the load process that runs the scenarios and the server it measures.
 
     python -m netmem_gui.core.worker load CONFIG_JSON   # events to stdout, one JSON object a line
-    python -m netmem_gui.core.worker serve              # echo server, commands on stdin
+    python -m netmem_gui.core.worker serve [--trace]    # echo server, commands on stdin
 
 The parent starts `load`; `load` starts `serve` and measures it by PID. Each child ignores Ctrl-C (the
 terminal sends it to the whole process group) and ends when its parent says `stop` or its stdin closes,
@@ -11,6 +11,7 @@ so no child outlives the run.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -26,6 +27,7 @@ import psutil
 from .config import RunConfig
 from .limits import raise_fd_limit
 from .scenarios import run_scenarios
+from .tracing import Tracer
 from .workload import EchoServer, WorkloadError
 
 WORKER_FLAG = "--netmem-worker"
@@ -93,8 +95,18 @@ class _ServerChild:
             raise WorkloadError(reply.get("error", "the server process refused a command"))
         return reply
 
-    async def start_server(self, port: int) -> int:
-        return int((await self._ask({"cmd": "start", "port": port}))["port"])
+    async def start_server(self, port: int, leak_bytes: int = 0) -> int:
+        return int((await self._ask({"cmd": "start", "port": port, "leak_bytes": leak_bytes}))["port"])
+
+    async def traced_memory(self) -> tuple[int, int] | None:
+        traced = (await self._ask({"cmd": "traced"}))["traced"]
+        return None if traced is None else (int(traced[0]), int(traced[1]))
+
+    async def snapshot(self, which: str) -> list[dict[str, Any]] | None:
+        return (await self._ask({"cmd": "snapshot", "which": which}))["sites"]
+
+    async def collect_garbage(self) -> None:
+        await self._ask({"cmd": "collect"})
 
     async def stop_server(self) -> None:
         await self._ask({"cmd": "stop"})
@@ -120,8 +132,9 @@ async def _load_main(config: RunConfig) -> None:
         sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
         sys.stdout.flush()
 
+    serve = [*worker_command("serve"), *(["--trace"] if config.trace_allocations else [])]
     proc = await asyncio.create_subprocess_exec(
-        *worker_command("serve"), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, **spawn_options()
+        *serve, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, **spawn_options()
     )
     target = _ServerChild(proc)
     assert proc.stdout is not None
@@ -146,8 +159,12 @@ async def _load_main(config: RunConfig) -> None:
         await target.close()
 
 
-async def _serve_main() -> None:
+async def _serve_main(trace: bool) -> None:
     server = EchoServer()
+    tracer = Tracer()
+    if trace:
+        # Before the server exists, so that every allocation of the workload is traced.
+        tracer.start()
     commands: asyncio.Queue[str] = asyncio.Queue()
     _watch_stdin(asyncio.get_running_loop(), commands.put_nowait)
 
@@ -162,9 +179,17 @@ async def _serve_main() -> None:
         command = json.loads(line)
         try:
             if command["cmd"] == "start":
-                reply(ok=True, port=await server.start(int(command["port"])))
+                port = await server.start(int(command["port"]), int(command.get("leak_bytes", 0)))
+                reply(ok=True, port=port)
             elif command["cmd"] == "settle":
                 reply(ok=True, settled=await server.settle(int(command["connections"])))
+            elif command["cmd"] == "traced":
+                reply(ok=True, traced=tracer.traced_bytes())
+            elif command["cmd"] == "collect":
+                gc.collect()
+                reply(ok=True)
+            elif command["cmd"] == "snapshot":
+                reply(ok=True, sites=tracer.snapshot(str(command["which"])))
             elif command["cmd"] == "stop":
                 await server.stop()
                 reply(ok=True)
@@ -184,8 +209,8 @@ def main(argv: list[str]) -> int:
     if role == "load" and len(argv) == 2:
         asyncio.run(_load_main(RunConfig.from_dict(json.loads(argv[1]))))
         return 0
-    if role == "serve":
-        asyncio.run(_serve_main())
+    if role == "serve" and argv[1:] in ([], ["--trace"]):
+        asyncio.run(_serve_main(trace=argv[1:] == ["--trace"]))
         return 0
     print(f"netmem worker: unknown role {argv!r}", file=sys.stderr)
     return 2

@@ -32,6 +32,8 @@ class _EchoProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
         self._server.transports.add(transport)  # type: ignore[arg-type]
+        if self._server.leak_bytes:
+            self._server.keep_leak()
 
     def data_received(self, data: bytes) -> None:
         assert self._transport is not None
@@ -49,7 +51,13 @@ class EchoServer:
 
     transports: set[asyncio.Transport] = field(default_factory=set)
     connections_closed: int = 0
+    leak_bytes: int = 0  # --inject-leak: bytes kept for good per accepted connection
+    leaked: list[bytearray] = field(default_factory=list)
     _server: asyncio.Server | None = None
+
+    def keep_leak(self) -> None:
+        """The injected leak: a live, zero-filled (so its pages are touched) buffer nobody frees."""
+        self.leaked.append(bytearray(self.leak_bytes))
 
     @property
     def open_connections(self) -> int:
@@ -64,8 +72,9 @@ class EchoServer:
             await asyncio.sleep(0.002)
         return True
 
-    async def start(self, port: int = 0) -> int:
+    async def start(self, port: int = 0, leak_bytes: int = 0) -> int:
         """Listen on 127.0.0.1:port (0: an ephemeral port); return the port bound."""
+        self.leak_bytes = leak_bytes
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(

@@ -24,10 +24,13 @@ def real_record() -> record.Record:
 
 def edited(rec: record.Record | None = None, **figures: Any) -> record.Record:
     """A copy of `rec` (default: the real record) with figures set: summary keys by name, scenario figures as
-    "scenario__figure" (for example connections__per_connection_bytes=2000). The result is still a valid record."""
+    "scenario__figure" (for example connections__per_connection_bytes=2000), and leak_verdict="OK" sets the
+    trend verdict. The result is still a valid record."""
     out = copy.deepcopy(rec) if rec is not None else real_record()
     for key, value in figures.items():
-        if "__" in key:
+        if key == "leak_verdict":
+            out["summary"][key] = {"verdict": value, "scenarios": [], "rule": "trend verdict (test)"}
+        elif "__" in key:
             scenario, name = key.split("__")
             out["scenarios"][scenario][name] = value
         else:
@@ -36,4 +39,11 @@ def edited(rec: record.Record | None = None, **figures: Any) -> record.Record:
     out["started_at"] = out["started_at"][:-4] + "999Z"
     out["samples"] = {k: list(v) for k, v in out["samples"].items()}
     out["samples"]["t_s"] = [t + 1e-4 for t in out["samples"]["t_s"]]
+    return record.validate(out)
+
+
+def without_leak_verdict(rec: record.Record) -> record.Record:
+    """`rec` as a record made before the trend verdict existed: only the seed's rule."""
+    out = copy.deepcopy(rec)
+    out["summary"].pop("leak_verdict", None)
     return record.validate(out)

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from records import edited, real_record
+from records import edited, real_record, without_leak_verdict
 
 from netmem_gui.core import compare as cmp
 from netmem_gui.core.compare import grew_past, percent_change
@@ -123,7 +123,7 @@ def seed(verdict):
     (None, "POSSIBLE LEAK", False),
 ])
 def test_the_verdict_gates_from_ok_to_a_leak(before, after, regressed):
-    result = cmp.compare([edited(seed_leak_rule=seed(before)), edited(seed_leak_rule=seed(after))])
+    result = cmp.compare([edited(leak_verdict=before), edited(leak_verdict=after)])
     change = rows(result)["summary.verdict"].changes[0]
     assert change.regressed is regressed and change.value == after
     if regressed:
@@ -131,14 +131,14 @@ def test_the_verdict_gates_from_ok_to_a_leak(before, after, regressed):
 
 
 def test_the_newer_verdict_is_compared_when_both_runs_have_it():
-    base = edited(seed_leak_rule=seed("POSSIBLE LEAK"), verdict="OK")
-    new = edited(seed_leak_rule=seed("POSSIBLE LEAK"), verdict="POSSIBLE LEAK")
+    base = edited(seed_leak_rule=seed("POSSIBLE LEAK"), leak_verdict="OK")
+    new = edited(seed_leak_rule=seed("POSSIBLE LEAK"), leak_verdict="POSSIBLE LEAK")
     assert rows(cmp.compare([base, new]))["summary.verdict"].regressed
 
 
 def test_runs_with_different_verdict_rules_are_compared_by_the_seeds_rule():
-    base = edited(seed_leak_rule=seed("OK"))  # made before the newer verdict existed
-    new = edited(seed_leak_rule=seed("OK"), verdict="POSSIBLE LEAK")
+    base = without_leak_verdict(edited(seed_leak_rule=seed("OK")))  # made before the trend verdict existed
+    new = edited(seed_leak_rule=seed("OK"), leak_verdict="POSSIBLE LEAK")
     change = rows(cmp.compare([base, new]))["summary.verdict"].changes[0]
     assert not change.regressed and "compared by the seed's rule" in change.note
 

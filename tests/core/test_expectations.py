@@ -96,10 +96,10 @@ max_drift = "100 KB"
 
 
 def test_host_and_verdict():
-    rec = edited(verdict="POSSIBLE LEAK")
+    rec = edited(leak_verdict="POSSIBLE LEAK")
     report = ex.check(rec, doc('[applies_to]\nhost = "isolated"\n[summary]\nverdict = "OK"\n'))
     assert statuses(report) == {"applies_to.host": "breached", "summary.verdict": "breached"}
-    assert report.outcomes[1].detail == "from verdict"
+    assert report.outcomes[1].detail == "from leak_verdict"
 
 
 def test_a_scenario_the_run_did_not_run_is_not_measured_not_breached():

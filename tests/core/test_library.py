@@ -52,19 +52,18 @@ def test_list_shows_what_the_library_window_needs(folder):
                             "messages": rec["scenarios"]["messages"]["messages_echoed"],
                             "cycles": rec["scenarios"]["stability"]["cycles_ok"]}
     assert entry.peak_rss_bytes == rec["summary"]["peak_rss_bytes"]
-    assert entry.verdict == rec["summary"]["seed_leak_rule"]["verdict"]
-    assert entry.verdict_source == "seed_leak_rule"
+    assert entry.verdict == rec["summary"]["leak_verdict"]["verdict"]
+    assert entry.verdict_source == "leak_verdict"
     assert entry.damaged is None
     assert json.loads(json.dumps(entry.to_dict()))["id"] == entry.id
 
 
-@pytest.mark.parametrize("newer", ["POSSIBLE LEAK", {"verdict": "POSSIBLE LEAK", "why": "slope"}])
-def test_the_newer_verdict_is_listed_when_a_record_has_one(folder, newer):
-    rec = edited(verdict=newer)
+def test_the_trend_verdict_is_listed_when_a_record_has_one(folder):
+    rec = edited(leak_verdict="POSSIBLE LEAK")
     rec["summary"]["seed_leak_rule"]["verdict"] = "OK"
     library.save_run(rec)
     [entry] = library.list_runs()
-    assert (entry.verdict, entry.verdict_source) == ("POSSIBLE LEAK", "verdict")
+    assert (entry.verdict, entry.verdict_source) == ("POSSIBLE LEAK", "leak_verdict")
 
 
 def test_damaged_files_are_listed_with_their_reason_never_fatal(folder):
