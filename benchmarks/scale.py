@@ -199,7 +199,7 @@ def plot_frames(samples: int) -> dict:
         plot.refresh()
         plot.repaint()
         times.append(time.perf_counter() - started)
-    t, r, v = run.samples.view()
+    t, _, _ = run.samples.view()
     return {"samples": len(t), "median_frame_ms": 1000 * statistics.median(times),
             "buffer_bytes": run.samples.nbytes, "plot_mb_bytes": plot._mb.nbytes}
 
