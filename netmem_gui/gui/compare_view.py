@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,11 +62,10 @@ def library_candidates(folder: Path | None = None, skip: set[str] | frozenset[st
     for entry in library.list_runs(folder):
         if entry.damaged or entry.id in skip:
             continue
-        label = f" · “{entry.label}”" if entry.label else ""
         state = "" if entry.completed else " · incomplete"
-        text = f"{(entry.started_at or '')[:19].replace('T', ' ')}{label} · {entry.scenario} · {entry.host}{state}"
-        out.append(Candidate(entry.id, f"library: {text}", entry.started_at or "",
-                             lambda p=entry.path: record.load(p)))
+        when = (entry.started_at or "")[:19].replace("T", " ")
+        text = f"{entry.label or entry.id}\n{when} · {entry.scenario} · {entry.host}{state} · library"
+        out.append(Candidate(entry.id, text, entry.started_at or "", lambda p=entry.path: record.load(p)))
     return out
 
 
@@ -118,7 +118,10 @@ class CompareView(QWidget):
             button.setToolTip(f"Export: {EXPORTS[kind]}")
             button.clicked.connect(lambda _=False, k=kind: self.export_dialog(k))
             exports.addWidget(button)
-        choose_box = QGroupBox("Runs")
+        self.run_list.setWordWrap(True)
+        self.run_list.setSpacing(3)
+        self.run_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        choose_box = QGroupBox("Runs to compare (tick two or more)")
         choose = QVBoxLayout(choose_box)
         choose.addWidget(self.run_list, 1)
         choose.addLayout(options)
@@ -126,6 +129,9 @@ class CompareView(QWidget):
         choose.addLayout(exports)
 
         self.plot = pg.PlotWidget(background="w")
+        self.plot.setToolTip("Each run's RSS in its own colour. Grey lines: where BASE's scenarios (solid) and "
+                             "phases (dotted) begin. Drag to pan, wheel to zoom; drag the legend aside if it hides "
+                             "a curve.")
         item = self.plot.getPlotItem()
         item.showGrid(x=True, y=True, alpha=0.25)
         for axis in ("left", "bottom"):
@@ -133,7 +139,7 @@ class CompareView(QWidget):
             item.getAxis(axis).setPen("#888")
             item.getAxis(axis).enableAutoSIPrefix(False)
         item.setLabel("left", "RSS (MB)", color="#222")
-        self.legend = item.addLegend(offset=(10, 10), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 220),
+        self.legend = item.addLegend(offset=(-10, -10), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 220),
                                      pen=pg.mkPen("#bbb"))
         self.verdict = QLabel()
         self.verdict.setWordWrap(True)
@@ -141,7 +147,7 @@ class CompareView(QWidget):
         self.table = QTableWidget(0, 2)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
-        self.table.setAlternatingRowColors(False)
+        self.table.verticalHeader().setDefaultSectionSize(24)
         self.notes = QLabel()
         self.notes.setWordWrap(True)
         self.notes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -155,12 +161,12 @@ class CompareView(QWidget):
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.plot)
         right.addWidget(diff)
-        right.setSizes([330, 470])
+        right.setSizes([420, 380])
         main = QSplitter(Qt.Orientation.Horizontal)
         main.addWidget(choose_box)
         main.addWidget(right)
         main.setStretchFactor(1, 1)
-        main.setSizes([300, 980])
+        main.setSizes([270, 1010])
         QHBoxLayout(self).addWidget(main)
 
     # --- choosing ------------------------------------------------------------------------------------------
@@ -196,22 +202,24 @@ class CompareView(QWidget):
         if self._updating:
             return
         names = self.chosen()
-        current = base or self.base_box.currentText()
+        current = base or self.base_box.currentData() or ""
         if current not in names:
             # The oldest run is the natural BASE: the diff then reads "what changed since".
             by_start = {c.name: c.started_at for c in self.candidates}
             current = min(names, key=lambda n: by_start[n]) if names else ""
+        shown = {c.name: c.text.split("\n", 1)[0] for c in self.candidates}
         self.base_box.blockSignals(True)
         self.base_box.clear()
-        self.base_box.addItems(names)
-        self.base_box.setCurrentText(current)
+        for name in names:
+            self.base_box.addItem(shown[name], name)
+        self.base_box.setCurrentIndex(max(0, names.index(current)) if current in names else -1)
         self.base_box.blockSignals(False)
         self.update_view()
 
     def ordered(self) -> list[str]:
         """The chosen runs, BASE first, the others oldest first."""
         names = self.chosen()
-        base = self.base_box.currentText()
+        base = self.base_box.currentData()
         by_start = {c.name: c.started_at for c in self.candidates}
         if base not in names:
             return []
@@ -264,7 +272,9 @@ class CompareView(QWidget):
             seen.add(scenario)
             line = pg.InfiniteLine(x, angle=90, movable=False,
                                    pen=pg.mkPen("#999", width=1, style=Qt.PenStyle.SolidLine if first
-                                                else Qt.PenStyle.DotLine))
+                                                else Qt.PenStyle.DotLine),
+                                   label=scenario if first else None,
+                                   labelOpts={"position": 0.97, "color": "#555", "anchors": [(0, 0), (0, 0)]})
             line.setToolTip(f"BASE: {phase} begins at {x:.2f} s")
             item.addItem(line, ignoreBounds=True)
             self._phase_lines.append(line)
@@ -277,7 +287,6 @@ class CompareView(QWidget):
             self.comparison = None
             self.table.setRowCount(0)
             self.verdict.setText("Tick two or more runs on the left to compare them.")
-            self.verdict.setStyleSheet("")
             self.notes.setText("")
             return
         cmp = compare.compare(records, names, self.threshold.value())
@@ -308,9 +317,10 @@ class CompareView(QWidget):
         head = self.table.horizontalHeader()
         head.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         head.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        line = compare._verdict_line(cmp)
-        self.verdict.setText("<br>".join(compare._header(cmp)) + f"<br><b>{line}</b>")
-        self.verdict.setStyleSheet("color: #a0151b" if cmp.regressed else "color: #1a5e2a")
+        colour = "#a0151b" if cmp.regressed else "#1a5e2a"
+        heads = "<br>".join(html.escape(h) for h in compare._header(cmp))
+        line = html.escape(compare._verdict_line(cmp))
+        self.verdict.setText(f"{heads}<br><b style='color:{colour}'>{line}</b>")
         self.notes.setText("\n".join(f"Note: {n}" for n in cmp.notes))
 
     @staticmethod
@@ -373,6 +383,7 @@ def session_candidates(entries: list[Any]) -> list[Candidate]:
     for e in entries:
         if e.live or e.rec is None:
             continue
-        out.append(Candidate(e.title, f"this session: {e.title}", e.rec.get("started_at", ""),
+        when = e.rec.get("started_at", "")[:19].replace("T", " ")
+        out.append(Candidate(e.title, f"{e.title}\n{when} · this session", e.rec.get("started_at", ""),
                              lambda r=e.rec: r))
     return out
