@@ -34,7 +34,7 @@ from ..core.record import Record, RecordError
 from ..core.run import Run, execute
 from ..core.workload import WorkloadError
 from . import exporting, live
-from .compare_view import CompareView, library_candidates, session_candidates
+from .compare_view import Candidate, CompareView, library_candidates, session_candidates
 from .form import RunForm
 from .icon import app_icon
 from .library_view import LibraryDialog
@@ -320,7 +320,7 @@ class MainWindow(QMainWindow):
         self.library_dialog.raise_()
         return self.library_dialog
 
-    def compare_candidates(self) -> list:
+    def compare_candidates(self) -> list[Candidate]:
         """This session's finished runs, then the library's runs that aren't among them."""
         saved = {e.library_id for e in self.entries if e.library_id}
         try:
