@@ -28,14 +28,16 @@ from PySide6.QtWidgets import (
 )
 
 from ..cli import prepare
-from ..core import record
+from ..core import library, record
 from ..core.config import ConfigError, RunConfig
 from ..core.record import Record, RecordError
 from ..core.run import Run, execute
 from ..core.workload import WorkloadError
 from . import exporting, live
+from .compare_view import Candidate, CompareView, library_candidates, session_candidates
 from .form import RunForm
 from .icon import app_icon
+from .library_view import LibraryDialog
 from .panels import LivePanel, SummaryPanel
 from .plot import RecordSource, RssPlot, RunSource
 
@@ -53,6 +55,7 @@ class SessionRun:
     task: asyncio.Task | None = None
     stop: asyncio.Event | None = None
     error: str | None = None
+    library_id: str | None = None  # the run's ID in the run library, once saved there
 
     @property
     def live(self) -> bool:
@@ -70,6 +73,7 @@ class MainWindow(QMainWindow):
 
     closed = Signal()
     runFinished = Signal(object)
+    librarySaved = Signal(str)  # a run's library ID, once it is saved there
 
     def __init__(self, settings: QSettings | None = None, persist: bool = True) -> None:
         super().__init__()
@@ -81,6 +85,8 @@ class MainWindow(QMainWindow):
         self.active: SessionRun | None = None
         self._closing = False
         self._frame = 0
+        self.library_dialog: LibraryDialog | None = None
+        self.compare_view: CompareView | None = None
         self._build()
         self._build_actions()
         if settings is not None:
@@ -197,6 +203,10 @@ class MainWindow(QMainWindow):
                                           "Export the selected run: JSON record, plot PNG/SVG or samples CSV")
         self.follow_action = self._action("&Follow data", ["A"], self.plot.follow,
                                           "Zoom to all the data and follow new samples")
+        self.library_action = self._action("Run &library…", ["Ctrl+L"], self.show_library,
+                                           "Every saved run: open, label, delete or compare them")
+        self.compare_action = self._action("&Compare runs…", ["Ctrl+K"], lambda: self.show_compare(),
+                                           "Overlay two or more runs' RSS curves and diff their figures")
         quit_action = self._action("&Quit", [QKeySequence.StandardKey.Quit], self.close, "Close the window")
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
@@ -211,6 +221,9 @@ class MainWindow(QMainWindow):
         run_menu = menu.addMenu("&Run")
         run_menu.addAction(self.start_action)
         run_menu.addAction(self.stop_action)
+        run_menu.addSeparator()
+        run_menu.addAction(self.library_action)
+        run_menu.addAction(self.compare_action)
         view_menu = menu.addMenu("&View")
         view_menu.addAction(self.follow_action)
 
@@ -275,10 +288,59 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             f"{entry.title}: finished" if run.completed else f"{entry.title}: incomplete ({run.stop_reason}); "
             "the partial run is kept")
+        self._save_to_library(entry)
         self._update_buttons()
         self.runFinished.emit(entry)
         if self._closing:
             self.close()
+
+    def _save_to_library(self, entry: SessionRun) -> None:
+        """Keep a finished or stopped run in the run library, like `netmem run`; failing to is a warning only."""
+        try:
+            entry.library_id = library.save_run(entry.record()).id
+        except (library.LibraryError, RecordError, OSError, ValueError) as exc:
+            self.statusBar().showMessage(f"{self.statusBar().currentMessage()}; not saved to the run library: {exc}")
+            return
+        self.statusBar().showMessage(f"{self.statusBar().currentMessage()}; saved to the run library as "
+                                     f"{entry.library_id}")
+        self.librarySaved.emit(entry.library_id)
+
+    # --- the run library and the compare view -------------------------------------------------------------
+
+    def show_library(self) -> LibraryDialog:
+        """Show the run library (one dialog per window, read again each time it is shown)."""
+        if self.library_dialog is None:
+            self.library_dialog = LibraryDialog(self)
+            self.library_dialog.openRequested.connect(self.open_record)
+            self.library_dialog.compareRequested.connect(lambda ids: self.show_compare(ids))
+            self.librarySaved.connect(lambda _: self.library_dialog and self.library_dialog.refresh())
+        else:
+            self.library_dialog.refresh()
+        self.library_dialog.show()
+        self.library_dialog.raise_()
+        return self.library_dialog
+
+    def compare_candidates(self) -> list[Candidate]:
+        """This session's finished runs, then the library's runs that aren't among them."""
+        saved = {e.library_id for e in self.entries if e.library_id}
+        try:
+            stored = library_candidates(skip=saved)
+        except OSError as exc:
+            self.statusBar().showMessage(f"Cannot read the run library: {exc}")
+            stored = []
+        return session_candidates(self.entries) + stored
+
+    def show_compare(self, names: list[str] | None = None) -> CompareView:
+        """Show the compare view, offering every run there is; `names` ticks those runs."""
+        if self.compare_view is None:
+            self.compare_view = CompareView(self.compare_candidates(), self)
+        else:
+            self.compare_view.set_candidates(self.compare_candidates())
+        if names:
+            self.compare_view.choose(names)
+        self.compare_view.show()
+        self.compare_view.raise_()
+        return self.compare_view
 
     # --- the run list --------------------------------------------------------------------------------------
 

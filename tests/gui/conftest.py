@@ -21,6 +21,14 @@ def private_settings(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     return path
 
 
+@pytest.fixture(autouse=True)
+def library_in_tmp(tmp_path_factory: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Every test (and every process it starts) keeps its run library in a fresh folder, never the user's."""
+    folder = tmp_path_factory.mktemp("netmem-data")
+    monkeypatch.setenv("NETMEM_DATA_DIR", str(folder))
+    return folder / "runs"
+
+
 @pytest.fixture
 def loop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
     """The app's own loop (netmem_gui.gui.loop.make_loop), fresh for each test."""

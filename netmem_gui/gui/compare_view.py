@@ -1,0 +1,389 @@
+"""The compare view: two or more runs' RSS curves overlaid and the core's diff of every figure, exportable."""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core import compare, library, record
+from ..core.record import Record
+
+MIB = 1024 * 1024
+# Colour-blind-safe (Okabe-Ito), BASE first in a neutral dark blue so that the new runs stand out against it.
+PALETTE = ("#0b3d91", "#e69f00", "#009e73", "#cc79a7", "#d55e00", "#56b4e9", "#f0e442", "#000000")
+ALIGNMENTS = {"run start": "start", "start of each phase": "phases"}
+REGRESSED_BRUSH = QBrush(QColor("#f6c5c3"))
+SCOPE_BRUSH = QBrush(QColor("#eef1f5"))
+EXPORTS = {".png": "Picture of the view (*.png)", ".md": "Markdown, as `netmem compare --format markdown` (*.md)",
+           ".json": "JSON, as `netmem compare --format json` (*.json)"}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A run the view can compare: a library run (named by its ID) or one of the window's runs (by its title)."""
+
+    name: str
+    text: str
+    started_at: str
+    load: Callable[[], Record]
+
+
+def library_candidates(folder: Path | None = None, skip: set[str] | frozenset[str] = frozenset()) -> list[Candidate]:
+    """Every good record of the run library, newest first, except the IDs in `skip`."""
+    out = []
+    for entry in library.list_runs(folder):
+        if entry.damaged or entry.id in skip:
+            continue
+        state = "" if entry.completed else " · incomplete"
+        when = (entry.started_at or "")[:19].replace("T", " ")
+        text = f"{entry.label or entry.id}\n{when} · {entry.scenario} · {entry.host}{state} · library"
+        out.append(Candidate(entry.id, text, entry.started_at or "", lambda p=entry.path: record.load(p)))
+    return out
+
+
+class CompareView(QWidget):
+    """Choose runs on the left; their curves, the diff table and the notes on the right."""
+
+    def __init__(self, candidates: list[Candidate], parent: QWidget | None = None) -> None:
+        super().__init__(parent, Qt.WindowType.Window)
+        self.setWindowTitle("Compare runs – netmem")
+        self.candidates: list[Candidate] = []
+        self.records: dict[str, Record] = {}  # loaded once per name
+        self.comparison: compare.Comparison | None = None
+        self.curves: list[pg.PlotDataItem] = []
+        self._phase_lines: list[pg.InfiniteLine] = []
+        self._updating = False
+        self._build()
+        self.set_candidates(candidates)
+        self.resize(1280, 800)
+
+    # --- building ----------------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.run_list = QListWidget()
+        self.run_list.setToolTip("Tick two or more runs to compare them")
+        self.run_list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.run_list.itemChanged.connect(lambda _: self._on_choice())
+        self.base_box = QComboBox()
+        self.base_box.setToolTip("The run the others are compared against (BASE); the oldest chosen run at first")
+        self.base_box.currentIndexChanged.connect(lambda _: self.update_view())
+        self.align_box = QComboBox()
+        self.align_box.addItems(list(ALIGNMENTS))
+        self.align_box.setToolTip("Overlay the curves from each run's start, or shift each phase of a run to "
+                                  "where the same phase began in BASE")
+        self.align_box.currentIndexChanged.connect(lambda _: self._draw_curves())
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(0.0, 1000.0)
+        self.threshold.setDecimals(1)
+        self.threshold.setSuffix(" %")
+        self.threshold.setValue(compare.DEFAULT_THRESHOLD_PERCENT)
+        self.threshold.setToolTip("A gated figure regressed when it grew by more than this (and past its "
+                                  "noise floor), as `netmem compare --threshold`")
+        self.threshold.valueChanged.connect(lambda _: self._update_table())
+        options = QFormLayout()
+        options.addRow("Base run", self.base_box)
+        options.addRow("Align curves at", self.align_box)
+        options.addRow("Threshold", self.threshold)
+        exports = QHBoxLayout()
+        for kind, text in ((".png", "PNG…"), (".md", "Markdown…"), (".json", "JSON…")):
+            button = QPushButton(text)
+            button.setToolTip(f"Export: {EXPORTS[kind]}")
+            button.clicked.connect(lambda _=False, k=kind: self.export_dialog(k))
+            exports.addWidget(button)
+        self.run_list.setWordWrap(True)
+        self.run_list.setSpacing(3)
+        self.run_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        choose_box = QGroupBox("Runs to compare (tick two or more)")
+        choose = QVBoxLayout(choose_box)
+        choose.addWidget(self.run_list, 1)
+        choose.addLayout(options)
+        choose.addWidget(QLabel("Export the comparison as"))
+        choose.addLayout(exports)
+
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setToolTip("Each run's RSS in its own colour. Grey lines: where BASE's scenarios (solid) and "
+                             "phases (dotted) begin. Drag to pan, wheel to zoom; drag the legend aside if it hides "
+                             "a curve.")
+        item = self.plot.getPlotItem()
+        item.showGrid(x=True, y=True, alpha=0.25)
+        for axis in ("left", "bottom"):
+            item.getAxis(axis).setTextPen("#222")
+            item.getAxis(axis).setPen("#888")
+            item.getAxis(axis).enableAutoSIPrefix(False)
+        item.setLabel("left", "RSS (MB)", color="#222")
+        self.legend = item.addLegend(offset=(-10, -10), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 220),
+                                     pen=pg.mkPen("#bbb"))
+        self.verdict = QLabel()
+        self.verdict.setWordWrap(True)
+        self.verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.table = QTableWidget(0, 2)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.notes = QLabel()
+        self.notes.setWordWrap(True)
+        self.notes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.notes.setStyleSheet("color: #444")
+        diff = QWidget()
+        diff_column = QVBoxLayout(diff)
+        diff_column.setContentsMargins(0, 0, 0, 0)
+        diff_column.addWidget(self.verdict)
+        diff_column.addWidget(self.table, 1)
+        diff_column.addWidget(self.notes)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.plot)
+        right.addWidget(diff)
+        right.setSizes([420, 380])
+        main = QSplitter(Qt.Orientation.Horizontal)
+        main.addWidget(choose_box)
+        main.addWidget(right)
+        main.setStretchFactor(1, 1)
+        main.setSizes([270, 1010])
+        QHBoxLayout(self).addWidget(main)
+
+    # --- choosing ------------------------------------------------------------------------------------------
+
+    def set_candidates(self, candidates: list[Candidate]) -> None:
+        """The runs to choose from (the ticked ones stay ticked when they are still offered)."""
+        ticked = set(self.chosen())
+        self._updating = True
+        self.candidates = list(candidates)
+        self.run_list.clear()
+        for c in self.candidates:
+            item = QListWidgetItem(c.text)
+            item.setToolTip(c.name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if c.name in ticked else Qt.CheckState.Unchecked)
+            self.run_list.addItem(item)
+        self._updating = False
+        self._on_choice()
+
+    def choose(self, names: list[str], base: str | None = None) -> None:
+        """Tick exactly these runs (by name); `base` is BASE, else the oldest of them."""
+        self._updating = True
+        for i, c in enumerate(self.candidates):
+            self.run_list.item(i).setCheckState(Qt.CheckState.Checked if c.name in names else Qt.CheckState.Unchecked)
+        self._updating = False
+        self._on_choice(base)
+
+    def chosen(self) -> list[str]:
+        return [c.name for i, c in enumerate(self.candidates)
+                if self.run_list.item(i) is not None and self.run_list.item(i).checkState() == Qt.CheckState.Checked]
+
+    def _on_choice(self, base: str | None = None) -> None:
+        if self._updating:
+            return
+        names = self.chosen()
+        current = base or self.base_box.currentData() or ""
+        if current not in names:
+            # The oldest run is the natural BASE: the diff then reads "what changed since".
+            by_start = {c.name: c.started_at for c in self.candidates}
+            current = min(names, key=lambda n: by_start[n]) if names else ""
+        shown = {c.name: c.text.split("\n", 1)[0] for c in self.candidates}
+        self.base_box.blockSignals(True)
+        self.base_box.clear()
+        for name in names:
+            self.base_box.addItem(shown[name], name)
+        self.base_box.setCurrentIndex(max(0, names.index(current)) if current in names else -1)
+        self.base_box.blockSignals(False)
+        self.update_view()
+
+    def ordered(self) -> list[str]:
+        """The chosen runs, BASE first, the others oldest first."""
+        names = self.chosen()
+        base = self.base_box.currentData()
+        by_start = {c.name: c.started_at for c in self.candidates}
+        if base not in names:
+            return []
+        return [base, *sorted((n for n in names if n != base), key=lambda n: by_start[n])]
+
+    def _load(self, names: list[str]) -> list[Record] | None:
+        loaders = {c.name: c.load for c in self.candidates}
+        try:
+            for name in names:
+                if name not in self.records:
+                    self.records[name] = loaders[name]()
+        except (record.RecordError, OSError) as exc:
+            QMessageBox.critical(self, "Cannot load the run", str(exc))
+            return None
+        return [self.records[n] for n in names]
+
+    # --- showing -------------------------------------------------------------------------------------------
+
+    def update_view(self) -> None:
+        """Redraw the curves and the diff for the chosen runs."""
+        self._draw_curves()
+        self._update_table()
+
+    def _draw_curves(self) -> None:
+        item = self.plot.getPlotItem()
+        for c in self.curves + self._phase_lines:
+            item.removeItem(c)
+        self.legend.clear()
+        self.curves, self._phase_lines = [], []
+        names = self.ordered()
+        records = self._load(names) if len(names) >= 2 else None
+        at = ALIGNMENTS[self.align_box.currentText()]
+        item.setLabel("bottom", "Time since the run began (s)" if at == "start"
+                      else "Time, each phase shifted to where it began in BASE (s)", color="#222")
+        if records is None:
+            return
+        curves = compare.align_curves(records, names, at=at)
+        for i, curve in enumerate(curves):
+            role = "BASE" if i == 0 else ("NEW" if len(curves) == 2 else f"RUN {i + 1}")
+            config = records[i]["config"]
+            title = f"{role}: {records[i].get('label') or curve.name} ({config['scenario']}, {config['host']})"
+            pen = pg.mkPen(PALETTE[i % len(PALETTE)], width=2.5 if i else 2)
+            data = self.plot.plot(curve.t_s, curve.rss_bytes / MIB, pen=pen, name=title, connect="finite")
+            self.curves.append(data)
+        # BASE's phase starts: where the phases of every aligned run begin, too.
+        seen = set()
+        for x, phase in curves[0].phase_starts:
+            scenario = phase.split("/", 1)[0]
+            first = scenario not in seen
+            seen.add(scenario)
+            line = pg.InfiniteLine(x, angle=90, movable=False,
+                                   pen=pg.mkPen("#999", width=1, style=Qt.PenStyle.SolidLine if first
+                                                else Qt.PenStyle.DotLine),
+                                   label=scenario if first else None,
+                                   labelOpts={"position": 0.97, "color": "#555", "anchors": [(0, 0), (0, 0)]})
+            line.setToolTip(f"BASE: {phase} begins at {x:.2f} s")
+            item.addItem(line, ignoreBounds=True)
+            self._phase_lines.append(line)
+        item.enableAutoRange()
+
+    def _update_table(self) -> None:
+        names = self.ordered()
+        records = self._load(names) if len(names) >= 2 else None
+        if records is None:
+            self.comparison = None
+            self.table.setRowCount(0)
+            self.verdict.setText("Tick two or more runs on the left to compare them.")
+            self.notes.setText("")
+            return
+        cmp = compare.compare(records, names, self.threshold.value())
+        self.comparison = cmp
+        header, _ = compare._table(cmp, markdown=False)  # the CLI's own columns and wording
+        header = [h.replace("%", "% change") if h.startswith("%") else h for h in header]
+        self.table.clear()
+        self.table.setColumnCount(len(header))
+        self.table.setHorizontalHeaderLabels(header)
+        rows = self._rows(cmp)
+        self.table.setRowCount(len(rows))
+        for r, (cells, scope, regressed, tips) in enumerate(rows):
+            for col, text in enumerate(cells):
+                cell = QTableWidgetItem(text)
+                if col > 0:
+                    cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if scope:
+                    font = QFont()
+                    font.setBold(True)
+                    cell.setFont(font)
+                    cell.setBackground(SCOPE_BRUSH)
+                group = (col - 2) // 4 if col >= 2 else None
+                if group is not None and group in regressed:
+                    cell.setBackground(REGRESSED_BRUSH)
+                if group is not None and tips.get(group):
+                    cell.setToolTip(tips[group])
+                self.table.setItem(r, col, cell)
+        head = self.table.horizontalHeader()
+        head.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        head.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        colour = "#a0151b" if cmp.regressed else "#1a5e2a"
+        heads = "<br>".join(html.escape(h) for h in compare._header(cmp))
+        line = html.escape(compare._verdict_line(cmp))
+        self.verdict.setText(f"{heads}<br><b style='color:{colour}'>{line}</b>")
+        self.notes.setText("\n".join(f"Note: {n}" for n in cmp.notes))
+
+    @staticmethod
+    def _rows(cmp: compare.Comparison) -> list[tuple[list[str], bool, set[int], dict[int, str]]]:
+        """(cells, is a scope title, indexes of regressed runs, notes by run) per table row, as the CLI words them."""
+        width = 2 + 4 * (len(cmp.runs) - 1)
+        out: list[tuple[list[str], bool, set[int], dict[int, str]]] = []
+        scope = None
+        for row in cmp.rows:
+            if row.figure.scope != scope:
+                scope = row.figure.scope
+                out.append(([compare.SCOPE_TITLES[scope]] + [""] * (width - 1), True, set(), {}))
+            cells = [row.figure.title + (" (gated)" if row.figure.gated else ""), compare._fmt(row.figure, row.base)]
+            regressed, tips = set(), {}
+            for i, change in enumerate(row.changes):
+                more = compare._change_cells(row.figure, change, markdown=False)
+                if change.regressed:
+                    regressed.add(i)
+                    more[3] = "▲ REGRESSED"  # said in words as well as in colour
+                cells += more
+                if change.note:
+                    tips[i] = change.note
+            out.append((cells, False, regressed, tips))
+        return out
+
+    # --- exporting -----------------------------------------------------------------------------------------
+
+    def export_to(self, path: str | os.PathLike[str], kind: str | None = None) -> None:
+        """Write a PNG of the view, or the comparison as the CLI prints it (.md, .json); OSError/ValueError if not."""
+        kind = kind or Path(path).suffix.lower()
+        if kind == ".png":
+            if not self.grab().save(os.fspath(path), "PNG"):
+                raise OSError(f"{os.fspath(path)}: the picture could not be written")
+            return
+        if self.comparison is None:
+            raise ValueError("choose two or more runs first")
+        fmt = {".md": "markdown", ".json": "json"}.get(kind)
+        if fmt is None:
+            raise ValueError(f"{os.fspath(path)}: unknown export type; use .png, .md or .json")
+        text = compare.render(self.comparison, fmt)
+        tmp = Path(path).with_name(f".{Path(path).name}.tmp")
+        tmp.write_text(text + "\n", encoding="utf-8")
+        os.replace(tmp, path)  # atomically, like every other file netmem writes
+
+    def export_dialog(self, kind: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export the comparison", f"netmem-compare{kind}", EXPORTS[kind])
+        if not path:
+            return
+        if Path(path).suffix.lower() != kind:
+            path += kind
+        try:
+            self.export_to(path, kind)
+        except (OSError, ValueError) as exc:
+            QMessageBox.critical(self, "Cannot export", str(exc))
+
+
+def session_candidates(entries: list[Any]) -> list[Candidate]:
+    """The window's finished runs and opened records (SessionRun objects), in list order."""
+    out = []
+    for e in entries:
+        if e.live or e.rec is None:
+            continue
+        when = e.rec.get("started_at", "")[:19].replace("T", " ")
+        out.append(Candidate(e.title, f"{e.title}\n{when} · this session", e.rec.get("started_at", ""),
+                             lambda r=e.rec: r))
+    return out

@@ -1,0 +1,195 @@
+"""The run library dialog: every saved run listed, opened into the window, labelled, deleted, compared."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core import library, record, tables
+
+COLUMNS = ("Date (UTC)", "Label", "Scenario", "Host", "Conns / msgs / cycles", "Peak RSS", "Verdict", "Completed")
+DAMAGED_BRUSH = QBrush(QColor("#fde2e1"))
+
+
+def date_text(started_at: str | None) -> str:
+    """'2026-11-26 01:50:17' from the record's ISO time (the library lists in UTC, like `netmem runs`)."""
+    return (started_at or "")[:19].replace("T", " ")
+
+
+def counts_text(counts: dict[str, int | None]) -> str:
+    return "/".join(tables.number(counts.get(k)) if counts.get(k) is not None else "–"
+                    for k in ("connections", "messages", "cycles"))
+
+
+def entry_cells(entry: library.Entry) -> list[str]:
+    """One table row, as `netmem runs` words it; a damaged file says so and why."""
+    if entry.damaged:
+        return [entry.id, "", "", "", "", "", f"DAMAGED: {entry.damaged}", ""]
+    completed = "yes" if entry.completed else "no (stopped)"
+    return [date_text(entry.started_at), entry.label or "", entry.scenario or "", entry.host or "",
+            counts_text(entry.counts), tables.size(entry.peak_rss_bytes), entry.verdict or "n/a", completed]
+
+
+class LibraryDialog(QDialog):
+    """Lists the run library; Open adds a run to the window's list, Compare opens the compare view."""
+
+    openRequested = Signal(str)  # a record's path
+    compareRequested = Signal(list)  # library IDs
+
+    def __init__(self, parent: QWidget | None = None, folder: Path | None = None,
+                 ask_label: Callable[[QWidget, str], str | None] | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Run library – netmem")
+        self.folder = folder
+        self.entries: list[library.Entry] = []
+        self._ask_label = ask_label or _ask_label
+        self.where = QLabel()
+        self.where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.table.doubleClicked.connect(lambda _=None: self.open_selected())
+
+        self.open_button = self._button("Open", "Add the selected runs to the window's run list", self.open_selected)
+        self.compare_button = self._button("Compare…", "Compare the selected runs (two or more)",
+                                           self.compare_selected)
+        self.label_button = self._button("Label…", "Give the selected run a label (empty removes it)",
+                                         lambda: self.label_selected())
+        self.delete_button = self._button("Delete…", "Delete the selected runs from the library (asks first)",
+                                          lambda: self.delete_selected())
+        refresh = self._button("Refresh", "Read the library folder again", self.refresh)
+        buttons = QHBoxLayout()
+        for b in (self.open_button, self.compare_button, self.label_button, self.delete_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        buttons.addWidget(refresh)
+        column = QVBoxLayout(self)
+        column.addWidget(self.where)
+        column.addWidget(self.table, 1)
+        column.addLayout(buttons)
+        self.resize(1000, 480)
+        self.refresh()
+
+    def _button(self, text: str, tip: str, slot: Callable[[], object]) -> QPushButton:
+        button = QPushButton(text)
+        button.setToolTip(tip)
+        button.clicked.connect(lambda _=False: slot())
+        return button
+
+    def refresh(self) -> None:
+        """Read the library again (a damaged file is a row that says so, never an error)."""
+        folder = self.folder or library.library_dir()
+        try:
+            self.entries = library.list_runs(self.folder)
+        except OSError as exc:
+            self.entries = []
+            self.where.setText(f"Cannot read the run library {folder}: {exc.strerror or exc}")
+        else:
+            self.where.setText(f"Run library: {folder} ({len(self.entries)} runs; the newest first)")
+        self.table.setRowCount(len(self.entries))
+        for row, entry in enumerate(self.entries):
+            for col, text in enumerate(entry_cells(entry)):
+                item = QTableWidgetItem(text)
+                item.setToolTip(f"{entry.id}\n{entry.path}" + (f"\n{entry.damaged}" if entry.damaged else ""))
+                if entry.damaged:
+                    item.setBackground(DAMAGED_BRUSH)
+                self.table.setItem(row, col, item)
+        self._update_buttons()
+
+    def selected(self) -> list[library.Entry]:
+        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+        return [self.entries[r] for r in rows if r < len(self.entries)]
+
+    def select_ids(self, ids: list[str]) -> None:
+        self.table.clearSelection()
+        mode = self.table.selectionMode()
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
+        for row, entry in enumerate(self.entries):
+            if entry.id in ids:
+                self.table.selectRow(row)
+        self.table.setSelectionMode(mode)
+
+    def _update_buttons(self) -> None:
+        chosen = self.selected()
+        good = [e for e in chosen if not e.damaged]
+        self.open_button.setEnabled(bool(good))
+        self.compare_button.setEnabled(len(good) >= 2)
+        self.label_button.setEnabled(len(good) == 1)
+        self.delete_button.setEnabled(bool(chosen))
+
+    def open_selected(self) -> None:
+        for entry in self.selected():
+            if not entry.damaged:
+                self.openRequested.emit(str(entry.path))
+
+    def compare_selected(self) -> None:
+        ids = [e.id for e in self.selected() if not e.damaged]
+        if len(ids) >= 2:
+            self.compareRequested.emit(ids)
+
+    def label_selected(self, text: str | None = None) -> bool:
+        """Label the selected run (asks for the text unless given); False if nothing changed."""
+        chosen = [e for e in self.selected() if not e.damaged]
+        if len(chosen) != 1:
+            return False
+        entry = chosen[0]
+        if text is None:
+            text = self._ask_label(self, entry.label or "")
+            if text is None:
+                return False
+        try:
+            library.set_label(entry.id, text.strip(), self.folder)
+        except (library.LibraryError, record.RecordError, OSError) as exc:
+            QMessageBox.critical(self, "Cannot label the run", str(exc))
+            return False
+        self.refresh()
+        self.select_ids([entry.id])
+        return True
+
+    def delete_selected(self) -> int:
+        """Delete the selected runs after asking; the number deleted."""
+        chosen = self.selected()
+        if not chosen:
+            return 0
+        names = "\n".join(e.id for e in chosen[:5]) + ("\n…" if len(chosen) > 5 else "")
+        answer = QMessageBox.question(
+            self, "Delete runs", f"Delete {len(chosen)} run(s) from the library? This cannot be undone.\n\n{names}",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        if answer != QMessageBox.StandardButton.Yes:
+            return 0
+        deleted = 0
+        for entry in chosen:
+            try:
+                library.delete(entry.id, self.folder)
+                deleted += 1
+            except library.LibraryError as exc:
+                QMessageBox.critical(self, "Cannot delete the run", str(exc))
+        self.refresh()
+        return deleted
+
+
+def _ask_label(parent: QWidget, current: str) -> str | None:
+    text, ok = QInputDialog.getText(parent, "Label the run", "Label (empty removes it):", text=current)
+    return text if ok else None
