@@ -25,6 +25,10 @@ def kb1(value: float | None) -> str:
     return "n/a" if value is None else f"{value / 1024:.1f} KB"
 
 
+def ms(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
 def num(value: float | None, digits: int = 0) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
@@ -136,6 +140,12 @@ def render(rec: Record) -> str:
     if lv is not None:
         which = ", ".join(lv["scenarios"]) if lv["scenarios"] else "no scenario with repeated cycles"
         out.append(f"Leak verdict (growth per cycle in steady state): {lv['verdict'] or 'n/a'} ({which})")
+    if s.get("loop_lag_p99_s") is not None:
+        where = "the server process's loop" if measured["role"] == "server" else "the in-app workload thread's loop"
+        out.append(f"Event-loop lag of {where}: median {ms(s['loop_lag_p50_s'])}, p99 {ms(s['loop_lag_p99_s'])},"
+                   f" max {ms(s['loop_lag_max_s'])}")
+    if s.get("sampler_cpu_percent") is not None:
+        out.append(f"Sampler's own CPU: {s['sampler_cpu_percent']:.2f} % of one core")
     if cfg.get("inject_leak_bytes"):
         out.append(f"Injected leak: {cfg['inject_leak_bytes']:,} B kept per accepted connection (--inject-leak)")
     if not rec["completed"]:

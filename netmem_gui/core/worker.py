@@ -10,6 +10,7 @@ so no child outlives the run.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
 import json
@@ -22,13 +23,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from .config import RunConfig
 from .limits import raise_fd_limit
+from .memory import MemoryReader, ProcessGone
 from .scenarios import run_scenarios
 from .tracing import Tracer
-from .workload import EchoServer, WorkloadError
+from .workload import EchoServer, WorkloadError, watch_lag
 
 WORKER_FLAG = "--netmem-worker"
 
@@ -74,23 +74,41 @@ class _ServerChild:
 
     role = "server"
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, emit: Callable[[dict[str, Any]], None]) -> None:
         self._proc = proc
         self.pid = proc.pid
-        self._ps = psutil.Process(proc.pid)
+        self._reader = MemoryReader(proc.pid)
+        self._emit = emit
+        self._replies: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._listening = asyncio.ensure_future(self._listen())
 
     def memory(self) -> tuple[int, int]:
-        info = self._ps.memory_info()
-        return info.rss, info.vms
+        try:
+            return self._reader.read()
+        except ProcessGone:
+            raise WorkloadError("the server process ended unexpectedly") from None
+
+    async def _listen(self) -> None:
+        """Split what the server says: its loop-lag readings go on as events, the rest answers commands."""
+        assert self._proc.stdout is not None
+        while line := await self._proc.stdout.readline():
+            message = json.loads(line)
+            if "lag" in message:
+                self._emit({"type": "lag", "t": message["t"], "lag": message["lag"]})
+            else:
+                self._replies.put_nowait(message)
+        self._replies.put_nowait(None)
+
+    async def ready(self) -> bool:
+        return await self._replies.get() is not None
 
     async def _ask(self, command: dict[str, Any]) -> dict[str, Any]:
-        assert self._proc.stdin is not None and self._proc.stdout is not None
+        assert self._proc.stdin is not None
         self._proc.stdin.write((json.dumps(command) + "\n").encode())
         await self._proc.stdin.drain()
-        line = await self._proc.stdout.readline()
-        if not line:
+        reply = await self._replies.get()
+        if reply is None:
             raise WorkloadError("the server process ended unexpectedly")
-        reply = json.loads(line)
         if not reply.get("ok"):
             raise WorkloadError(reply.get("error", "the server process refused a command"))
         return reply
@@ -115,6 +133,7 @@ class _ServerChild:
         await self._ask({"cmd": "settle", "connections": connections})
 
     async def close(self) -> None:
+        self._reader.close()
         if self._proc.returncode is None:
             if self._proc.stdin is not None:
                 self._proc.stdin.close()
@@ -132,14 +151,13 @@ async def _load_main(config: RunConfig) -> None:
         sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
         sys.stdout.flush()
 
-    serve = [*worker_command("serve"), *(["--trace"] if config.trace_allocations else [])]
+    serve = [*worker_command("serve"), f"--lag-ms={config.interval_ms}",
+             *(["--trace"] if config.trace_allocations else [])]
     proc = await asyncio.create_subprocess_exec(
         *serve, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, **spawn_options()
     )
-    target = _ServerChild(proc)
-    assert proc.stdout is not None
-    ready = await proc.stdout.readline()
-    if not ready:
+    target = _ServerChild(proc, emit)
+    if not await target.ready():
         emit({"type": "end", "completed": False, "reason": "the server process failed to start"})
         return
     stopping = threading.Event()
@@ -159,7 +177,7 @@ async def _load_main(config: RunConfig) -> None:
         await target.close()
 
 
-async def _serve_main(trace: bool) -> None:
+async def _serve_main(trace: bool, lag_ms: int) -> None:
     server = EchoServer()
     tracer = Tracer()
     if trace:
@@ -172,7 +190,11 @@ async def _serve_main(trace: bool) -> None:
         sys.stdout.write(json.dumps(fields) + "\n")
         sys.stdout.flush()
 
+    def report_lag(t: float, lag: float) -> None:
+        reply(t=t, lag=lag)
+
     reply(ok=True, ready=True, pid=os.getpid())
+    lag_probe = asyncio.ensure_future(watch_lag(lag_ms / 1000, report_lag))
     while (line := await commands.get()) != "":
         if line == "noop":
             continue
@@ -197,6 +219,7 @@ async def _serve_main(trace: bool) -> None:
                 reply(ok=False, error=f"unknown command {command['cmd']!r}")
         except WorkloadError as exc:
             reply(ok=False, error=str(exc))
+    lag_probe.cancel()
     server.abort()
 
 
@@ -209,8 +232,12 @@ def main(argv: list[str]) -> int:
     if role == "load" and len(argv) == 2:
         asyncio.run(_load_main(RunConfig.from_dict(json.loads(argv[1]))))
         return 0
-    if role == "serve" and argv[1:] in ([], ["--trace"]):
-        asyncio.run(_serve_main(trace=argv[1:] == ["--trace"]))
+    if role == "serve":
+        options = argparse.ArgumentParser(prog="netmem worker serve")
+        options.add_argument("--trace", action="store_true")
+        options.add_argument("--lag-ms", type=int, default=100)
+        parsed = options.parse_args(argv[1:])
+        asyncio.run(_serve_main(trace=parsed.trace, lag_ms=parsed.lag_ms))
         return 0
     print(f"netmem worker: unknown role {argv!r}", file=sys.stderr)
     return 2

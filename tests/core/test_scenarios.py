@@ -96,3 +96,16 @@ def test_a_port_in_use_ends_the_run_with_the_reason():
         holder.close()
     assert not run.completed
     assert f"cannot listen on 127.0.0.1:{port}" in run.stop_reason
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_the_server_loops_lag_and_the_samplers_cost_are_recorded(host):
+    run = run_to_end(small_config("stability", host, duration_s=0.6, interval_ms=20))
+    rec = record.validate(run.record())
+    lag = rec["loop_lag"]
+    assert len(lag["t_s"]) == len(lag["lag_s"]) >= 10  # one reading per 20 ms interval of a 0.6 s run, at least
+    assert all(x >= 0 for x in lag["lag_s"])
+    summary = rec["summary"]
+    assert 0 <= summary["loop_lag_p50_s"] <= summary["loop_lag_p99_s"] <= summary["loop_lag_max_s"]
+    assert summary["loop_lag_max_s"] == pytest.approx(max(lag["lag_s"]), abs=1e-6)
+    assert 0 < summary["sampler_cpu_percent"] < 100
