@@ -44,6 +44,7 @@ TIPS = {
     "rounds": "--rounds: the connections scenario opens and closes all its connections this many times; with 15 "
               "or more rounds it gets a leak verdict from the memory after each round.",
 }
+QWIDGETSIZE_MAX = (1 << 24) - 1
 ADVANCED_KEYS = ("rounds", "inject_leak_bytes", "trace_allocations")
 
 
@@ -114,8 +115,9 @@ class RunForm(QWidget):
         advanced_form.addRow("Inject &leak", _tip(self.inject_leak, "inject_leak_bytes"))
         advanced_form.addRow("", _tip(self.trace_allocations, "trace_allocations"))
         advanced_form.addRow("R&ounds", _tip(self.rounds, "rounds"))
-        QVBoxLayout(self.advanced).addWidget(self._advanced_body)
-        self.advanced.toggled.connect(self._advanced_body.setVisible)
+        self._advanced_layout = QVBoxLayout(self.advanced)
+        self._advanced_layout.addWidget(self._advanced_body)
+        self.advanced.toggled.connect(self.set_advanced)
 
         layout = QFormLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -163,6 +165,9 @@ class RunForm(QWidget):
         """Tick (and open) or untick (and collapse) the Advanced section."""
         self.advanced.setChecked(on)
         self._advanced_body.setVisible(on)
+        # Collapsed, the box is its title line only: no empty frame below it.
+        self._advanced_layout.setContentsMargins(*((9, 9, 9, 9) if on else (0, 0, 0, 0)))
+        self.advanced.setMaximumHeight(QWIDGETSIZE_MAX if on else self.advanced.fontMetrics().height() + 8)
 
     def config(self) -> RunConfig:
         """The RunConfig the controls describe (ConfigError if it can't be run)."""

@@ -35,6 +35,7 @@ FIGURES = (
                                  "is more than 1 MiB above the baseline. CPython keeps freed memory, so many "
                                  "clean runs trip it; shown when the run ends."),
 )
+VERDICT_LINES = ("Memory leak indicator:", "Leak verdict (growth per cycle")
 FIGURE_TIPS = {key: tip for key, _, tip in FIGURES}
 VERDICT_COLOURS = {"OK": "#1a7f37", "POSSIBLE LEAK": "#c0392b", "INCONCLUSIVE": "#8a6d00"}
 
@@ -81,7 +82,8 @@ class LivePanel(QGroupBox):
         # The panel is narrow: the RSS slope with its interval on a second line; the traced one in the tooltip.
         growth = self.values["leak_growth"]
         full = figures.leak_growth
-        growth.setText(full.split("; traced")[0].removeprefix("RSS ").replace(" (", "\n(") if full else "–")
+        rss = full.split("; traced")[0].removeprefix("RSS ") if full else ""
+        growth.setText(rss.replace(" (", "\n").rstrip(")") if rss else "–")
         growth.setToolTip(f"{full}\n\n{FIGURE_TIPS['leak_growth']}" if full else FIGURE_TIPS["leak_growth"])
         for key in ("leak_verdict", "seed_rule"):
             colour = VERDICT_COLOURS.get(getattr(figures, key) or "", "")
@@ -99,6 +101,8 @@ def verdicts_html(rec: Record) -> str:
     verdict, growth = live.trend(rec["scenarios"], summary)
     found = live.deciding(rec["scenarios"], summary)
     where = f" ({html.escape(found[0])})" if found else ""
+    if found and found[1].get("host_drift_included"):
+        where += " <i>(in-app host: includes the app's own drift)</i>"
     trend = (f"Leak verdict (growth per cycle in steady state): {_verdict(verdict)}{where}"
              + (f" &middot; {html.escape(growth)}" if growth else ""))
     if "leak_verdict" not in summary:
@@ -149,7 +153,8 @@ class SummaryPanel(QTextBrowser):
         head = f"<b>{html.escape(title)}</b> &middot; {state}"
         # The report's own lines (the CLI's wording), most telling first: the verdicts, the run summary, each
         # scenario's figures, then the checkpoints behind them.
-        summary_lines = report.render(rec).split("=== Summary ===", 1)[1].strip().splitlines()
+        summary_lines = [line for line in report.render(rec).split("=== Summary ===", 1)[1].strip().splitlines()
+                         if not line.startswith(VERDICT_LINES)]  # already shown first, with their figures
         summary = "<br>".join(html.escape(line).replace("  ", " &middot; ") for line in summary_lines)
         parts = [f"<p>{head}</p>", verdicts_html(rec), f"<p>{summary}<br>{lag_html(rec)}</p>"]
         for name, fig in rec["scenarios"].items():

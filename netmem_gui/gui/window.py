@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -74,6 +74,13 @@ class SessionRun:
         return self.run.record()
 
 
+class _RunList(QListWidget):
+    """The run list; a small size hint, so the scrolling left column only scrolls when it must."""
+
+    def sizeHint(self) -> QSize:
+        return QSize(200, 60)
+
+
 class MainWindow(QMainWindow):
     """The netmem window. Runs are asyncio tasks on the app's (qasync) loop; the UI never waits on them."""
 
@@ -135,11 +142,11 @@ class MainWindow(QMainWindow):
 
         self.live_panel = LivePanel()
 
-        self.run_list = QListWidget()
+        self.run_list = _RunList()
         self.run_list.setToolTip("Every run of this session and every record opened; select one to see "
                                  "its plot and summary")
         self.run_list.currentRowChanged.connect(self._on_select)
-        self.run_list.setMinimumHeight(70)
+        self.run_list.setMinimumHeight(44)
         runs_box = QGroupBox("Runs this session")
         QVBoxLayout(runs_box).addWidget(self.run_list)
 
