@@ -103,8 +103,10 @@ def verdicts_html(rec: Record) -> str:
     where = f" ({html.escape(found[0])})" if found else ""
     if found and found[1].get("host_drift_included"):
         where += " <i>(in-app host: includes the app's own drift)</i>"
+    reason = found[1]["rss"].get("reason") if found and found[1]["verdict"] != "OK" else None
     trend = (f"Leak verdict (growth per cycle in steady state): {_verdict(verdict)}{where}"
-             + (f" &middot; {html.escape(growth)}" if growth else ""))
+             + (f" &middot; {html.escape(growth)}" if growth else "")
+             + (f"<br>&nbsp;&nbsp;why: {html.escape(reason)}" if reason else ""))
     if "leak_verdict" not in summary:
         trend = "Leak verdict (growth per cycle): not in this record (made before the trend verdict)"
     elif verdict is None:
