@@ -54,6 +54,9 @@ class AllocationTable(QTableWidget):
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setAlternatingRowColors(True)
         self.verticalHeader().setVisible(False)
+        # One line a site; long paths lose their start, so the file name and line stay readable.
+        self.setWordWrap(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideLeft)
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
