@@ -20,7 +20,56 @@ class LiveFigures:
     open_connections: int | None = None
     messages_per_s: float | None = None
     per_connection_bytes: float | None = None
-    leak_verdict: str | None = None
+    leak_verdict: str | None = None  # the trend verdict (growth per cycle in steady state)
+    leak_growth: str | None = None  # its slope and interval, as text, for the scenario that decided it
+    seed_rule: str | None = None  # the seed's rule (final RSS > baseline + 1 MiB), known at the end
+
+
+def _fit_text(fit: dict[str, Any] | None) -> str | None:
+    """"+65,612 B/cycle (95 % CI 65,540 to 65,700)", or why there is no slope."""
+    if not fit:
+        return None
+    slope = fit["slope_bytes_per_cycle"]
+    if slope is None:
+        return fit.get("reason") or "too few cycles"
+    low, high = fit["ci_low_bytes_per_cycle"], fit["ci_high_bytes_per_cycle"]
+    interval = (f" ({fit['confidence'] * 100:.0f} % CI {low:+,.0f} to {high:+,.0f})"
+                if low is not None and high is not None else "")
+    return f"{slope:+,.0f} B/cycle{interval}"
+
+
+def deciding(scenarios: dict[str, Any], summary: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The scenario whose trend verdict is the run's (the first with the combined verdict), and that verdict."""
+    combined = (summary.get("leak_verdict") or {}).get("verdict")
+    found = [(name, lv) for name, fig in scenarios.items() if (lv := (fig or {}).get("leak_verdict"))]
+    for name, lv in found:
+        if lv["verdict"] == combined:
+            return name, lv
+    return found[0] if found else None
+
+
+def trend(scenarios: dict[str, Any], summary: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The run's trend verdict and its RSS slope (with the traced-bytes slope when there is one), as text."""
+    verdict = (summary.get("leak_verdict") or {}).get("verdict")
+    found = deciding(scenarios, summary)
+    if found is None:
+        return verdict, None
+    _, lv = found
+    text = _fit_text(lv["rss"])
+    traced = _fit_text(lv.get("traced"))
+    if traced:
+        text = f"RSS {text}; traced {traced}"
+    return verdict, text
+
+
+def loop_name(measured: dict[str, Any]) -> str:
+    """Which event loop the lag figures are of, in words (the record's `measured.role` says which host ran)."""
+    role = measured.get("role")
+    if role == "server":
+        return "the echo server's loop, in its own process (isolated host)"
+    if role == "app":
+        return "the in-app workload thread's loop (in-app host)"
+    return "the workload's loop"
 
 
 def _per_connection(scenarios: dict[str, Any]) -> float | None:
@@ -49,6 +98,7 @@ def from_run(run: Run, now_s: float) -> LiveFigures:
     if progress and progress["unit"] == "connections" and phase == "connect":
         open_now = int(progress["done"])
 
+    verdict, growth = trend(scenarios, summary)
     rate = (scenarios.get("messages") or {}).get("messages_per_s")
     if (rate is None and progress and progress["unit"] == "messages" and phase == "send"
             and phase_began is not None and now_s > phase_began):
@@ -56,13 +106,16 @@ def from_run(run: Run, now_s: float) -> LiveFigures:
     return LiveFigures(
         rss_bytes=current, baseline_bytes=baseline, delta_bytes=delta, peak_bytes=summary["peak_rss_bytes"],
         open_connections=open_now, messages_per_s=rate, per_connection_bytes=_per_connection(scenarios),
-        leak_verdict=summary["seed_leak_rule"]["verdict"] if run.ended else None,
+        # The trend verdict as it stands (from the cycles so far); the seed's rule only once the run has ended.
+        leak_verdict=verdict, leak_growth=growth,
+        seed_rule=summary["seed_leak_rule"]["verdict"] if run.ended else None,
     )
 
 
 def from_record(rec: Record) -> LiveFigures:
     """The same panel for a finished or opened run: its final figures, straight from the record."""
     summary, scenarios = rec["summary"], rec["scenarios"]
+    verdict, growth = trend(scenarios, summary)
     last_cp = rec["checkpoints"][-1] if rec["checkpoints"] else None
     return LiveFigures(
         rss_bytes=summary["final_rss_bytes"], baseline_bytes=summary["baseline_rss_bytes"],
@@ -70,5 +123,5 @@ def from_record(rec: Record) -> LiveFigures:
         open_connections=last_cp["connections"] if last_cp else None,
         messages_per_s=(scenarios.get("messages") or {}).get("messages_per_s"),
         per_connection_bytes=_per_connection(scenarios),
-        leak_verdict=summary["seed_leak_rule"]["verdict"],
+        leak_verdict=verdict, leak_growth=growth, seed_rule=summary["seed_leak_rule"]["verdict"],
     )

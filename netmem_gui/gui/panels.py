@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QTextBrowser, QWid
 
 from ..core import report
 from ..core.record import Record
+from . import live
 from .live import LiveFigures
 
 FIGURES = (
@@ -22,10 +23,21 @@ FIGURES = (
     ("per_connection_bytes", "Per-connection overhead",
      "Memory per connection so far: the least-squares slope of RSS over open connections across the "
      "connections scenario's checkpoints."),
-    ("leak_verdict", "Leak indicator", "The seed demo's rule: POSSIBLE LEAK when the final RSS is more than "
-                                       "1 MiB above the baseline. CPython keeps freed memory, so many clean "
-                                       "runs trip it; read it beside the drift and per-connection figures."),
+    ("leak_verdict", "Leak indicator",
+     "The leak verdict from the trend: a robust (Theil-Sen) slope of memory against the cycle number over the "
+     "steady-state cycles of the stability scenario (or of connections rounds), with a trend test. OK, "
+     "POSSIBLE LEAK, or INCONCLUSIVE when there are too few cycles to tell; '–' when no scenario of the run "
+     "repeats cycles. While the run goes on it is the verdict on the cycles so far."),
+    ("leak_growth", "Growth per cycle",
+     "The fitted slope of RSS per cycle in bytes, with its 95 % confidence interval; with allocation tracing, "
+     "also the slope of tracemalloc's traced bytes (Python's own allocations, without allocator retention)."),
+    ("seed_rule", "Seed's rule", "The seed demo's rule, kept for comparison: POSSIBLE LEAK when the final RSS "
+                                 "is more than 1 MiB above the baseline. CPython keeps freed memory, so many "
+                                 "clean runs trip it; shown when the run ends."),
 )
+VERDICT_LINES = ("Memory leak indicator:", "Leak verdict (growth per cycle")
+FIGURE_TIPS = {key: tip for key, _, tip in FIGURES}
+VERDICT_COLOURS = {"OK": "#1a7f37", "POSSIBLE LEAK": "#c0392b", "INCONCLUSIVE": "#8a6d00"}
 
 
 def _format(key: str, value: object) -> str:
@@ -54,7 +66,10 @@ class LivePanel(QGroupBox):
         bold.setBold(True)
         for key, name, tip in FIGURES:
             value = QLabel("–")
-            value.setFont(bold)
+            if key == "leak_growth":
+                value.setWordWrap(True)  # the interval is long; the panel is narrow
+            else:
+                value.setFont(bold)
             value.setToolTip(tip)
             caption = QLabel(name)
             caption.setToolTip(tip)
@@ -64,9 +79,59 @@ class LivePanel(QGroupBox):
     def show_figures(self, figures: LiveFigures) -> None:
         for key, label in self.values.items():
             label.setText(_format(key, getattr(figures, key)))
-        verdict = figures.leak_verdict
-        colour = {"OK": "#1a7f37", "POSSIBLE LEAK": "#b35900"}.get(verdict or "", "")
-        self.values["leak_verdict"].setStyleSheet(f"color: {colour}" if colour else "")
+        # The panel is narrow: the RSS slope with its interval on a second line; the traced one in the tooltip.
+        growth = self.values["leak_growth"]
+        full = figures.leak_growth
+        rss = full.split("; traced")[0].removeprefix("RSS ") if full else ""
+        growth.setText(rss.replace(" (", "\n").rstrip(")") if rss else "–")
+        growth.setToolTip(f"{full}\n\n{FIGURE_TIPS['leak_growth']}" if full else FIGURE_TIPS["leak_growth"])
+        for key in ("leak_verdict", "seed_rule"):
+            colour = VERDICT_COLOURS.get(getattr(figures, key) or "", "")
+            self.values[key].setStyleSheet(f"color: {colour}" if colour else "")
+
+
+def _verdict(verdict: str | None) -> str:
+    colour = VERDICT_COLOURS.get(verdict or "", "#444")
+    return f"<b style='color:{colour}'>{html.escape(verdict or 'n/a')}</b>"
+
+
+def verdicts_html(rec: Record) -> str:
+    """The trend verdict with its slope and interval, then the seed's rule, labelled as such."""
+    summary = rec["summary"]
+    verdict, growth = live.trend(rec["scenarios"], summary)
+    found = live.deciding(rec["scenarios"], summary)
+    where = f" ({html.escape(found[0])})" if found else ""
+    if found and found[1].get("host_drift_included"):
+        where += " <i>(in-app host: includes the app's own drift)</i>"
+    reason = found[1]["rss"].get("reason") if found and found[1]["verdict"] != "OK" else None
+    trend = (f"Leak verdict (growth per cycle in steady state): {_verdict(verdict)}{where}"
+             + (f" &middot; {html.escape(growth)}" if growth else "")
+             + (f"<br>&nbsp;&nbsp;why: {html.escape(reason)}" if reason else ""))
+    if "leak_verdict" not in summary:
+        trend = "Leak verdict (growth per cycle): not in this record (made before the trend verdict)"
+    elif verdict is None:
+        trend = "Leak verdict (growth per cycle): none &ndash; no scenario of this run repeats cycles"
+    rule = summary["seed_leak_rule"]
+    seed = f"Seed's rule ({html.escape(rule['rule'])}): {_verdict(rule['verdict'])}"
+    return f"<p>{trend}<br>{seed}</p>"
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 1000:.1f} ms"
+
+
+def lag_html(rec: Record) -> str:
+    """Event-loop lag percentiles (ms) and the sampler's own CPU, or a note that the record has none."""
+    s = rec["summary"]
+    if "loop_lag_p50_s" not in s:
+        return "Event-loop lag: not in this record"
+    cpu = s.get("sampler_cpu_percent")
+    cpu_text = f"Sampler CPU: {'n/a' if cpu is None else f'{cpu:.2f} % of one core'}"
+    if s["loop_lag_p50_s"] is None:
+        return f"Event-loop lag: none recorded for this run<br>{cpu_text}"
+    return (f"Event-loop lag of {html.escape(live.loop_name(rec['measured']))}: p50 {_ms(s['loop_lag_p50_s'])}"
+            f" &middot; p99 {_ms(s.get('loop_lag_p99_s'))} &middot; max {_ms(s.get('loop_lag_max_s'))}"
+            f"<br>{cpu_text}")
 
 
 class SummaryPanel(QTextBrowser):
@@ -85,19 +150,21 @@ class SummaryPanel(QTextBrowser):
         if rec is None:
             self.clear()
             return
-        verdict = rec["summary"]["seed_leak_rule"]["verdict"] or "n/a"
-        colour = {"OK": "#1a7f37", "POSSIBLE LEAK": "#b35900"}.get(verdict, "#444")
         state = ("completed" if rec["completed"]
                  else f"<span style='color:#b00'>incomplete: {html.escape(rec['stop_reason'] or 'stopped')}</span>")
-        head = (f"<b>{html.escape(title)}</b> &middot; {state} &middot; "
-                f"leak indicator: <b style='color:{colour}'>{html.escape(verdict)}</b>")
-        # The report's own lines (the CLI's wording), most telling first: the run summary, each scenario's
-        # figures, then the checkpoints behind them.
-        summary_lines = report.render(rec).split("=== Summary ===", 1)[1].strip().splitlines()
+        head = f"<b>{html.escape(title)}</b> &middot; {state}"
+        # The report's own lines (the CLI's wording), most telling first: the verdicts, the run summary, each
+        # scenario's figures, then the checkpoints behind them.
+        summary_lines = [line for line in report.render(rec).split("=== Summary ===", 1)[1].strip().splitlines()
+                         if not line.startswith(VERDICT_LINES)]  # already shown first, with their figures
         summary = "<br>".join(html.escape(line).replace("  ", " &middot; ") for line in summary_lines)
-        parts = [f"<p>{head}</p>", f"<p>{summary}</p>"]
+        parts = [f"<p>{head}</p>", verdicts_html(rec), f"<p>{summary}<br>{lag_html(rec)}</p>"]
         for name, fig in rec["scenarios"].items():
-            items = "".join(f"<li>{html.escape(line)}</li>" for line in report.scenario_lines(name, fig))
+            lines = report.scenario_lines(name, fig) + report.verdict_lines(fig.get("leak_verdict"))
+            sites = (rec.get("allocations") or {}).get(name)
+            if sites:
+                lines.append(f"Allocation sites that grew: {len(sites['sites'])} (see the Allocation sites tab)")
+            items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
             parts.append(f"<p style='margin-bottom:0'><b>{html.escape(report.TITLES[name])}</b></p><ul>{items}</ul>")
         checkpoints = "\n".join(f"{cp['t_s']:8.2f} s  {report.checkpoint_line(cp)}" for cp in rec["checkpoints"])
         mono = f"font-family:\"{self._mono}\"; white-space: pre-wrap"

@@ -9,10 +9,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -22,7 +23,9 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -34,15 +37,18 @@ from ..core.record import Record, RecordError
 from ..core.run import Run, execute
 from ..core.workload import WorkloadError
 from . import exporting, live
+from .allocations import AllocationTable
 from .compare_view import Candidate, CompareView, library_candidates, session_candidates
 from .form import RunForm
 from .icon import app_icon
+from .lag_plot import LagPlot
 from .library_view import LibraryDialog
 from .panels import LivePanel, SummaryPanel
 from .plot import RecordSource, RssPlot, RunSource
 
 FRAME_MS = 40  # 25 frames a second, whatever the sampling interval
 FIGURES_EVERY = 5  # the analysis runs 5 times a second; the curve moves every frame
+AXIS_WIDTH_PX = 64  # both plots' left axes, so their time axes line up
 
 
 @dataclass
@@ -66,6 +72,13 @@ class SessionRun:
             return self.rec
         assert self.run is not None
         return self.run.record()
+
+
+class _RunList(QListWidget):
+    """The run list; a small size hint, so the scrolling left column only scrolls when it must."""
+
+    def sizeHint(self) -> QSize:
+        return QSize(200, 60)
 
 
 class MainWindow(QMainWindow):
@@ -129,10 +142,11 @@ class MainWindow(QMainWindow):
 
         self.live_panel = LivePanel()
 
-        self.run_list = QListWidget()
+        self.run_list = _RunList()
         self.run_list.setToolTip("Every run of this session and every record opened; select one to see "
                                  "its plot and summary")
         self.run_list.currentRowChanged.connect(self._on_select)
+        self.run_list.setMinimumHeight(44)
         runs_box = QGroupBox("Runs this session")
         QVBoxLayout(runs_box).addWidget(self.run_list)
 
@@ -144,8 +158,14 @@ class MainWindow(QMainWindow):
         column.addWidget(self.progress)
         column.addWidget(self.live_panel)
         column.addWidget(runs_box, 1)
-        left.setMinimumWidth(330)
-        left.setMaximumWidth(420)
+        # Scrolls rather than squeezing its controls when the Advanced section opens on a short screen.
+        left_scroll = QScrollArea()
+        left_scroll.setWidget(left)
+        left_scroll.setWidgetResizable(True)
+        left_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        left_scroll.setMinimumWidth(340)
+        left_scroll.setMaximumWidth(430)
 
         self.plot = RssPlot()
         self.plot.setToolTip("Drag to pan, wheel to zoom (right-drag zooms one axis); A or 'Follow data' "
@@ -159,15 +179,33 @@ class MainWindow(QMainWindow):
         plot_bar = QHBoxLayout()
         plot_bar.addWidget(self.follow_state, 1)
         plot_bar.addWidget(self.follow_button)
+        self.lag_plot = LagPlot()
+        self.lag_plot.setToolTip("How late the workload's event loop woke from a timer, probed every sampling "
+                                 "interval: long lags mean the loop was too busy to serve its sockets on time. "
+                                 "Shares the time axis with the RSS plot.")
+        self.lag_plot.setXLink(self.plot)
+        for widget in (self.plot, self.lag_plot):
+            widget.getPlotItem().getAxis("left").setWidth(AXIS_WIDTH_PX)
         plot_box = QWidget()
         plot_column = QVBoxLayout(plot_box)
         plot_column.setContentsMargins(0, 0, 0, 0)
+        plot_column.setSpacing(2)
         plot_column.addWidget(self.plot, 1)
+        plot_column.addWidget(self.lag_plot)
         plot_column.addLayout(plot_bar)
 
         self.summary = SummaryPanel()
-        summary_box = QGroupBox("Summary")
-        QVBoxLayout(summary_box).addWidget(self.summary)
+        self.allocations = AllocationTable()
+        self.allocations.setToolTip("With Advanced → Trace allocations: the allocation sites (tracemalloc) that "
+                                    "grew most between the first and last steady-state checkpoints")
+        self.details = QTabWidget()
+        self.details.addTab(self.summary, "Summary")
+        self.details.addTab(self.allocations, "Allocation sites")
+        self._show_allocations(None)
+        summary_box = QWidget()
+        box_layout = QVBoxLayout(summary_box)
+        box_layout.setContentsMargins(0, 4, 0, 0)
+        box_layout.addWidget(self.details)
 
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(plot_box)
@@ -177,7 +215,7 @@ class MainWindow(QMainWindow):
         right.setSizes([480, 300])
 
         main = QSplitter(Qt.Orientation.Horizontal)
-        main.addWidget(left)
+        main.addWidget(left_scroll)
         main.addWidget(right)
         main.setStretchFactor(1, 1)
         main.setSizes([340, 940])
@@ -367,13 +405,28 @@ class MainWindow(QMainWindow):
         if entry.live:
             assert entry.run is not None
             self.plot.show_source(RunSource(entry.run))
+            self.lag_plot.show_run(entry.run)
             self.summary.show_running(entry.title)
+            self._show_allocations(None)
             self._refresh_figures()
         else:
             rec = entry.record()
             self.plot.show_source(RecordSource(rec))
+            self.lag_plot.show_record(rec)
             self.summary.show_record(rec, entry.title)
+            self._show_allocations(rec)
             self.live_panel.show_figures(live.from_record(rec))
+
+    def _show_allocations(self, rec: Record | None) -> None:
+        rows = self.allocations.show_record(rec)
+        index = self.details.indexOf(self.allocations)
+        traced = rec is not None and bool(rec.get("allocations"))
+        self.details.setTabText(index, f"Allocation sites ({rows})" if traced else "Allocation sites")
+        self.details.setTabEnabled(index, traced)
+        self.details.setTabToolTip(index, "The allocation sites that grew most (tracemalloc)" if traced else
+                                   "Runs with Advanced → Trace allocations list their allocation sites here")
+        if not traced and self.details.currentIndex() == index:
+            self.details.setCurrentIndex(0)
 
     # --- frames --------------------------------------------------------------------------------------------
 
@@ -381,6 +434,7 @@ class MainWindow(QMainWindow):
         self._frame += 1
         if self.plot.source is not None and (self.plot.source.live or self.active is not None):
             self.plot.refresh()
+            self.lag_plot.refresh()
         if self.active is not None and self._frame % FIGURES_EVERY == 0:
             self._refresh_figures()
 

@@ -1,0 +1,107 @@
+"""The event-loop lag plot: a small strip under the RSS plot, on the same time axis."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QWidget
+
+from ..core.record import Record
+from ..core.run import Run
+from .live import loop_name
+
+HEIGHT_PX = 120  # modest, so the RSS plot stays the dominant one at 1280x800
+LAG_COLOUR = "#1f6fb4"
+EMPTY = np.empty(0, dtype=np.float64)
+
+
+def run_lag(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    """A run's lag so far: views of the core's buffer (seconds)."""
+    return run.lag.view()
+
+
+def record_lag(rec: Record) -> tuple[np.ndarray, np.ndarray] | None:
+    """A record's lag (seconds), or None for records made before it was kept."""
+    lag = rec.get("loop_lag")
+    if not lag:
+        return None
+    return np.asarray(lag["t_s"], dtype=np.float64), np.asarray(lag["lag_s"], dtype=np.float64)
+
+
+class LagPlot(pg.PlotWidget):
+    """Lag (ms) against run time; its X axis follows the RSS plot's (setXLink), its Y axis fits the data."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent, background="w")
+        self.setFixedHeight(HEIGHT_PX)
+        item = self.getPlotItem()
+        item.showGrid(x=True, y=True, alpha=0.25)
+        for axis in ("left", "bottom"):
+            item.getAxis(axis).setTextPen("#222")
+            item.getAxis(axis).setPen("#888")
+            item.getAxis(axis).enableAutoSIPrefix(False)
+        item.setLabel("left", "lag (ms)", color="#222")
+        item.hideButtons()
+        item.setMouseEnabled(x=True, y=False)
+        item.enableAutoRange(x=False, y=True)
+        # Lag is never negative: the Y axis starts at 0 so one late wake-up doesn't look like a trend.
+        item.getViewBox().setLimits(yMin=0)
+        self.curve = item.plot(pen=pg.mkPen(LAG_COLOUR, width=1), fillLevel=0, brush=pg.mkBrush(31, 111, 180, 50))
+        self.curve.setDownsampling(auto=True, method="peak")
+        self.curve.setClipToView(True)
+        self._get: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None  # None: no lag in the record
+        self._measured_of: Callable[[], dict[str, Any]] = dict
+        self._note = ""
+        self._shown = -1
+        self._ms = EMPTY
+        self.set_title(None)
+
+    def set_title(self, measured: dict[str, Any] | None, note: str = "") -> None:
+        what = f" of {loop_name(measured)}" if measured else ""
+        self.getPlotItem().setTitle(f"Event-loop lag (ms){what}{note}", color="#222", size="9pt")
+
+    def show_run(self, run: Run) -> None:
+        self._get = lambda: run_lag(run)
+        self._measured_of = lambda: run.measured
+        self._restart()
+
+    def show_record(self, rec: Record) -> None:
+        arrays = record_lag(rec)
+        self._get = None if arrays is None else (lambda: arrays)
+        self._measured_of = lambda: rec["measured"]
+        note = (": not in this record (made before it was kept)" if arrays is None
+                else ": none recorded for this run" if not len(arrays[0]) else "")
+        self._restart(note)
+
+    def _restart(self, note: str = "") -> None:
+        self._shown = -1
+        self.curve.setData([], [])
+        self._note = note
+        self.set_title(self._measured_of(), note)
+        self.refresh()
+
+    def point_count(self) -> int:
+        x, _ = self.curve.getOriginalDataset()
+        return 0 if x is None else len(x)
+
+    def refresh(self) -> None:
+        """Hand new lag samples to the curve; nothing to do when none arrived since the last frame."""
+        if self._get is None:
+            return
+        t, lag = self._get()
+        if len(t) == self._shown:
+            return
+        if self._shown <= 0:
+            self.set_title(self._measured_of(), self._note)  # the measured role arrives after the run starts
+        n, done = len(t), max(self._shown, 0)
+        if n > len(self._ms):
+            grown = np.empty(max(n, 2 * len(self._ms), 4096), dtype=np.float64)
+            grown[:done] = self._ms[:done]
+            self._ms = grown
+        # Only the new samples are converted to ms; the curve gets views, not copies (as in the RSS plot).
+        np.multiply(lag[done:n], 1000.0, out=self._ms[done:n])
+        self._shown = n
+        self.curve.setData(t, self._ms[:n])
