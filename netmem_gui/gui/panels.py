@@ -116,24 +116,6 @@ def verdicts_html(rec: Record) -> str:
     return f"<p>{trend}<br>{seed}</p>"
 
 
-def _ms(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 1000:.1f} ms"
-
-
-def lag_html(rec: Record) -> str:
-    """Event-loop lag percentiles (ms) and the sampler's own CPU, or a note that the record has none."""
-    s = rec["summary"]
-    if "loop_lag_p50_s" not in s:
-        return "Event-loop lag: not in this record"
-    cpu = s.get("sampler_cpu_percent")
-    cpu_text = f"Sampler CPU: {'n/a' if cpu is None else f'{cpu:.2f} % of one core'}"
-    if s["loop_lag_p50_s"] is None:
-        return f"Event-loop lag: none recorded for this run<br>{cpu_text}"
-    return (f"Event-loop lag of {html.escape(live.loop_name(rec['measured']))}: p50 {_ms(s['loop_lag_p50_s'])}"
-            f" &middot; p99 {_ms(s.get('loop_lag_p99_s'))} &middot; max {_ms(s.get('loop_lag_max_s'))}"
-            f"<br>{cpu_text}")
-
-
 class SummaryPanel(QTextBrowser):
     """A finished run's figures per scenario and the leak indicator, as the CLI reports them."""
 
@@ -158,7 +140,7 @@ class SummaryPanel(QTextBrowser):
         summary_lines = [line for line in report.render(rec).split("=== Summary ===", 1)[1].strip().splitlines()
                          if not line.startswith(VERDICT_LINES)]  # already shown first, with their figures
         summary = "<br>".join(html.escape(line).replace("  ", " &middot; ") for line in summary_lines)
-        parts = [f"<p>{head}</p>", verdicts_html(rec), f"<p>{summary}<br>{lag_html(rec)}</p>"]
+        parts = [f"<p>{head}</p>", verdicts_html(rec), f"<p>{summary}</p>"]
         for name, fig in rec["scenarios"].items():
             lines = report.scenario_lines(name, fig) + report.verdict_lines(fig.get("leak_verdict"))
             sites = (rec.get("allocations") or {}).get(name)

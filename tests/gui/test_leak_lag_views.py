@@ -101,7 +101,7 @@ def test_lag_plot_fills_during_an_inapp_run_and_from_its_record(window, loop, tm
     assert window.lag_plot.point_count() == len(rec["loop_lag"]["t_s"]) > 0
     assert "in-app workload thread" in window.lag_plot.getPlotItem().titleLabel.text
     assert "Event-loop lag of the in-app workload thread's loop" in window.summary.toPlainText()
-    assert "Sampler CPU:" in window.summary.toPlainText()
+    assert "Sampler's own CPU:" in window.summary.toPlainText()
     # The X axes move together.
     window.plot.getPlotItem().setXRange(0.5, 0.7, padding=0)
     x0, x1 = window.lag_plot.getPlotItem().getViewBox().viewRange()[0]
@@ -126,7 +126,7 @@ def test_old_record_without_lag_or_trend_verdict_opens(window, loop, tmp_path):
     assert window.lag_plot.point_count() == 0
     assert "not in this record" in window.lag_plot.getPlotItem().titleLabel.text
     text = window.summary.toPlainText()
-    assert "Event-loop lag: not in this record" in text and "Seed's rule" in text
+    assert "Event-loop lag" not in text and "Seed's rule" in text
     assert window.live_panel.values["leak_verdict"].text() == "–"
     assert not window.details.isTabEnabled(window.details.indexOf(window.allocations))
 
