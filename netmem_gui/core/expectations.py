@@ -30,12 +30,12 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 
 from . import tables
+from .files import read_user_file
 from .record import Record
 from .verdict import leak_verdict
 
@@ -94,14 +94,7 @@ def validate(doc: Any, source: str = "expectations") -> dict[str, Any]:
 def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read, parse (TOML) and validate an expectations file; ExpectationsError (one line) for anything else."""
     name = os.fspath(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ExpectationsError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise ExpectationsError(f"{name}: is a folder, not an expectations file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ExpectationsError(f"{name}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    text = read_user_file(path, "an expectations file", ExpectationsError)
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

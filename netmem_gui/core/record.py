@@ -14,6 +14,8 @@ from typing import Any
 import jsonschema
 import psutil
 
+from .files import read_user_file
+
 SCHEMA_ID = "netmem.run/1"
 SCHEMA_RESOURCE = "run-1.schema.json"
 
@@ -73,14 +75,7 @@ def validate(record: Any, source: str = "record") -> Record:
 def load(path: str | os.PathLike[str]) -> Record:
     """Read and validate a record file; RecordError (one line) for anything that is not one."""
     name = os.fspath(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RecordError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise RecordError(f"{name}: is a folder, not a record file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecordError(f"{name}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    text = read_user_file(path, "a record file", RecordError)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
