@@ -18,7 +18,9 @@ from .core.workload import WorkloadError, check_port
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LEAK, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line (no usage dump), with exit status 2."""
+
     def error(self, message: str) -> NoReturn:
         # One line, no usage dump: the user sees what was wrong and `--help` is one command away.
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
@@ -71,9 +73,9 @@ def prepare(config: RunConfig, json_path: str | None) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="netmem", description="Memory profiler for network workloads.")
+    parser = OneLineErrorParser(prog="netmem", description="Memory profiler for network workloads.")
     parser.add_argument("--version", action="version", version=f"netmem {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineErrorParser)
     run = commands.add_parser("run", help="run a scenario and report the memory it used")
     run.add_argument("scenario", choices=SCENARIOS)
     add_run_options(run)

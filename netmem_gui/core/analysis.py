@@ -33,6 +33,7 @@ LEAK_RULE = (f"POSSIBLE LEAK when the lower bound of the {CONFIDENCE:.0%} confid
              f" connection cycle; OK when its upper bound is below that; else INCONCLUSIVE, as with fewer than"
              f" {MIN_STEADY_POINTS} steady-state cycles")
 _AFTER_N_CONNECTIONS = re.compile(r"^After \d+ connections$")
+_HELD_IN_ANY_ROUND = re.compile(r"^(Round \d+: a|A)fter \d+ connections$")
 
 
 def fit_line(x: Sequence[float], y: Sequence[float]) -> dict[str, Any] | None:
@@ -231,7 +232,12 @@ def connections_figures(cps: list[Checkpoint], counts: dict[str, Any]) -> dict[s
     if after_cleanup is None:
         after_cleanup = _rss(cps, "After closing clients")
     taken = _minus(with_all, started)
-    returned = _minus(with_all, after_cleanup)
+    # Cleanup is measured from the last time every connection was held (the last round's, with --rounds):
+    # round 1's figure would count every later round's growth against the cleanup.
+    last_held = [cp for cp in cps if _HELD_IN_ANY_ROUND.match(cp["label"])]
+    held_last = int(last_held[-1]["rss_bytes"]) if last_held else None
+    returned = _minus(held_last, after_cleanup)
+    taken_last = _minus(held_last, started)
     created = counts.get("created")
     return {
         "connections_requested": counts.get("requested"),
@@ -248,7 +254,8 @@ def connections_figures(cps: list[Checkpoint], counts: dict[str, Any]) -> dict[s
         "per_connection_end_minus_start_bytes": _ratio(taken, counts.get("first_round_created") or created),
         "rss_after_cleanup_bytes": after_cleanup,
         "cleanup_returned_bytes": returned,
-        "cleanup_percent": (100.0 * returned / taken) if returned is not None and taken and taken > 0 else None,
+        "cleanup_percent": (100.0 * returned / taken_last) if returned is not None and taken_last and taken_last > 0
+        else None,
     }
 
 
@@ -345,16 +352,14 @@ def analyse(
     results: dict[str, dict[str, Any]],
     t: np.ndarray,
     rss: np.ndarray,
-    series: dict[str, dict[str, Any]] | None = None,
-    host: str = "isolated",
-    round_connections: int = 1,
+    verdicts: dict[str, dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
     """Every figure of a run: {"scenarios": {name: figures}, "summary": figures}, for the scenarios that began.
 
-    `series` holds each scenario's per-cycle memory ({"cycle", "rss_bytes", "traced_bytes"}) for the leak
-    verdict; `round_connections` is how many connections one round of the connections scenario opens.
+    `verdicts` holds the leak verdict of each scenario with repeated cycles (`scenario_leak_verdict`), fitted
+    by the caller, which knows when its series has grown enough to be worth fitting again.
     """
-    series = series or {}
+    verdicts = verdicts or {}
     figures: dict[str, Any] = {}
     for name in scenarios:
         cps = [cp for cp in checkpoints if cp["scenario"] == name]
@@ -363,13 +368,12 @@ def analyse(
         counts = results.get(name, {})
         if name == "connections":
             figures[name] = connections_figures(cps, counts)
-            figures[name]["leak_verdict"] = scenario_leak_verdict(series.get(name), round_connections, host)
+            figures[name]["leak_verdict"] = verdicts.get(name)
         elif name == "messages":
             figures[name] = messages_figures(cps, counts)
         else:
             figures[name] = stability_figures(cps, counts, t, rss)
-            empty = {"cycle": [], "rss_bytes": [], "traced_bytes": None}
-            figures[name]["leak_verdict"] = scenario_leak_verdict(series.get(name, empty), 1, host)
+            figures[name]["leak_verdict"] = verdicts.get(name)
     summary = summary_figures(checkpoints, t, rss)
     summary["leak_verdict"] = summary_leak_verdict(figures)
     return {"scenarios": figures, "summary": summary}

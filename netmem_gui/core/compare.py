@@ -14,8 +14,9 @@ The maths, once (every function below follows it):
     floor, is the regression.
   The floors exist because RSS moves in pages and allocator arenas: a 56 KB drift that becomes 64 KB is
   +14 % and means nothing. Every figure that can gate says its floor (`Figure.floor`).
-* The leak verdict regressed when it went from OK to a verdict that names a leak. Both records are read with
-  the same rule: the newer `summary.verdict` when both have it, else the seed's rule of both.
+* The leak verdict regressed when NEW says POSSIBLE LEAK and BASE did not (OK, INCONCLUSIVE or not measured):
+  a CI gate must not let a new leak through because the baseline could not tell. Both records are read with
+  the same rule: the trend verdict `summary.leak_verdict` when both have it, else the seed's rule of both.
 * Summary figures (baseline, peak, final, delta, verdict) describe the whole run; they are compared only
   between runs of the same scenario. Scenario figures are compared wherever both runs ran that scenario.
 """
@@ -32,7 +33,7 @@ import numpy as np
 
 from . import tables
 from .record import Record
-from .verdict import OK, leak_verdict, names_a_leak
+from .verdict import leak_verdict, names_a_leak
 
 DEFAULT_THRESHOLD_PERCENT = 10.0
 SUMMARY = "summary"
@@ -67,7 +68,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure(SUMMARY, "peak_rss_bytes", "Peak RSS", "bytes", gated=True, floor=RSS_FLOOR),
     Figure(SUMMARY, "final_rss_bytes", "Final RSS", "bytes"),
     Figure(SUMMARY, "delta_bytes", "Memory delta from baseline", "bytes", gated=True, floor=RSS_FLOOR),
-    Figure(SUMMARY, "verdict", "Memory leak indicator", "verdict", gated=True),
+    Figure(SUMMARY, "verdict", "Leak verdict", "verdict", gated=True),
     Figure("connections", "connections_created", "Connections created", "count"),
     Figure("connections", "client_bytes", "Memory taken by connections", "bytes"),
     Figure("connections", "per_connection_bytes", "Per-connection overhead", "bytes", gated=True,
@@ -224,7 +225,7 @@ def _verdict_change(base: Record, new: Record) -> Change:
         bv = base["summary"]["seed_leak_rule"]["verdict"]
         nv = new["summary"]["seed_leak_rule"]["verdict"]
         note = f"compared by the seed's rule (BASE has {bs}, this run {ns})"
-    regressed = bv == OK and names_a_leak(nv)
+    regressed = names_a_leak(nv) and not names_a_leak(bv)
     if regressed:
         note = f"{bv} -> {nv}" + (f"; {note}" if note else "")
     elif bv is None or nv is None:

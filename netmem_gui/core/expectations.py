@@ -248,7 +248,7 @@ def check(rec: Record, doc: dict[str, Any], run_name: str = "run", expectations_
     if "verdict" in exp_summ:
         verdict, source = leak_verdict(rec)
         status = NOT_MEASURED if verdict is None else (MET if verdict == exp_summ["verdict"] else BREACHED)
-        add(Outcome("summary.verdict", "Memory leak indicator", exp_summ["verdict"], verdict, verdict or "n/a",
+        add(Outcome("summary.verdict", "Leak verdict", exp_summ["verdict"], verdict, verdict or "n/a",
                     status, f"from {source}"))
     return report
 

@@ -137,7 +137,11 @@ class InAppHost:
             stopping.set()
             cancel()
 
-        await inbox.deliver(emit, stop, on_stop)
+        try:
+            await inbox.deliver(emit, stop, on_stop)
+        except BaseException:
+            on_stop()  # this task was cancelled, not stopped: don't leave the workload thread running
+            raise
 
 
 def start_workload_thread(
@@ -206,24 +210,35 @@ class IsolatedHost:
 
         def read_errors() -> None:
             assert proc.stderr is not None
-            for line in proc.stderr:
-                errors.append(line.decode(errors="replace").rstrip())
+            try:
+                for line in proc.stderr:
+                    errors.append(line.decode(errors="replace").rstrip())
+            except (OSError, ValueError):
+                pass  # closed under us at the end of the run: nothing more to read
+
+        # A child that does not wind down in time after "stop" is killed; its own child sees its stdin close.
+        killer = threading.Timer(STOP_GRACE_S, lambda: proc.poll() is None and proc.kill())
+        killer.daemon = True
 
         def on_stop() -> None:
             _tell(proc, "stop")
-            # A child that does not wind down in time is killed; its own child sees its stdin close and exits.
-            killer = threading.Timer(STOP_GRACE_S, lambda: proc.poll() is None and proc.kill())
-            killer.daemon = True
             killer.start()
 
         threading.Thread(target=read_events, name="netmem-events", daemon=True).start()
-        threading.Thread(target=read_errors, name="netmem-stderr", daemon=True).start()
+        error_reader = threading.Thread(target=read_errors, name="netmem-stderr", daemon=True)
+        error_reader.start()
         try:
             await inbox.deliver(relay, stop, on_stop)
         finally:
+            killer.cancel()
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+            # The server child shares the load child's stderr and may outlive it by a moment.
+            error_reader.join(timeout=2)
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
         if not ended:
             last = next((e for e in reversed(errors) if e.strip()), f"exit status {proc.returncode}")
             emit({"type": "end", "completed": False, "reason": f"the workload process failed: {last}"})

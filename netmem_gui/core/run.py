@@ -16,6 +16,7 @@ from .sampler import CycleSeries, LagBuffer, SampleBuffer, Sampler
 from .scenarios import Event
 
 Listener = Callable[[Event], None]
+REFIT_EVERY_CYCLES = 100  # the load process sends cycles in batches of this size anyway
 
 
 class Run:
@@ -50,6 +51,7 @@ class Run:
         self.stop_reason: str | None = None
         self.ended = False
         self._listeners: list[Listener] = []
+        self._verdict_cache: dict[str, tuple[int, dict[str, Any] | None]] = {}
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -95,12 +97,29 @@ class Run:
     def figures(self) -> dict[str, Any]:
         """The figures as they stand now: {"scenarios": ..., "summary": ...}, as the record will hold them."""
         t, rss, _ = self.samples.view()
-        series = {name: s.to_dict() for name, s in self.cycles.items() if len(s)}
-        figures = analysis.analyse(self.config.scenario_list(), self.checkpoints, self.results, t, rss, series,
-                                   self.config.host, self.config.connections_for("connections"))
+        figures = analysis.analyse(self.config.scenario_list(), self.checkpoints, self.results, t, rss,
+                                   self._leak_verdicts())
         figures["summary"].update(analysis.lag_figures(self.lag.view()[1]))
         figures["summary"]["sampler_cpu_percent"] = analysis.cpu_percent(self.sampler_cpu_s, t)
         return figures
+
+    def _leak_verdicts(self) -> dict[str, dict[str, Any] | None]:
+        """Each cycling scenario's leak verdict, fitted again only once its series has grown by a batch.
+
+        A fit of ~800 cycles takes ~25 ms (more with traced bytes), and the GUI asks for figures several
+        times a second, in the measured process itself on the in-app host.
+        """
+        verdicts: dict[str, dict[str, Any] | None] = {}
+        for name, series in self.cycles.items():
+            size = len(series)
+            cached = self._verdict_cache.get(name)
+            if cached is None or self.ended or size - cached[0] >= REFIT_EVERY_CYCLES:
+                per_cycle = self.config.connections_for("connections") if name == "connections" else 1
+                data = series.to_dict() if size or name == "stability" else None
+                cached = (size, analysis.scenario_leak_verdict(data, per_cycle, self.config.host))
+                self._verdict_cache[name] = cached
+            verdicts[name] = cached[1]
+        return verdicts
 
     def record(self) -> record.Record:
         t, rss, vms = self.samples.view()

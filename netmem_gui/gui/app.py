@@ -6,10 +6,11 @@ import argparse
 import asyncio
 import signal
 import sys
-from typing import TYPE_CHECKING, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..cli import add_run_options, config_from_args, prepare
+from ..cli import OneLineErrorParser, add_run_options, config_from_args, prepare
 from ..core import record
 from ..core.config import SCENARIOS, ConfigError, RunConfig
 from ..core.workload import WorkloadError
@@ -21,14 +22,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 PROG = "netmem-gui"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # One line, like `netmem`: what was wrong, with --help one command away.
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="Memory profiler for network workloads: the desktop app.")
+    parser = OneLineErrorParser(prog=PROG, description="Memory profiler for network workloads: the desktop app.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument("--run", choices=SCENARIOS, metavar="SCENARIO", dest="scenario",
                         help=f"run SCENARIO in the window as soon as it opens ({', '.join(SCENARIOS)})")
@@ -136,6 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     _warn_about_known_crash(PySide6.__version__)
+    if args.screenshot:
+        from PySide6.QtGui import QImageWriter
+
+        suffix = Path(args.screenshot).suffix.lower().lstrip(".")
+        if suffix not in {bytes(f).decode() for f in QImageWriter.supportedImageFormats()}:
+            return _fail(f"--screenshot {args.screenshot}: can't save a picture as .{suffix or '(no suffix)'};"
+                         " use .png", EXIT_USAGE)
 
     from .icon import app_icon
     from .loop import close_loop, make_loop

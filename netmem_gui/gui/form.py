@@ -29,8 +29,8 @@ TIPS = {
     "message_size": "Bytes per message in the messages scenario.",
     "duration": "How long the stability scenario runs its connect/send/close cycles.",
     "host": "isolated: the echo server runs in its own child process and only it is measured (recommended). "
-            "inapp: the workload runs on this window's event loop and the whole app is measured, "
-            "GUI included, so expect a few MB of the app's own drift.",
+            "inapp: the workload runs inside this app, on a loop in a thread of its own, and the whole app "
+            "is measured, GUI included, so expect a few MB of the app's own drift.",
     "interval": "How often the measured process's RSS and VMS are sampled (10 ms or more).",
     "label": "An optional name for the run, kept in its record and shown in the run list.",
     "advanced": "Options for testing the leak verdict and finding where memory goes. Tick to use them; "

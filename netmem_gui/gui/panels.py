@@ -23,7 +23,7 @@ FIGURES = (
     ("per_connection_bytes", "Per-connection overhead",
      "Memory per connection so far: the least-squares slope of RSS over open connections across the "
      "connections scenario's checkpoints."),
-    ("leak_verdict", "Leak indicator",
+    ("leak_verdict", "Leak verdict",
      "The leak verdict from the trend: a robust (Theil-Sen) slope of memory against the cycle number over the "
      "steady-state cycles of the stability scenario (or of connections rounds), with a trend test. OK, "
      "POSSIBLE LEAK, or INCONCLUSIVE when there are too few cycles to tell; '–' when no scenario of the run "
@@ -56,7 +56,7 @@ def _format(key: str, value: object) -> str:
 
 
 class LivePanel(QGroupBox):
-    """Current RSS, delta, peak, connections, msg/s, per-connection overhead and the leak indicator."""
+    """Current RSS, delta, peak, connections, msg/s, per-connection overhead and the leak verdicts."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Figures", parent)

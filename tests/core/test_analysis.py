@@ -109,3 +109,15 @@ def test_analyse_leaves_out_scenarios_that_never_began():
     out = analysis.analyse(["connections", "messages"], [cp("connections", "Baseline", 1)], {}, np.array([]),
                            np.array([]))
     assert list(out["scenarios"]) == ["connections"]
+
+
+def test_cleanup_with_rounds_is_measured_from_the_last_round():
+    cps = [cp("connections", "After server start", 1_000_000), cp("connections", "After 10 connections", 1_100_000, 10),
+           cp("connections", "After closing clients", 1_090_000),
+           cp("connections", "Round 2: after 10 connections", 1_200_000, 10),
+           cp("connections", "Round 2: after closing clients", 1_150_000),
+           cp("connections", "After server stop", 1_150_000)]
+    figs = analysis.connections_figures(cps, {"created": 20, "first_round_created": 10})
+    assert figs["client_bytes"] == 100_000  # round 1: what ten connections took
+    assert figs["cleanup_returned_bytes"] == 50_000  # from round 2's held RSS, not round 1's
+    assert figs["cleanup_percent"] == pytest.approx(25.0)  # of the 200,000 held in the last round

@@ -120,14 +120,16 @@ def seed(verdict):
     ("POSSIBLE LEAK", "OK", False),
     ("POSSIBLE LEAK", "POSSIBLE LEAK", False),
     ("OK", "OK", False),
-    (None, "POSSIBLE LEAK", False),
+    (None, "POSSIBLE LEAK", True),
+    ("INCONCLUSIVE", "POSSIBLE LEAK", True),
+    ("OK", "INCONCLUSIVE", False),
 ])
 def test_the_verdict_gates_from_ok_to_a_leak(before, after, regressed):
     result = cmp.compare([edited(leak_verdict=before), edited(leak_verdict=after)])
     change = rows(result)["summary.verdict"].changes[0]
     assert change.regressed is regressed and change.value == after
     if regressed:
-        assert change.note == "OK -> POSSIBLE LEAK"
+        assert change.note == f"{before} -> POSSIBLE LEAK"
 
 
 def test_the_newer_verdict_is_compared_when_both_runs_have_it():
