@@ -103,6 +103,30 @@ class Run:
         figures["summary"]["sampler_cpu_percent"] = analysis.cpu_percent(self.sampler_cpu_s, t)
         return figures
 
+    def now(self, now_s: float | None = None) -> dict[str, Any]:
+        """The run at `now_s` (seconds since it began; default: now), for live views (the record holds the final
+        figures): the latest sample and its difference from the baseline, connections open, and the echo rate
+        since sending began."""
+        _, rss, _ = self.samples.view()
+        current = int(rss[-1]) if rss.size else None
+        baseline = int(self.checkpoints[0]["rss_bytes"]) if self.checkpoints else None
+        phase = self.phases[-1] if self.phases else None
+        progress = self.progress
+        open_now = self.checkpoints[-1]["connections"] if self.checkpoints else None
+        if progress and progress["unit"] == "connections" and phase and phase["phase"] == "connect":
+            open_now = int(progress["done"])
+        rate = None
+        now_s = time.monotonic() - self.t0 if now_s is None else now_s
+        elapsed = now_s - phase["t_s"] if phase else 0.0
+        if progress and progress["unit"] == "messages" and phase and phase["phase"] == "send" and elapsed > 0:
+            rate = progress["done"] / elapsed
+        return {
+            "rss_bytes": current,
+            "delta_bytes": None if current is None or baseline is None else current - baseline,
+            "open_connections": open_now,
+            "messages_per_s": rate,
+        }
+
     def _leak_verdicts(self) -> dict[str, dict[str, Any] | None]:
         """Each cycling scenario's leak verdict, fitted again only once its series has grown by a batch.
 

@@ -79,30 +79,17 @@ def _per_connection(scenarios: dict[str, Any]) -> float | None:
 def from_run(run: Run, now_s: float) -> LiveFigures:
     """Figures of a run in progress.
 
-    Everything comes from the core's analysis (`run.figures()`), its checkpoints and its progress; the two
-    figures the analysis only has at the end are read off the stream as it stands: the current RSS (the last
-    sample) and, while messages are being sent, the rate of echoed messages since sending began.
+    Everything comes from the core: the analysis (`run.figures()`) and what the run measures at this moment
+    (`run.now()`: the latest sample, its delta from the baseline, connections open, the echo rate so far).
     `now_s` is the run's clock now (seconds since it began).
     """
     figures = run.figures()
     summary, scenarios = figures["summary"], figures["scenarios"]
-    _, rss, _ = run.samples.view()
-    current = int(rss[-1]) if rss.size else None
+    now = run.now(now_s)
+    current, delta, open_now = now["rss_bytes"], now["delta_bytes"], now["open_connections"]
     baseline = summary["baseline_rss_bytes"]
-    delta = current - baseline if current is not None and baseline is not None else None
-
-    open_now = run.checkpoints[-1]["connections"] if run.checkpoints else None
-    progress = run.progress
-    phase = run.phases[-1]["phase"] if run.phases else None
-    phase_began = run.phases[-1]["t_s"] if run.phases else None
-    if progress and progress["unit"] == "connections" and phase == "connect":
-        open_now = int(progress["done"])
-
     verdict, growth = trend(scenarios, summary)
-    rate = (scenarios.get("messages") or {}).get("messages_per_s")
-    if (rate is None and progress and progress["unit"] == "messages" and phase == "send"
-            and phase_began is not None and now_s > phase_began):
-        rate = progress["done"] / (now_s - phase_began)
+    rate = (scenarios.get("messages") or {}).get("messages_per_s") or now["messages_per_s"]
     return LiveFigures(
         rss_bytes=current, baseline_bytes=baseline, delta_bytes=delta, peak_bytes=summary["peak_rss_bytes"],
         open_connections=open_now, messages_per_s=rate, per_connection_bytes=_per_connection(scenarios),

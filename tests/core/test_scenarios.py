@@ -109,3 +109,12 @@ def test_the_server_loops_lag_and_the_samplers_cost_are_recorded(host):
     assert 0 <= summary["loop_lag_p50_s"] <= summary["loop_lag_p99_s"] <= summary["loop_lag_max_s"]
     assert summary["loop_lag_max_s"] == pytest.approx(max(lag["lag_s"]), abs=1e-6)
     assert 0 < summary["sampler_cpu_percent"] < 100
+
+
+def test_now_gives_the_latest_sample_and_its_delta_from_the_baseline():
+    run = run_to_end(small_config("connections", "inapp", connections=10))
+    now = run.now()
+    _, rss, _ = run.samples.view()
+    assert now["rss_bytes"] == int(rss[-1])
+    assert now["delta_bytes"] == int(rss[-1]) - run.checkpoints[0]["rss_bytes"]
+    assert now["open_connections"] == 0  # the last checkpoint: after the server stopped
