@@ -32,7 +32,7 @@ LEAK_RULE = (f"POSSIBLE LEAK when the lower bound of the {CONFIDENCE:.0%} confid
              f" slope of memory per cycle, after {WARMUP_FRACTION:.0%} warm-up, exceeds {MIN_EFFECT_BYTES} B per"
              f" connection cycle; OK when its upper bound is below that; else INCONCLUSIVE, as with fewer than"
              f" {MIN_STEADY_POINTS} steady-state cycles")
-_AFTER_N_CONNECTIONS = re.compile(r"^After \d+ connections$")
+AFTER_N_CONNECTIONS = re.compile(r"^After \d+ connections$")
 _HELD_IN_ANY_ROUND = re.compile(r"^(Round \d+: a|A)fter \d+ connections$")
 
 
@@ -224,7 +224,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def connections_figures(cps: list[Checkpoint], counts: dict[str, Any]) -> dict[str, Any]:
     started = _rss(cps, "After server start")
-    held = [cp for cp in cps if _AFTER_N_CONNECTIONS.match(cp["label"])]
+    held = [cp for cp in cps if AFTER_N_CONNECTIONS.match(cp["label"])]
     with_all = int(held[-1]["rss_bytes"]) if held else None
     fit_points = [cp for cp in cps if cp["label"] == "After server start"] + held
     fit = fit_line([cp["connections"] for cp in fit_points], [cp["rss_bytes"] for cp in fit_points])

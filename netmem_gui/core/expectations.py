@@ -35,6 +35,7 @@ from typing import Any
 import jsonschema
 
 from . import tables
+from .analysis import AFTER_N_CONNECTIONS
 from .files import read_user_file
 from .record import Record
 from .verdict import leak_verdict
@@ -45,7 +46,6 @@ MET, BREACHED, NOT_MEASURED = "met", "breached", "not measured"
 _UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB)\s*$")
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
-_AFTER_N = re.compile(r"^After \d+ connections$")
 
 
 class ExpectationsError(ValueError):
@@ -148,7 +148,7 @@ def rss_points(rec: Record) -> list[tuple[int, int, str]]:
     "After N connections" checkpoint, by connections open."""
     points = [(int(cp["connections"]), int(cp["rss_bytes"]), cp["label"]) for cp in rec["checkpoints"]
               if cp["scenario"] == "connections"
-              and (cp["label"] == "After server start" or _AFTER_N.match(cp["label"]))]
+              and (cp["label"] == "After server start" or AFTER_N_CONNECTIONS.match(cp["label"]))]
     return sorted(points)
 
 
