@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from ..core import compare, library, record
 from ..core.record import Record
+from .plot import style_plot
 
 MIB = 1024 * 1024
 # Colour-blind-safe (Okabe-Ito), BASE first in a neutral dark blue so that the new runs stand out against it.
@@ -133,12 +134,7 @@ class CompareView(QWidget):
                              "phases (dotted) begin. Drag to pan, wheel to zoom; drag the legend aside if it hides "
                              "a curve.")
         item = self.plot.getPlotItem()
-        item.showGrid(x=True, y=True, alpha=0.25)
-        for axis in ("left", "bottom"):
-            item.getAxis(axis).setTextPen("#222")
-            item.getAxis(axis).setPen("#888")
-            item.getAxis(axis).enableAutoSIPrefix(False)
-        item.setLabel("left", "RSS (MB)", color="#222")
+        style_plot(item, "RSS (MB)")
         self.legend = item.addLegend(offset=(-10, -10), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 220),
                                      pen=pg.mkPen("#bbb"))
         self.verdict = QLabel()

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QWidget
 from ..core.record import Record
 from ..core.run import Run
 from .live import loop_name
+from .plot import style_plot
 
 HEIGHT_PX = 120  # modest, so the RSS plot stays the dominant one at 1280x800
 LAG_COLOUR = "#1f6fb4"
@@ -38,12 +39,7 @@ class LagPlot(pg.PlotWidget):
         super().__init__(parent, background="w")
         self.setFixedHeight(HEIGHT_PX)
         item = self.getPlotItem()
-        item.showGrid(x=True, y=True, alpha=0.25)
-        for axis in ("left", "bottom"):
-            item.getAxis(axis).setTextPen("#222")
-            item.getAxis(axis).setPen("#888")
-            item.getAxis(axis).enableAutoSIPrefix(False)
-        item.setLabel("left", "lag (ms)", color="#222")
+        style_plot(item, "lag (ms)")
         item.hideButtons()
         item.setMouseEnabled(x=True, y=False)
         item.enableAutoRange(x=False, y=True)

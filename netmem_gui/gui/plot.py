@@ -40,6 +40,17 @@ class PlotSource(Protocol):
         """The record's `measured`: which process (pid, role) the samples are of."""
 
 
+def style_plot(item: pg.PlotItem, y_label: str) -> None:
+    """The look every netmem plot shares: light grid, dark axis text, plain units (no SI prefixes)."""
+    item.showGrid(x=True, y=True, alpha=0.25)
+    for axis in ("left", "bottom"):
+        item.getAxis(axis).setTextPen("#222")
+        item.getAxis(axis).setPen("#888")
+        item.getAxis(axis).enableAutoSIPrefix(False)
+    # After setPen, which would otherwise turn the axis titles grey.
+    item.setLabel("left", y_label, color="#222")
+
+
 def title_for(measured: dict[str, Any]) -> str:
     role, pid = measured.get("role"), measured.get("pid")
     if role == "server":
@@ -110,14 +121,8 @@ class RssPlot(pg.PlotWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, background="w")
         item = self.getPlotItem()
-        item.showGrid(x=True, y=True, alpha=0.25)
         item.setTitle("RSS of the measured process", color="#222", size="11pt")
-        for axis in ("left", "bottom"):
-            item.getAxis(axis).setTextPen("#222")
-            item.getAxis(axis).setPen("#888")
-            item.getAxis(axis).enableAutoSIPrefix(False)
-        # After setPen, which would otherwise turn the axis titles grey.
-        item.setLabel("left", "RSS (MB)", color="#222")
+        style_plot(item, "RSS (MB)")
         item.setLabel("bottom", "Time since the run began (s)", color="#222")
         # Bottom right: the curve rises from the left and the phase labels sit along the top.
         self.legend = item.addLegend(offset=(-10, -10), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 220),
