@@ -9,8 +9,8 @@ from typing import Any
 
 from .core import compare as compare_mod
 from .core import expectations, library, record, tables
+from .core.lifecycle import Exit
 
-EXIT_OK, EXIT_REGRESSED, EXIT_USAGE = 0, 1, 2
 FORMATS = ("text", "markdown", "json")
 # Everything that means "the input can't be used": one line on stderr and status 2.
 BAD_INPUT = (record.RecordError, library.LibraryError, compare_mod.CompareError, expectations.ExpectationsError)
@@ -50,17 +50,7 @@ def dispatch(args: argparse.Namespace) -> int | None:
         return handler(args)
     except BAD_INPUT as exc:
         print(f"netmem: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-
-
-def save_to_library(rec: record.Record) -> None:
-    """`netmem run`'s automatic save; a library that can't be written is a warning, never a lost report."""
-    try:
-        entry = library.save_run(rec)
-    except (library.LibraryError, OSError, ValueError) as exc:
-        print(f"netmem: warning: the run was not saved to the library: {exc}", file=sys.stderr)
-        return
-    print(f"Run saved to the library as {entry.id} ({entry.path})")
+        return Exit.USAGE
 
 
 def load(ref: str) -> record.Record:
@@ -72,7 +62,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     refs = [args.base, *args.new]
     result = compare_mod.compare([load(r) for r in refs], refs, args.threshold)
     print(compare_mod.render(result, args.format))
-    return EXIT_REGRESSED if result.regressed else EXIT_OK
+    return Exit.REGRESSED if result.regressed else Exit.OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -80,7 +70,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     rec = load(args.run)
     result = expectations.check(rec, doc, args.run, args.expect)
     print(expectations.render(result, args.format))
-    return EXIT_REGRESSED if result.breached else EXIT_OK
+    return Exit.REGRESSED if result.breached else Exit.OK
 
 
 def _entry_row(e: library.Entry) -> list[str]:
@@ -95,7 +85,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.runs_action == "label":
         entry = library.set_label(args.id, args.text)
         print(f"{entry.id}: label {'set to ' + repr(entry.label) if entry.label else 'removed'}")
-        return EXIT_OK
+        return Exit.OK
     if args.runs_action == "delete":
         path = library.find(args.id)
         if not args.yes:
@@ -103,14 +93,14 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 raise library.LibraryError(f"{path.stem}: deleting needs --yes when there is no terminal to ask")
             if input(f"Delete run {path.stem} ({path})? [y/N] ").strip().lower() not in ("y", "yes"):
                 print("Not deleted.")
-                return EXIT_OK
+                return Exit.OK
         library.delete(path.stem)
         print(f"Deleted {path}")
-        return EXIT_OK
+        return Exit.OK
     entries = library.list_runs()
     if args.format == "json":
         print(json.dumps({"library": str(library.library_dir()), "runs": [e.to_dict() for e in entries]}, indent=1))
-        return EXIT_OK
+        return Exit.OK
     good = [e for e in entries if not e.damaged]
     damaged = [e for e in entries if e.damaged]
     print(f"Run library: {library.library_dir()} ({len(good)} run{'s' if len(good) != 1 else ''}"
@@ -120,4 +110,4 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print("\n".join(tables.text_table(header, [_entry_row(e) for e in good], align="llllllrr")))
     for e in damaged:
         print(f"DAMAGED {e.id}: {e.damaged}")
-    return EXIT_OK
+    return Exit.OK

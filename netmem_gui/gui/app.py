@@ -10,15 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..cli import OneLineErrorParser, add_run_options, config_from_args, prepare
-from ..core import record
-from ..core.config import SCENARIOS, ConfigError, RunConfig
-from ..core.workload import WorkloadError
+from ..core import lifecycle
+from ..core.config import SCENARIOS, RunConfig
+from ..core.lifecycle import Exit
+from ..core.options import OneLineErrorParser, add_run_options, config_from_args
 
 if TYPE_CHECKING:
     from .window import MainWindow
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 PROG = "netmem-gui"
 
 
@@ -40,31 +39,25 @@ def _fail(message: str, code: int) -> int:
 
 
 async def _scripted(window: MainWindow, config: RunConfig, args: argparse.Namespace) -> int:
-    """Run the scenario in the window, then export and take the screenshot; the exit status of the run."""
-    entry = window.start_run(config, args.label)
+    """Run the scenario in the window (which keeps and exports it), then take the screenshot; the exit status."""
+    entry = window.start_run(config, args.label, export=args.export)
     if entry is None:
-        return _fail(window.statusBar().currentMessage() or "the run could not start", EXIT_FAILED)
+        return _fail(window.statusBar().currentMessage() or "the run could not start", Exit.FAILED)
     await window.wait_idle()
-    run = entry.run
-    assert run is not None
+    outcome = entry.outcome
+    assert outcome is not None
     # Let the window catch up with the end of the run (summary, figures, plot) before it is photographed.
     window.plot.refresh()
     window.plot.follow()
     for _ in range(3):
         await asyncio.sleep(0.05)
-    code = EXIT_OK
-    try:
-        if args.export:
-            record.save(entry.record(), args.export)
-        if args.screenshot and not window.grab().save(args.screenshot):
-            code = _fail(f"{args.screenshot}: the screenshot could not be written", EXIT_FAILED)
-    except OSError as exc:
-        code = _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), EXIT_FAILED)
-    if getattr(window, "interrupted", False):
-        print(f"{PROG}: interrupted; the partial run was kept", file=sys.stderr)
-        code = EXIT_INTERRUPTED
-    elif not run.completed:
-        code = _fail(f"the run failed: {run.stop_reason}", EXIT_FAILED)
+    code = outcome.status
+    for problem in outcome.problems:
+        print(f"{PROG}: {problem}", file=sys.stderr)
+    if args.screenshot and not window.grab().save(args.screenshot):
+        code = _fail(f"{args.screenshot}: the screenshot could not be written", Exit.FAILED)
+    if outcome.verdict:
+        print(f"{PROG}: {outcome.verdict}", file=sys.stderr)
     return code
 
 
@@ -73,7 +66,7 @@ def _close_on_sigint(window: MainWindow) -> None:
     loop = asyncio.get_running_loop()
 
     def on_sigint(signum: int, frame: object) -> None:
-        window.interrupted = True  # type: ignore[attr-defined]
+        window.interrupted = True
         # Python runs this between Qt events (the frame timer gives it a chance 25 times a second).
         loop.call_soon_threadsafe(window.close)
 
@@ -85,7 +78,7 @@ async def _gui_main(window: MainWindow, config: RunConfig | None, args: argparse
     closed = asyncio.get_running_loop().create_future()
     window.closed.connect(lambda: closed.done() or closed.set_result(None))
     window.show()
-    code = EXIT_OK
+    code = Exit.OK
     if config is not None:
         code = await _scripted(window, config, args)
         if args.quit:
@@ -117,14 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.scenario is None:
             if args.export or args.screenshot or args.quit:
-                return _fail("--export, --screenshot and --quit need --run SCENARIO", EXIT_USAGE)
+                return _fail("--export, --screenshot and --quit need --run SCENARIO", Exit.USAGE)
         else:
             config = config_from_args(args)
-            prepare(config, args.export)
-            if args.screenshot:
-                record.check_writable(args.screenshot)
-    except (ConfigError, record.RecordError, WorkloadError) as exc:
-        return _fail(str(exc), EXIT_USAGE)
+            lifecycle.prepare(config, [p for p in (args.export, args.screenshot) if p])
+    except lifecycle.NOT_STARTABLE as exc:
+        return _fail(str(exc), Exit.USAGE)
 
     # Qt is imported only now: the worker and argument errors above never pay for it.
     import PySide6
@@ -137,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         suffix = Path(args.screenshot).suffix.lower().lstrip(".")
         if suffix not in {bytes(f).decode() for f in QImageWriter.supportedImageFormats()}:
             return _fail(f"--screenshot {args.screenshot}: can't save a picture as .{suffix or '(no suffix)'};"
-                         " use .png", EXIT_USAGE)
+                         " use .png", Exit.USAGE)
 
     from .icon import app_icon
     from .loop import close_loop, make_loop

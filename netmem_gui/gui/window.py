@@ -30,12 +30,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..cli import prepare
-from ..core import library, record
+from ..core import lifecycle, record
 from ..core.config import ConfigError, RunConfig
 from ..core.record import Record, RecordError
 from ..core.run import Run, execute
-from ..core.workload import WorkloadError
 from . import exporting, live
 from .allocations import AllocationTable
 from .compare_view import Candidate, CompareView, library_candidates, session_candidates
@@ -61,6 +59,8 @@ class SessionRun:
     task: asyncio.Task | None = None
     stop: asyncio.Event | None = None
     error: str | None = None
+    export: str | None = None  # a file to write the record to when the run ends (the scripted mode's --export)
+    outcome: lifecycle.Outcome | None = None  # how the run ended, once it has
     library_id: str | None = None  # the run's ID in the run library, once saved there
 
     @property
@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self.entries: list[SessionRun] = []
         self.active: SessionRun | None = None
         self._closing = False
+        self.interrupted = False  # set when a signal (Ctrl-C) closed the window: the run ends as interrupted
         self._frame = 0
         self.library_dialog: LibraryDialog | None = None
         self.compare_view: CompareView | None = None
@@ -267,15 +268,18 @@ class MainWindow(QMainWindow):
 
     # --- runs ----------------------------------------------------------------------------------------------
 
-    def start_run(self, config: RunConfig | None = None, label: str | None = None) -> SessionRun | None:
-        """Start a run (the form's settings unless given); None, with an error dialog, if it can't start."""
+    def start_run(self, config: RunConfig | None = None, label: str | None = None,
+                  export: str | None = None) -> SessionRun | None:
+        """Start a run (the form's settings unless given); None, with an error dialog, if it can't start.
+
+        `export`: a file the record is written to when the run ends, beside the run library."""
         if self.active is not None:
             return None
         try:
             if config is None:
                 config, label = self.form.config(), self.form.run_label()
-            prepare(config.validate(), None)
-        except (ConfigError, WorkloadError, RecordError) as exc:
+            lifecycle.prepare(config, [export] if export else [])
+        except lifecycle.NOT_STARTABLE as exc:
             self._error("Cannot start the run", str(exc))
             return None
         # The form shows what is running, whoever started it (the Start button, the scripted mode, a test).
@@ -285,7 +289,7 @@ class MainWindow(QMainWindow):
         run = Run(config, label=label)
         number = sum(1 for e in self.entries if e.run is not None) + 1
         title = f"#{number} {label + ' · ' if label else ''}{config.scenario} · {config.host}"
-        entry = SessionRun(title=title, run=run, stop=asyncio.Event())
+        entry = SessionRun(title=title, run=run, stop=asyncio.Event(), export=export)
         self.active = entry
         self._add_entry(entry)
         entry.task = asyncio.ensure_future(execute(run, entry.stop))
@@ -315,7 +319,9 @@ class MainWindow(QMainWindow):
             entry.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if not run.ended:
                 run.handle({"type": "end", "completed": False, "reason": entry.error})
-        entry.rec = run.record()
+        entry.outcome = lifecycle.finish(run, json_path=entry.export, interrupted=self.interrupted)
+        entry.rec = entry.outcome.record
+        entry.library_id = entry.outcome.library_id
         self.active = None
         state = "done" if run.completed else "incomplete"
         self._item_of(entry).setText(f"{entry.title} · {state}")
@@ -326,22 +332,22 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             f"{entry.title}: finished" if run.completed else f"{entry.title}: incomplete ({run.stop_reason}); "
             "the partial run is kept")
-        self._save_to_library(entry)
+        self._report_keeping(entry.outcome)
         self._update_buttons()
         self.runFinished.emit(entry)
         if self._closing:
             self.close()
 
-    def _save_to_library(self, entry: SessionRun) -> None:
-        """Keep a finished or stopped run in the run library, like `netmem run`; failing to is a warning only."""
-        try:
-            entry.library_id = library.save_run(entry.record()).id
-        except (library.LibraryError, RecordError, OSError, ValueError) as exc:
-            self.statusBar().showMessage(f"{self.statusBar().currentMessage()}; not saved to the run library: {exc}")
-            return
-        self.statusBar().showMessage(f"{self.statusBar().currentMessage()}; saved to the run library as "
-                                     f"{entry.library_id}")
-        self.librarySaved.emit(entry.library_id)
+    def _report_keeping(self, outcome: lifecycle.Outcome) -> None:
+        """Say in the status bar where the run was kept, and what could not be written (a warning only)."""
+        message = self.statusBar().currentMessage()
+        if outcome.library_id is not None:
+            message += f"; saved to the run library as {outcome.library_id}"
+        for problem in outcome.problems:
+            message += f"; {problem}"
+        self.statusBar().showMessage(message)
+        if outcome.library_id is not None:
+            self.librarySaved.emit(outcome.library_id)
 
     # --- the run library and the compare view -------------------------------------------------------------
 

@@ -70,12 +70,12 @@ def test_advanced_settings_persist_and_reach_the_run_config(qapp, qtbot, loop):
     assert first.form.config().inject_leak_bytes == 0
     first.form.scenario.setCurrentText("connections")
     first.form.set_advanced(True)
-    first.form.inject_leak.setValue(4096)
+    first.form.inject_leak_bytes.setValue(4096)
     first.form.trace_allocations.setChecked(True)
     first.form.rounds.setValue(20)
     config = first.form.config()
     assert (config.inject_leak_bytes, config.trace_allocations, config.rounds) == (4096, True, 20)
-    assert "slows" in first.form.trace_allocations.toolTip() and "leak" in first.form.inject_leak.toolTip()
+    assert "slows" in first.form.trace_allocations.toolTip() and "leak" in first.form.inject_leak_bytes.toolTip()
     first.close()
 
     second = MainWindow(make_settings())
@@ -88,7 +88,7 @@ def test_advanced_settings_persist_and_reach_the_run_config(qapp, qtbot, loop):
     second.close()
     third = MainWindow(make_settings())
     qtbot.addWidget(third)
-    assert not third.form.advanced.isChecked() and third.form.inject_leak.value() == 4096
+    assert not third.form.advanced.isChecked() and third.form.inject_leak_bytes.value() == 4096
     third.form.set_advanced(True)
     assert third.form.config() == config
 

@@ -1,0 +1,96 @@
+"""A run's lifecycle, the same for every view: check and prepare it, then finish it (record, file, library, status).
+
+`netmem run`, the desktop app and its scripted mode all go through `prepare` before a run and `finish` after it,
+so a run ends the same way wherever it was started.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from . import library, record
+from .config import ConfigError, RunConfig
+from .limits import check_fd_limit
+from .run import Run
+from .verdict import leak_verdict, names_a_leak
+from .workload import WorkloadError, check_port
+
+
+class Exit(enum.IntEnum):
+    """The exit statuses of `netmem` and `netmem-gui`."""
+
+    OK = 0
+    FAILED = 1  # the run failed, or a result could not be written
+    REGRESSED = 1  # `compare` / `check`: a gated figure regressed or an expectation was breached
+    USAGE = 2  # bad arguments or input: one line on stderr
+    LEAK = 3  # with --fail-on-leak: the leak verdict is POSSIBLE LEAK
+    INTERRUPTED = 130  # stopped by the user (Ctrl-C); the partial run was kept
+
+
+# Everything that means "this run can't start as asked": one line for the user and Exit.USAGE.
+NOT_STARTABLE = (ConfigError, record.RecordError, WorkloadError)
+
+
+def prepare(config: RunConfig, outputs: Iterable[str | os.PathLike[str]] = ()) -> RunConfig:
+    """Every check that can fail before a run starts; raises one of NOT_STARTABLE. `outputs`: files to be written."""
+    config.validate()
+    check_fd_limit(config)
+    check_port(config.port)
+    for path in outputs:
+        record.check_writable(path)
+    return config
+
+
+@dataclass
+class Outcome:
+    """How a run ended, once finished: its record, where it was kept, and the exit status it gives."""
+
+    record: record.Record
+    status: Exit
+    notes: list[str] = field(default_factory=list)  # what was kept, for the user ("Run record written to ...")
+    problems: list[str] = field(default_factory=list)  # one line each: what could not be kept or written
+    verdict: str | None = None  # one line: why the status is not OK (None when it is)
+    library_id: str | None = None
+
+
+def finish(run: Run, json_path: str | os.PathLike[str] | None = None, keep: bool = True,
+           fail_on_leak: bool = False, interrupted: bool = False) -> Outcome:
+    """Make the run's record, keep it in the run library (`keep`), write it to `json_path`, and judge the status.
+
+    The library comes first: a record file that can't be written (a full disk) must not cost the run itself.
+    """
+    rec = run.record()
+    outcome = Outcome(record=rec, status=Exit.OK)
+    if keep:
+        try:
+            entry = library.save_run(rec)
+        except (library.LibraryError, OSError, ValueError) as exc:
+            outcome.problems.append(f"the run was not saved to the run library: {_reason(exc)}")
+        else:
+            outcome.library_id = entry.id
+            outcome.notes.append(f"Run saved to the library as {entry.id} ({entry.path})")
+    wrote = True
+    if json_path is not None:
+        try:
+            record.save(rec, json_path)
+        except OSError as exc:
+            wrote = False
+            outcome.problems.append(f"{os.fspath(json_path)}: the run record could not be written: {_reason(exc)}")
+        else:
+            outcome.notes.append(f"Run record written to {os.fspath(json_path)}")
+    if interrupted:
+        outcome.status, outcome.verdict = Exit.INTERRUPTED, "interrupted; the partial run was kept"
+    elif not run.completed:
+        outcome.status, outcome.verdict = Exit.FAILED, f"the run failed: {run.stop_reason}"
+    elif not wrote:
+        outcome.status = Exit.FAILED
+    elif fail_on_leak and names_a_leak(leak_verdict(rec)[0]):
+        outcome.status, outcome.verdict = Exit.LEAK, "leak verdict: POSSIBLE LEAK"
+    return outcome
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

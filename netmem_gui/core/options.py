@@ -1,0 +1,121 @@
+"""The run settings as one table: each RunConfig field's flag, label, help, unit and range, read by every view.
+
+`netmem run`, the app's scripted mode (`netmem-gui --run`) and the app's settings form are all built from
+`SETTINGS`, so adding a setting is one row here (and its RunConfig field), not an edit in each view.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from . import config as cfg
+from .config import RunConfig
+from .lifecycle import Exit
+
+DEFAULTS = RunConfig()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One run setting as people see it: on the command line and in the app's form."""
+
+    field: str  # the RunConfig field it sets
+    flag: str  # the command-line option
+    label: str  # the form's label (with its & shortcut)
+    help: str  # the command line's help and the form's tooltip
+    kind: type  # int, float, bool, str
+    group: str = "run"  # the form section: "run" or "advanced"
+    choices: Sequence[str] = ()
+    low: float | None = None
+    high: float | None = None
+    unit: str = ""  # shown after the value in the form ("bytes", "s", "ms")
+    step: float = 1
+    metavar: str | None = None
+    none_text: str | None = None  # the form's text for "not set" (None; shown at the control's lowest value)
+    form: bool = True  # shown in the app's form (some settings are for the command line only)
+    scenarios: Sequence[str] = ()  # the scenarios it matters to (none listed: all of them)
+
+    @property
+    def default(self) -> Any:
+        return getattr(DEFAULTS, self.field)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("connections", "--connections", "&Connections", kind=int, low=1, high=cfg.MAX_CONNECTIONS, step=50,
+            metavar="N", none_text="scenario default", scenarios=("connections", "messages"),
+            help="connections to open (connections scenario, default 200) or to send over (messages scenario,"
+                 " default 1)"),
+    Setting("messages", "--messages", "&Messages", kind=int, low=1, high=cfg.MAX_MESSAGES, step=1000, metavar="N",
+            scenarios=("messages",),
+            help="messages to send in the messages scenario; each counts only when its echo came back intact"
+                 " (default 10000)"),
+    Setting("message_size", "--message-size", "Message si&ze", kind=int, low=1, high=cfg.MAX_MESSAGE_SIZE,
+            unit="bytes", metavar="BYTES", scenarios=("messages",), help="bytes per message (default 1024)"),
+    Setting("duration_s", "--duration", "&Duration", kind=float, low=0.1, high=cfg.MAX_DURATION_S, unit="s",
+            metavar="SECONDS", scenarios=("stability",),
+            help="how long the stability scenario runs its connect/send/close cycles (default 10)"),
+    Setting("host", "--host", "&Host", kind=str, choices=cfg.HOSTS,
+            help="isolated: the echo server runs in a child process and only it is measured (default);"
+                 " inapp: everything runs in this process (on a loop in a thread of its own) and the whole"
+                 " process is measured, the app's own drift included"),
+    Setting("interval_ms", "--interval", "Sampling &interval", kind=int, low=cfg.MIN_INTERVAL_MS,
+            high=cfg.MAX_INTERVAL_MS, unit="ms", step=10, metavar="MS",
+            help="how often the measured process's memory is sampled, in milliseconds, 10 or more (default 100)"),
+    Setting("port", "--port", "Port", kind=int, low=0, high=65535, metavar="PORT", form=False,
+            help="the built-in echo server's port on 127.0.0.1 (default: any free port)"),
+    Setting("rounds", "--rounds", "R&ounds", kind=int, group="advanced", low=1, high=cfg.MAX_ROUNDS, unit="round(s)",
+            metavar="N", scenarios=("connections",),
+            help="connections scenario: repeat open-all/close-all N times (default 1); with 15 or more rounds the"
+                 " run gets a leak verdict from the memory after each round"),
+    Setting("inject_leak_bytes", "--inject-leak", "Inject &leak", kind=int, group="advanced", low=0,
+            high=cfg.MAX_INJECT_LEAK_BYTES, unit="bytes/connection", step=1024, metavar="BYTES", none_text="off",
+            help="ground truth for the leak verdict: the server keeps BYTES in live Python objects for every"
+                 " connection it accepts, to see what a leak looks like (default 0: off)"),
+    Setting("trace_allocations", "--trace-allocations", "Trace allocations (slower)", kind=bool, group="advanced",
+            help="run tracemalloc in the server's process: traced bytes per cycle join the leak verdict and the"
+                 " allocation sites that grew most are listed (slows the workload)"),
+)
+LABEL_HELP = "a name for the run, kept in its record and shown in the run list"
+SCENARIO_HELP = ("what to run: connections (open N connections, measure what each takes), messages (echo M messages"
+                 " and check each), stability (connect/send/close cycles for D seconds, to see drift), or all"
+                 " three in turn")
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line (no usage dump), with exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        # One line, no usage dump: the user sees what was wrong and `--help` is one command away.
+        self.exit(Exit.USAGE, f"{self.prog}: error: {message}\n")
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a run (`netmem run` and `netmem-gui --run`), one per row of SETTINGS, and --label."""
+    for s in SETTINGS:
+        if s.kind is bool:
+            parser.add_argument(s.flag, dest=s.field, action="store_true", help=s.help)
+        elif s.choices:
+            parser.add_argument(s.flag, dest=s.field, choices=s.choices, default=s.default, help=s.help)
+        else:
+            parser.add_argument(s.flag, dest=s.field, type=s.kind, default=s.default, metavar=s.metavar,
+                                help=s.help)
+    parser.add_argument("--label", help=LABEL_HELP)
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig that parsed options describe (ConfigError if it can't be run)."""
+    fields = {s.field: getattr(args, s.field) for s in SETTINGS}
+    return RunConfig(scenario=args.scenario, **fields).validate()
+
+
+def matters(setting: Setting, scenario: str) -> bool:
+    """Whether `setting` changes what a run of `scenario` does."""
+    return not setting.scenarios or bool(set(setting.scenarios) & set(RunConfig(scenario=scenario).scenario_list()))
+
+
+def changed(config: RunConfig, group: str) -> bool:
+    """Whether `config` sets any setting of `group` to other than its default."""
+    return any(getattr(config, s.field) != s.default for s in SETTINGS if s.group == group)

@@ -1,0 +1,32 @@
+"""The run's lifecycle in the core: one way to prepare and finish a run, whichever view started it."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import run_to_end, small_config
+
+from netmem_gui.core import library, lifecycle, record
+from netmem_gui.core.config import ConfigError, RunConfig
+from netmem_gui.core.lifecycle import Exit
+
+
+def test_prepare_refuses_what_cannot_run(tmp_path):
+    with pytest.raises(ConfigError):
+        lifecycle.prepare(RunConfig(messages=0))
+    with pytest.raises(record.RecordError, match="does not exist"):
+        lifecycle.prepare(RunConfig(), [tmp_path / "missing" / "run.json"])
+
+
+def test_finish_keeps_the_run_in_the_library_even_when_the_record_file_fails(tmp_path):
+    run = run_to_end(small_config("connections", "inapp", connections=5))
+    doomed = tmp_path / "gone" / "run.json"  # its folder does not exist by the time the run ends
+    outcome = lifecycle.finish(run, json_path=doomed)
+    assert outcome.status == Exit.FAILED
+    assert any(str(doomed) in p for p in outcome.problems)
+    assert outcome.library_id is not None
+    assert [e.id for e in library.list_runs()] == [outcome.library_id]
+    written = tmp_path / "run.json"
+    again = lifecycle.finish(run, json_path=written, keep=False)
+    assert again.status == Exit.OK and again.library_id is None and again.verdict is None
+    assert record.load(written)["completed"] is True
+    assert lifecycle.finish(run, keep=False, interrupted=True).status == Exit.INTERRUPTED
