@@ -2,11 +2,12 @@
 
     python benchmarks/scale.py [--connections 9000] [--rounds 20] [--samples 1000000]
 
-Each loop setup runs in a child process of its own (fresh memory, fresh descriptors) and does the same work
-as shared/tools/asyncio_reference.py: hold N echo connections (server and clients in one process), then echo
-1 KiB round trips from min(100, N) of them. Rows:
+Each loop setup runs in a child process of its own (fresh memory, fresh descriptors) and does the same work,
+`hold_and_echo` from benchmarks/asyncio_reference.py: hold N echo connections (server and clients in one
+process), then echo 1 KiB round trips from min(100, N) of them. Rows:
 
-- asyncio         plain asyncio.run: the reference every ratio is against
+- asyncio         plain asyncio.run of asyncio_reference.py: the reference every ratio is against, measured in
+                  the same run
 - qasync          the same coroutine straight on stock qasync, with netmem's live plot repainting (the before)
 - netmem in-app   netmem's in-app design: the workload on its own plain loop (hosts.start_workload_thread),
                   the window on qasync with the live plot repainting at 25 fps
@@ -32,47 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-PAYLOAD = b"x" * 1024
-BATCH = 500
-
-
-async def hold_and_echo(connections: int, rounds: int) -> dict:
-    """Connect N clients to an echo server in this process, then echo from min(100, N) of them."""
-    import psutil
-
-    proc = psutil.Process()
-
-    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while data := await reader.read(65536):
-            writer.write(data)
-        writer.close()
-
-    server = await asyncio.start_server(echo, "127.0.0.1", 0, backlog=4096)
-    port = server.sockets[0].getsockname()[1]
-    base = proc.memory_info().rss
-    started = time.perf_counter()
-    clients = []
-    for first in range(0, connections, BATCH):
-        step = min(BATCH, connections - first)
-        clients += await asyncio.gather(*(asyncio.open_connection("127.0.0.1", port) for _ in range(step)))
-    connect_s = time.perf_counter() - started
-    held = proc.memory_info().rss
-
-    async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        for _ in range(rounds):
-            writer.write(PAYLOAD)
-            await reader.readexactly(len(PAYLOAD))
-
-    active = clients[:100]
-    started = time.perf_counter()
-    await asyncio.gather(*(pump(r, w) for r, w in active))
-    echo_s = time.perf_counter() - started
-    for _, writer in clients:
-        writer.close()
-    server.close()
-    return {"connect_s": connect_s, "echo_msgs_per_s": len(active) * rounds / echo_s,
-            "rss_per_connection_bytes": (held - base) / connections}
+from asyncio_reference import hold_and_echo  # this folder: the script's own directory is on sys.path
 
 
 def raise_fd_limit() -> None:
@@ -253,6 +214,8 @@ def main() -> None:
               f" | {r['echo_msgs_per_s']:,.0f} | {r['echo_msgs_per_s'] / ref['echo_msgs_per_s']:.2f}x"
               f" | {r['rss_per_connection_bytes'] / 1024:.1f} KB | {'' if lag is None else f'{lag * 1000:.0f} ms'} |")
     print("\nnetmem isolated: RSS/conn is the server process alone (the others count both ends in one process).")
+    print(f"asyncio: after closing all {args.connections:,} connections the process still held"
+          f" {ref['rss_kept_after_close_bytes'] / 2**20:.1f} MB above its start (CPython keeps freed memory)")
     plot = plot_frames(args.samples)
     print(f"\nLive plot at {plot['samples']:,} samples: median setData + repaint {plot['median_frame_ms']:.1f} ms"
           f" (goal < 16 ms); sample buffer {plot['buffer_bytes'] / 2**20:.0f} MiB,"
