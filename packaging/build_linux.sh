@@ -40,7 +40,7 @@ echo "=== bundle: smoke test"
 VERSION=$(dist/netmem/netmem --version | cut -d' ' -f2)
 TARBALL="dist/netmem-$VERSION-linux-$(uname -m).tar.gz"
 echo "=== bundle: pack $TARBALL"
-# The desktop integration files go beside the executables; README's Install section says where to copy them.
+# The desktop integration files go beside the executables; docs/install.md says where to copy them.
 cp resources/netmem.desktop resources/netmem.metainfo.xml dist/netmem/
 cp netmem_gui/resources/netmem-256.png dist/netmem/netmem.png
 tar -C dist -czf "$TARBALL" netmem
