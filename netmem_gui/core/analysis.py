@@ -16,7 +16,7 @@ SEED_LEAK_RULE = "final RSS > baseline RSS + 1 MiB"
 
 Checkpoint = dict[str, Any]
 
-# The leak verdict (see README, "Leak verdict"). Calibrated on this project's 2-core machine with
+# The leak verdict (see docs/leak-verdict.md). Calibrated on this project's 2-core machine with
 # benchmarks/leak_validation.py: clean isolated runs stay far below MIN_EFFECT, a 1 KiB/cycle leak far above.
 WARMUP_FRACTION = 0.2  # the first fifth of the cycles is warm-up and left out of the fit
 MIN_STEADY_POINTS = 12  # fewer steady-state cycles than this: INCONCLUSIVE

@@ -59,7 +59,7 @@ class Figure:
 
 
 # Noise floors measured on the project's machine: repeated identical runs moved peak/final RSS by up to
-# ~100 KB, drift by ~40 KB, and the per-connection slope by ~150 B (see README, "Compare and gate in CI").
+# ~100 KB, drift by ~40 KB, and the per-connection slope by ~150 B (see docs/ci-gate.md).
 RSS_FLOOR = 256 * 1024
 PER_CONNECTION_FLOOR = 256.0
 

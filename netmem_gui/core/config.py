@@ -44,7 +44,7 @@ class RunConfig:
     stability_pause_ms: int = 10
     rounds: int = 1  # connections scenario: open-all/close-all rounds; more than one gives a leak verdict
     inject_leak_bytes: int = 0  # ground truth: the server keeps this many bytes per connection it accepts
-    trace_allocations: bool = False  # the server process runs tracemalloc (costs speed; see README)
+    trace_allocations: bool = False  # the server process runs tracemalloc (costs speed; see docs/leak-verdict.md)
 
     def connections_for(self, scenario: str) -> int:
         """Connection count a scenario uses: the explicit value, else the seed's default for it."""

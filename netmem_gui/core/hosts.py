@@ -104,7 +104,7 @@ class InAppHost:
     """Runs the workload in this process, on a plain asyncio loop in a thread of its own.
 
     Why not on the caller's loop: in the desktop app that is qasync's Qt loop, which gives every socket its
-    own QSocketNotifier and has Qt poll all of them on each pass (shared/FINDINGS.md, section 2): at 9,000
+    own QSocketNotifier and has Qt poll all of them on each pass (docs/measured.md): at 9,000
     connections it echoed 22 times slower than plain asyncio and froze the window. A plain asyncio loop on its
     own thread runs at plain asyncio's speed on every OS (selector or proactor alike), uses no private asyncio
     API, and leaves the GUI thread free to repaint. The process measured is still this one.

@@ -1,7 +1,7 @@
 """Regression: the app's qasync loop survives tens of thousands of timer callbacks and socket events.
 
 qasync 0.28 with PySide6 6.12.0 on Python 3.11 aborts within a second of a small echo workload
-(FINDINGS.md section 1), and qasync #154 reports random crashes since PySide6 6.8. The stress runs in a child
+(docs/measured.md), and qasync #154 reports random crashes since PySide6 6.8. The stress runs in a child
 process so that such a crash fails this test with its reason instead of killing the test run.
 """
 
