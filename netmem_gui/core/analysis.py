@@ -34,6 +34,7 @@ LEAK_RULE = (f"POSSIBLE LEAK when the lower bound of the {CONFIDENCE:.0%} confid
              f" {MIN_STEADY_POINTS} steady-state cycles")
 AFTER_N_CONNECTIONS = re.compile(r"^After \d+ connections$")
 _HELD_IN_ANY_ROUND = re.compile(r"^(Round \d+: a|A)fter \d+ connections$")
+_HELD_IN_LATER_ROUND = re.compile(r"^Round (\d+): after \d+ connections$")
 
 
 def fit_line(x: Sequence[float], y: Sequence[float]) -> dict[str, Any] | None:
@@ -239,6 +240,10 @@ def connections_figures(cps: list[Checkpoint], counts: dict[str, Any]) -> dict[s
     returned = _minus(held_last, after_cleanup)
     taken_last = _minus(held_last, started)
     created = counts.get("created")
+    # With --rounds, memory held with every connection open grows from round to round only by what each round's
+    # cleanup kept from the allocator: what it freed, the next round reuses (see docs/findings.md).
+    later = [(int(m.group(1)), int(cp["rss_bytes"])) for cp in cps if (m := _HELD_IN_LATER_ROUND.match(cp["label"]))]
+    growth_per_round = ((later[-1][1] - with_all) / (later[-1][0] - 1)) if later and with_all is not None else None
     return {
         "connections_requested": counts.get("requested"),
         "connections_created": created,
@@ -256,6 +261,7 @@ def connections_figures(cps: list[Checkpoint], counts: dict[str, Any]) -> dict[s
         "cleanup_returned_bytes": returned,
         "cleanup_percent": (100.0 * returned / taken_last) if returned is not None and taken_last and taken_last > 0
         else None,
+        "rss_growth_per_round_bytes": growth_per_round,
     }
 
 

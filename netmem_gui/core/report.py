@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import tables
+from .findings import NOT_RELEASED_SHARE
 from .record import Record
 
 TITLES = {
@@ -53,8 +55,10 @@ def scenario_lines(name: str, fig: dict[str, Any]) -> list[str]:
             f"Memory taken by connections: {kb(fig['client_bytes'])}",
             f"Per-connection overhead: {kb1(fig['per_connection_bytes'])} ({how};"
             f" end minus start: {kb1(fig['per_connection_end_minus_start_bytes'])})",
-            f"Memory returned by cleanup: {kb(fig['cleanup_returned_bytes'])} ({pct(fig['cleanup_percent'])})",
-        ]
+            f"Memory returned by cleanup: {kb(fig['cleanup_returned_bytes'])} ({pct(fig['cleanup_percent'])})"
+            + _cleanup_hint(fig),
+        ] + ([f"Memory kept per round (RSS with every connection open, growth per round):"
+              f" {kb(fig['rss_growth_per_round_bytes'])}"] if fig.get("rss_growth_per_round_bytes") is not None else [])
     if name == "messages":
         return [
             f"Messages echoed and checked: {num(fig['messages_echoed'])} of {num(fig['messages_requested'])}"
@@ -70,6 +74,16 @@ def scenario_lines(name: str, fig: dict[str, Any]) -> list[str]:
         f"Peak RSS: {mb(fig['peak_rss_bytes'])}",
         f"Drift: {kb(fig['drift_bytes'])}",
     ]
+
+
+def _cleanup_hint(fig: dict[str, Any]) -> str:
+    """Why little came back after cleanup need not be a leak, when the run can't tell (one round only)."""
+    share = fig.get("cleanup_percent")
+    if share is None or share >= 100 * NOT_RELEASED_SHARE or "rss_growth_per_round_bytes" not in fig:
+        return ""
+    if fig["rss_growth_per_round_bytes"] is not None:
+        return ""
+    return "; allocators keep freed memory for reuse, so this alone is no leak: --rounds 2 tells them apart"
 
 
 def bytes_per_cycle(value: float | None) -> str:
@@ -150,4 +164,49 @@ def render(rec: Record) -> str:
         out.append(f"Injected leak: {cfg['inject_leak_bytes']:,} B kept per accepted connection (--inject-leak)")
     if not rec["completed"]:
         out.append(f"Run incomplete: {rec['stop_reason'] or 'stopped before the end'}")
+    if "findings" in rec:
+        out += ["", FINDINGS_HEADING, *findings_lines(rec["findings"])]
     return "\n".join(out)
+
+
+NO_FINDINGS_WHY = ("the run shows none of the symptoms netmem looks for (memory growing over time, high"
+                   " per-connection memory, memory not released after cleanup).")
+NO_FINDINGS = f"No findings: {NO_FINDINGS_WHY}"
+FINDINGS_HEADING = "=== Findings ==="
+
+
+def evidence_text(item: dict[str, Any]) -> str:
+    """One figure of a finding's evidence with its unit: "Per-connection overhead 66.1 KB"."""
+    value, unit = item["value"], item["unit"]
+    if value is None:
+        shown = "n/a"
+    elif isinstance(value, str):
+        shown = value
+    elif unit.startswith("bytes"):
+        shown = tables.size(value) + unit.removeprefix("bytes")
+    elif unit == "%":
+        shown = tables.percent(value)
+    else:
+        shown = f"{tables.number(value, 0 if float(value).is_integer() else 3)}{' ' + unit if unit else ''}"
+    return f"{item['name']}: {shown}"
+
+
+def finding_title(finding: dict[str, Any]) -> str:
+    where = f" ({finding['scenario']})" if finding.get("scenario") else ""
+    return f"{finding['symptom']}{where}: {finding['diagnosis']}"
+
+
+def findings_lines(found: list[dict[str, Any]]) -> list[str]:
+    """The findings as the report prints them: symptom and diagnosis, evidence, numbered next steps."""
+    if not found:
+        return [NO_FINDINGS]
+    out = []
+    for i, finding in enumerate(found, 1):
+        out.append(f"{i}. {finding_title(finding)}")
+        out.append("   Evidence: " + "; ".join(evidence_text(e) for e in finding["evidence"]))
+        out.append("   Next steps:")
+        for step in finding["next_steps"]:
+            out.append(f"   - {step['text']}" + (":" if step["command"] and not step["text"].endswith(":") else ""))
+            if step["command"]:
+                out.append(f"       {step['command']}")
+    return out

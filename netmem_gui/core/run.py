@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import __version__
-from . import analysis, record
+from . import analysis, findings, record
 from .config import RunConfig
 from .hosts import Host, make_host
 from .sampler import CycleSeries, LagBuffer, SampleBuffer, Sampler
@@ -27,9 +27,13 @@ class Run:
     of this machine shares).
     """
 
-    def __init__(self, config: RunConfig, label: str | None = None) -> None:
+    def __init__(self, config: RunConfig, label: str | None = None,
+                 expectations: dict[str, Any] | None = None, expectations_name: str | None = None) -> None:
         self.config = config
         self.label = label
+        # An expectations file (optional) sets the findings' per-connection limit.
+        self.expectations = expectations
+        self.expectations_name = expectations_name
         self.started_at = dt.datetime.now(dt.UTC)
         self.t0 = time.monotonic()
         self.samples = SampleBuffer()
@@ -149,7 +153,7 @@ class Run:
         t, rss, vms = self.samples.view()
         lag_t, lag = self.lag.view()
         figures = self.figures()
-        return {
+        rec = {
             "schema": record.SCHEMA_ID,
             "tool": {"name": "netmem", "version": __version__},
             "label": self.label,
@@ -175,6 +179,8 @@ class Run:
             "scenarios": figures["scenarios"],
             "summary": figures["summary"],
         }
+        rec["findings"] = findings.evaluate(rec, self.expectations, self.expectations_name)
+        return rec
 
 
 async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None = None) -> Run:

@@ -116,6 +116,31 @@ def verdicts_html(rec: Record) -> str:
     return f"<p>{trend}<br>{seed}</p>"
 
 
+def findings_html(rec: Record, mono: str = "monospace") -> str:
+    """The run's findings, first in the summary: symptom and diagnosis, evidence, next steps with their commands."""
+    if "findings" not in rec:
+        return "<p><i>Findings: not in this record (made before findings existed).</i></p>"
+    found = rec["findings"]
+    if not found:
+        why = html.escape(report.NO_FINDINGS_WHY.capitalize())
+        return f"<p><b style='color:{VERDICT_COLOURS['OK']}'>No findings</b><br>{why}</p>"
+    code = f"font-family:\"{mono}\"; white-space: pre-wrap"
+    parts = [f"<p style='margin-bottom:0'><b style='color:{VERDICT_COLOURS['POSSIBLE LEAK']}'>Findings"
+             f" ({len(found)})</b></p><ol>"]
+    for finding in found:
+        evidence = "; ".join(html.escape(report.evidence_text(e)) for e in finding["evidence"])
+        steps = "".join(
+            f"<li>{html.escape(step['text'])}"
+            + (f"<br><code style='{code}'>{html.escape(step['command'])}</code>" if step["command"] else "")
+            + "</li>" for step in finding["next_steps"])
+        parts.append(f"<li><b>{html.escape(finding['symptom'])}</b>"
+                     f"{' (' + html.escape(finding['scenario']) + ')' if finding.get('scenario') else ''}:"
+                     f" {html.escape(finding['diagnosis'])}<br><i>Evidence:</i> {evidence}"
+                     f"<br><i>Next steps:</i><ul>{steps}</ul></li>")
+    parts.append("</ol>")
+    return "".join(parts)
+
+
 class SummaryPanel(QTextBrowser):
     """A finished run's figures per scenario and the leak indicator, as the CLI reports them."""
 
@@ -137,10 +162,11 @@ class SummaryPanel(QTextBrowser):
         head = f"<b>{html.escape(title)}</b> &middot; {state}"
         # The report's own lines (the CLI's wording), most telling first: the verdicts, the run summary, each
         # scenario's figures, then the checkpoints behind them.
-        summary_lines = [line for line in report.render(rec).split("=== Summary ===", 1)[1].strip().splitlines()
+        summary_lines = [line for line in report.render(rec).split(report.FINDINGS_HEADING)[0]
+                         .split("=== Summary ===", 1)[1].strip().splitlines()
                          if not line.startswith(VERDICT_LINES)]  # already shown first, with their figures
         summary = "<br>".join(html.escape(line).replace("  ", " &middot; ") for line in summary_lines)
-        parts = [f"<p>{head}</p>", verdicts_html(rec), f"<p>{summary}</p>"]
+        parts = [f"<p>{head}</p>", findings_html(rec, self._mono), verdicts_html(rec), f"<p>{summary}</p>"]
         for name, fig in rec["scenarios"].items():
             lines = report.scenario_lines(name, fig) + report.verdict_lines(fig.get("leak_verdict"))
             sites = (rec.get("allocations") or {}).get(name)
