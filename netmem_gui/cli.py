@@ -9,7 +9,7 @@ import sys
 from typing import Any, TextIO
 
 from . import __version__, cli_library
-from .core import lifecycle, record, report
+from .core import expectations, lifecycle, record, report
 from .core.config import SCENARIOS
 from .core.lifecycle import Exit
 from .core.options import SCENARIO_HELP, OneLineErrorParser, add_run_options, config_from_args
@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(run)
     run.add_argument("--json", metavar="PATH", help="write the run record (JSON) to PATH")
     run.add_argument("--no-save", action="store_true", help="don't save the run in the run library")
+    run.add_argument("--expect", metavar="FILE",
+                     help="an expectations file (TOML, as for `netmem check`): its per-connection figure plus its"
+                          " tolerance is the limit of the 'High per-connection memory' finding")
     run.add_argument("--fail-on-leak", action="store_true",
                      help=f"exit with status {Exit.LEAK.value} when the leak verdict is POSSIBLE LEAK")
     commands.add_parser("schema", help="print the JSON Schema of the run record")
@@ -78,8 +81,9 @@ async def _run_until_done(run: Run) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    expected = expectations.load(args.expect) if args.expect else None
     config = lifecycle.prepare(config_from_args(args), [args.json] if args.json else [])
-    run = Run(config, label=args.label)
+    run = Run(config, label=args.label, expectations=expected, expectations_name=args.expect)
     progress = _Progress(run, sys.stderr)
     interrupted = asyncio.run(_run_until_done(run))
     progress.clear()

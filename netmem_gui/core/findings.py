@@ -64,40 +64,22 @@ def per_connection_limit(expectations: dict[str, Any] | None, name: str | None =
 
 # ---- next steps -------------------------------------------------------------------------------------------------
 
-# RunConfig field -> `netmem run` option, for the command lines next steps suggest (flags: value True only).
-_OPTIONS = (
-    ("connections", "--connections"), ("messages", "--messages"), ("message_size", "--message-size"),
-    ("duration_s", "--duration"), ("host", "--host"), ("interval_ms", "--interval"), ("rounds", "--rounds"),
-    ("inject_leak_bytes", "--inject-leak"), ("server", "--server"), ("app_dir", "--app-dir"),
-    ("attach", "--attach"), ("address", "--address"), ("spawn", "--spawn"), ("protocol", "--protocol"),
-    ("trace_allocations", "--trace-allocations"),
-)
-_DEFAULTS = {"connections": None, "messages": 10_000, "message_size": 1024, "duration_s": 10.0,
-             "host": "isolated", "interval_ms": 100, "rounds": 1, "inject_leak_bytes": 0, "server": None,
-             "app_dir": None, "attach": None, "address": None, "spawn": None, "protocol": "echo",
-             "trace_allocations": False}
-
-
-# Options only some scenarios use; the others apply to every scenario.
-_USED_BY = {"connections": ("connections", "messages", "all"), "messages": ("messages", "all"),
-            "message_size": ("messages", "all"), "duration_s": ("stability", "all"), "rounds": ("connections", "all")}
-
-
 def rerun_command(cfg: dict[str, Any], prefix: str = "netmem", **changes: Any) -> str:
-    """The `netmem run` command line of a run's configuration, with some fields changed."""
+    """The `netmem run` command line of a run's configuration (a record's `config`), with some fields changed:
+    the options that differ from their defaults and matter to the scenario, as the settings table names them."""
+    from .options import SETTINGS, matters  # options -> lifecycle -> run -> findings: imported when used
+
     values = {**cfg, **changes}
     scenario = str(values.get("scenario", "all"))
     words = [*shlex.split(prefix), "run", scenario]
-    for field, option in _OPTIONS:
-        if scenario not in _USED_BY.get(field, (scenario,)):
-            continue
-        value = values.get(field, _DEFAULTS[field])
-        if value is None or value == _DEFAULTS[field] or value is False:
+    for setting in SETTINGS:
+        value = values.get(setting.field, setting.default)
+        if value == setting.default or value is None or value is False or not matters(setting, scenario):
             continue
         if value is True:
-            words.append(option)
+            words.append(setting.flag)
         else:
-            words += [option, f"{value:g}" if isinstance(value, float) else str(value)]
+            words += [setting.flag, f"{value:g}" if isinstance(value, float) else str(value)]
     return shlex.join(words)
 
 
@@ -113,15 +95,16 @@ def _python_steps(rec: dict[str, Any], scenario: str, what: str) -> list[dict[st
     """Python servers: the sites tracemalloc saw grow (or the command that lists them), then memray."""
     cfg = rec["config"]
     steps = []
-    sites = _sites(rec, scenario)
+    leaks = what == "leaks"
+    # tracemalloc's sites are what grew between two steady-state snapshots, memory kept rather than the peak.
+    sites = _sites(rec, scenario) if leaks else []
     if sites:
         where = "; ".join(f"{s['file']}:{s['line']} +{s['size_diff_bytes'] / 1024:,.1f} KB in"
                           f" {s['count_diff']:+,} blocks" for s in sites[:3])
         steps.append(_step(f"Read the allocation sites that grew most (tracemalloc, {scenario}): {where}"))
-    elif not cfg.get("trace_allocations"):
+    elif leaks and not cfg.get("trace_allocations"):
         steps.append(_step("List the allocation sites that grow (file:line) with tracemalloc in the server's"
                            " process:", rerun_command(cfg, trace_allocations=True)))
-    leaks = what == "leaks"
     memray = rerun_command({**cfg, "scenario": scenario}, prefix="memray run -o netmem-memray.bin -m netmem_gui.cli",
                            host="inapp", trace_allocations=False)
     report = "memray flamegraph --leaks netmem-memray.bin" if leaks else "memray flamegraph netmem-memray.bin"

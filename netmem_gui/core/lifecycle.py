@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from . import library, record
+from . import expectations, library, record
 from .config import ConfigError, RunConfig
 from .limits import check_fd_limit
 from .run import Run
@@ -31,7 +31,7 @@ class Exit(enum.IntEnum):
 
 
 # Everything that means "this run can't start as asked": one line for the user and Exit.USAGE.
-NOT_STARTABLE = (ConfigError, record.RecordError, WorkloadError)
+NOT_STARTABLE = (ConfigError, record.RecordError, WorkloadError, expectations.ExpectationsError)
 
 
 def prepare(config: RunConfig, outputs: Iterable[str | os.PathLike[str]] = ()) -> RunConfig:

@@ -163,3 +163,19 @@ def test_the_schema_rejects_a_malformed_finding(clean_rounds):
     bad["findings"] = [{"id": "memory-grows", "symptom": "x"}]
     with pytest.raises(record.RecordError, match="findings/0"):
         record.validate(bad)
+
+
+def test_cli_run_with_expect_reports_the_finding_and_a_bad_file_is_one_line(tmp_path):
+    from test_cli import assert_one_line_error, netmem
+
+    toml = tmp_path / "ours.toml"
+    toml.write_text('schema = "netmem.expectations/1"\n[connections.per_connection]\nbytes = "4 KB"\n'
+                    'tolerance = "25 %"\n', encoding="utf-8")
+    done = netmem("run", "connections", "--connections", "30", "--inject-leak", "65536", "--interval", "20",
+                  "--expect", str(toml))
+    assert done.returncode == 0, done.stderr
+    assert "1. High per-connection memory (connections): each connection costs" in done.stdout
+    assert f"Limit from: {toml}: per_connection 4 KB ± 25 %" in done.stdout
+    assert_one_line_error(netmem("run", "connections", "--expect", str(tmp_path / "none.toml")), "none.toml")
+    toml.write_text("schema = 1\n", encoding="utf-8")
+    assert_one_line_error(netmem("run", "connections", "--expect", str(toml)), "not a netmem.expectations/1 file")
