@@ -165,14 +165,14 @@ def render(rec: Record) -> str:
     if not rec["completed"]:
         out.append(f"Run incomplete: {rec['stop_reason'] or 'stopped before the end'}")
     if "findings" in rec:
-        out += ["", FINDINGS_HEADING, *findings_lines(rec["findings"])]
+        out += ["", FOUND_HEADING, *findings_lines(rec["findings"])]
     return "\n".join(out)
 
 
-NO_FINDINGS_WHY = ("the run shows none of the symptoms netmem looks for (memory growing over time, high"
+NOTHING_FOUND_WHY = ("the run shows none of the symptoms netmem looks for (memory growing over time, high"
                    " per-connection memory, memory not released after cleanup).")
-NO_FINDINGS = f"No findings: {NO_FINDINGS_WHY}"
-FINDINGS_HEADING = "=== Findings ==="
+NOTHING_FOUND = f"No findings: {NOTHING_FOUND_WHY}"
+FOUND_HEADING = "=== Findings ==="
 
 
 def evidence_text(item: dict[str, Any]) -> str:
@@ -199,7 +199,7 @@ def finding_title(finding: dict[str, Any]) -> str:
 def findings_lines(found: list[dict[str, Any]]) -> list[str]:
     """The findings as the report prints them: symptom and diagnosis, evidence, numbered next steps."""
     if not found:
-        return [NO_FINDINGS]
+        return [NOTHING_FOUND]
     out = []
     for i, finding in enumerate(found, 1):
         out.append(f"{i}. {finding_title(finding)}")

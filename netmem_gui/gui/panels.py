@@ -122,7 +122,7 @@ def findings_html(rec: Record, mono: str = "monospace") -> str:
         return "<p><i>Findings: not in this record (made before findings existed).</i></p>"
     found = rec["findings"]
     if not found:
-        why = html.escape(report.NO_FINDINGS_WHY.capitalize())
+        why = html.escape(report.NOTHING_FOUND_WHY.capitalize())
         return f"<p><b style='color:{VERDICT_COLOURS['OK']}'>No findings</b><br>{why}</p>"
     code = f"font-family:\"{mono}\"; white-space: pre-wrap"
     parts = [f"<p style='margin-bottom:0'><b style='color:{VERDICT_COLOURS['POSSIBLE LEAK']}'>Findings"
@@ -162,7 +162,7 @@ class SummaryPanel(QTextBrowser):
         head = f"<b>{html.escape(title)}</b> &middot; {state}"
         # The report's own lines (the CLI's wording), most telling first: the verdicts, the run summary, each
         # scenario's figures, then the checkpoints behind them.
-        summary_lines = [line for line in report.render(rec).split(report.FINDINGS_HEADING)[0]
+        summary_lines = [line for line in report.render(rec).split(report.FOUND_HEADING)[0]
                          .split("=== Summary ===", 1)[1].strip().splitlines()
                          if not line.startswith(VERDICT_LINES)]  # already shown first, with their figures
         summary = "<br>".join(html.escape(line).replace("  ", " &middot; ") for line in summary_lines)

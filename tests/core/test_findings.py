@@ -43,7 +43,7 @@ def leaky_rounds():
 def test_a_clean_run_has_no_findings_and_says_so(clean_rounds):
     assert clean_rounds["findings"] == []
     text = report.render(clean_rounds)
-    assert text.endswith(f"=== Findings ===\n{report.NO_FINDINGS}")
+    assert text.endswith(f"=== Findings ===\n{report.NOTHING_FOUND}")
 
 
 def test_memory_grows_over_time_names_the_leaking_line_with_tracing():
