@@ -14,6 +14,7 @@ from .core.config import SCENARIOS
 from .core.lifecycle import Exit
 from .core.options import SCENARIO_HELP, OneLineErrorParser, add_run_options, config_from_args
 from .core.run import Run, execute
+from .core.text import shown
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,7 +83,8 @@ async def _run_until_done(run: Run) -> bool:
 
 def cmd_run(args: argparse.Namespace) -> int:
     expected = expectations.load(args.expect) if args.expect else None
-    config = lifecycle.prepare(config_from_args(args), [args.json] if args.json else [])
+    config = lifecycle.prepare(config_from_args(args), [] if args.json is None else [args.json],
+                               keep=not args.no_save)
     run = Run(config, label=args.label, expectations=expected, expectations_name=args.expect)
     progress = _Progress(run, sys.stderr)
     interrupted = asyncio.run(_run_until_done(run))
@@ -91,9 +93,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                                interrupted=interrupted)
     print(report.render(outcome.record))
     for note in outcome.notes:
-        print(note)
+        print(shown(note))
     for problem in [*outcome.problems, *([outcome.verdict] if outcome.verdict else [])]:
-        print(f"netmem: {problem}", file=sys.stderr)
+        print(f"netmem: {shown(problem)}", file=sys.stderr)
     return outcome.status
 
 
@@ -114,10 +116,10 @@ def main(argv: list[str] | None = None) -> int:
             return status
         return cmd_run(args)
     except lifecycle.NOT_STARTABLE as exc:
-        print(f"netmem: error: {exc}", file=sys.stderr)
+        print(f"netmem: error: {shown(exc)}", file=sys.stderr)
         return Exit.USAGE
     except OSError as exc:
-        print(f"netmem: error: {exc.strerror or exc}", file=sys.stderr)
+        print(f"netmem: error: {shown(exc.strerror or exc)}", file=sys.stderr)
         return Exit.FAILED
 
 

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from .core import compare as compare_mod
-from .core import expectations, library, record, tables
+from .core import expectations, library, record, tables, text
 from .core.lifecycle import Exit
 
 FORMATS = ("text", "markdown", "json")
@@ -23,7 +23,7 @@ def add_commands(commands: Any) -> None:
     actions = runs.add_subparsers(dest="runs_action", metavar="ACTION", parser_class=type(runs))
     label = actions.add_parser("label", help="give a run a label (an empty TEXT removes it)")
     label.add_argument("id", metavar="ID")
-    label.add_argument("text", metavar="TEXT")
+    label.add_argument("text", metavar="TEXT", type=text.label_argument)
     delete = actions.add_parser("delete", help="delete a run from the library")
     delete.add_argument("id", metavar="ID")
     delete.add_argument("--yes", action="store_true", help="don't ask first")
@@ -49,7 +49,7 @@ def dispatch(args: argparse.Namespace) -> int | None:
     try:
         return handler(args)
     except BAD_INPUT as exc:
-        print(f"netmem: error: {exc}", file=sys.stderr)
+        print(f"netmem: error: {text.shown(exc)}", file=sys.stderr)
         return Exit.USAGE
 
 
@@ -84,18 +84,23 @@ def _entry_row(e: library.Entry) -> list[str]:
 def cmd_runs(args: argparse.Namespace) -> int:
     if args.runs_action == "label":
         entry = library.set_label(args.id, args.text)
-        print(f"{entry.id}: label {'set to ' + repr(entry.label) if entry.label else 'removed'}")
+        print(text.shown(f"{entry.id}: label {'set to ' + repr(entry.label) if entry.label else 'removed'}"))
         return Exit.OK
     if args.runs_action == "delete":
         path = library.find(args.id)
         if not args.yes:
             if not sys.stdin.isatty():
                 raise library.LibraryError(f"{path.stem}: deleting needs --yes when there is no terminal to ask")
-            if input(f"Delete run {path.stem} ({path})? [y/N] ").strip().lower() not in ("y", "yes"):
+            try:
+                answer = input(text.shown(f"Delete run {path.stem} ({path})? [y/N] "))
+            except (EOFError, KeyboardInterrupt) as exc:
+                print("\nNot deleted.")
+                return Exit.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else Exit.OK
+            if answer.strip().lower() not in ("y", "yes"):
                 print("Not deleted.")
                 return Exit.OK
         library.delete(path.stem)
-        print(f"Deleted {path}")
+        print(text.shown(f"Deleted {path}"))
         return Exit.OK
     entries = library.list_runs()
     if args.format == "json":
@@ -103,11 +108,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return Exit.OK
     good = [e for e in entries if not e.damaged]
     damaged = [e for e in entries if e.damaged]
-    print(f"Run library: {library.library_dir()} ({len(good)} run{'s' if len(good) != 1 else ''}"
+    print(f"Run library: {text.shown(library.library_dir())} ({len(good)} run{'s' if len(good) != 1 else ''}"
           + (f", {len(damaged)} damaged file{'s' if len(damaged) != 1 else ''})" if damaged else ")"))
     if good:
         header = ["ID", "date (UTC)", "label", "scenario", "host", "verdict", "conns/msgs/cycles", "peak RSS"]
         print("\n".join(tables.text_table(header, [_entry_row(e) for e in good], align="llllllrr")))
     for e in damaged:
-        print(f"DAMAGED {e.id}: {e.damaged}")
+        print(text.shown(f"DAMAGED {e.id}: {e.damaged}"))
     return Exit.OK

@@ -33,6 +33,7 @@ import numpy as np
 
 from . import tables
 from .record import Record
+from .text import shown
 from .verdict import leak_verdict, names_a_leak
 
 DEFAULT_THRESHOLD_PERCENT = 10.0
@@ -361,7 +362,8 @@ def _header(cmp: Comparison) -> list[str]:
         role = "BASE" if i == 0 else ("NEW" if len(cmp.runs) == 2 else f"RUN {i + 1}")
         label = f" \"{run.label}\"" if run.label else ""
         state = "" if run.completed else ", incomplete"
-        out.append(f"{role}: {run.name}{label} ({run.scenario} on the {run.host} host, {run.started_at}{state})")
+        out.append(shown(f"{role}: {run.name}{label} ({run.scenario} on the {run.host} host,"
+                         f" {run.started_at}{state})"))
     return out
 
 
@@ -405,7 +407,7 @@ def render_text(cmp: Comparison) -> str:
     header, rows = _table(cmp, markdown=False)
     out += tables.text_table(header, rows)
     if cmp.notes:
-        out += ["", *[f"Note: {n}" for n in cmp.notes]]
+        out += ["", *[shown(f"Note: {n}") for n in cmp.notes]]
     out += ["", _verdict_line(cmp)]
     return "\n".join(out)
 

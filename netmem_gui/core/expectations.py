@@ -27,17 +27,16 @@ import functools
 import json
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 import jsonschema
 
-from . import tables
+from . import files, tables
 from .analysis import AFTER_N_CONNECTIONS
-from .files import read_user_file
 from .record import Record
+from .text import shown
 from .verdict import leak_verdict
 
 SCHEMA_ID = "netmem.expectations/1"
@@ -87,19 +86,17 @@ def validate(doc: Any, source: str = "expectations") -> dict[str, Any]:
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(doc))
     if error is not None:
         where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise ExpectationsError(f"{source}: invalid at {where}: {error.message}")
+        message = shown(error.message)
+        message = message if len(message) <= 160 else message[:160] + "..."
+        raise ExpectationsError(f"{shown(source)}: invalid at {shown(where)}: {message}")
     return doc
 
 
 def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read, parse (TOML) and validate an expectations file; ExpectationsError (one line) for anything else."""
     name = os.fspath(path)
-    text = read_user_file(path, "an expectations file", ExpectationsError)
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ExpectationsError(f"{name}: not TOML ({exc})") from None
-    return validate(doc, name)
+    text = files.read_user_file(path, "an expectations file", ExpectationsError)
+    return validate(files.parse_toml(text, name, ExpectationsError), name)
 
 
 @dataclass(frozen=True)
@@ -277,16 +274,16 @@ ALIGN = "lrrll"
 
 
 def render_text(report: CheckReport) -> str:
-    out = [f"netmem check: {report.run} against {report.expectations}"]
+    out = [shown(f"netmem check: {report.run} against {report.expectations}")]
     if report.description:
-        out.append(report.description)
+        out.append(shown(report.description))
     out += ["", *tables.text_table(HEADER, _rows(report, False), ALIGN), "", _totals(report)]
     return "\n".join(out)
 
 
 def render_markdown(report: CheckReport) -> str:
     icon = ":x:" if report.breached else ":white_check_mark:"
-    out = [f"### netmem check {icon}", "", f"`{report.run}` against `{report.expectations}`"]
+    out = [f"### netmem check {icon}", "", shown(f"`{report.run}` against `{report.expectations}`")]
     if report.description:
         out += ["", tables.md_escape(report.description)]
     out += ["", *tables.markdown_table(HEADER, _rows(report, True), ALIGN), "", _totals(report)]

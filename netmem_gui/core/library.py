@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import record
+from .text import TextError, checked, shown
 from .verdict import leak_verdict
 
 ENV_DATA_DIR = "NETMEM_DATA_DIR"
@@ -71,13 +72,26 @@ def run_id(rec: record.Record) -> str:
     return f"{started:%Y%m%dT%H%M%SZ}-{scenario}-{secrets.token_hex(3)}"
 
 
+def check_folder(folder: Path) -> None:
+    """LibraryError when `folder`, or the nearest part of its path that exists, is not a folder (for example
+    $NETMEM_DATA_DIR naming a file): listing it would show an empty library, saving into it would fail."""
+    for part in (folder, *folder.parents):
+        if part.exists():
+            if not part.is_dir():
+                raise LibraryError(f"{shown(os.fspath(part))}: the run library is not a folder"
+                                   f" ({shown(os.fspath(folder))}; see ${ENV_DATA_DIR})")
+            return
+
+
 def save_run(rec: record.Record, folder: Path | None = None) -> Entry:
     """Save a finished or stopped run's record into the library (atomically); return its entry."""
     folder = library_dir() if folder is None else folder
+    check_folder(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise LibraryError(f"{os.fspath(folder)}: cannot create the run library: {exc.strerror or exc}") from None
+        problem = exc.strerror or exc
+        raise LibraryError(f"{shown(os.fspath(folder))}: cannot create the run library: {problem}") from None
     while True:
         path = folder / (run_id(rec) + SUFFIX)
         if not path.exists():  # 24 random bits per second of start time: a clash is rare, but never overwrite
@@ -110,6 +124,7 @@ def entry_for(path: Path, rec: record.Record) -> Entry:
 
 
 def _files(folder: Path) -> list[Path]:
+    check_folder(folder)
     if not folder.is_dir():
         return []
     # Dot files are record.save's temporary files (or the user's own); they are never records of the library.
@@ -142,9 +157,10 @@ def find(ref: str, folder: Path | None = None) -> Path:
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise LibraryError(f"{ref}: no such file, and no run with that ID in the library ({os.fspath(folder)})")
-    names = ", ".join(sorted(p.stem for p in matches)[:3])
-    raise LibraryError(f"{ref}: names {len(matches)} runs in the library ({names}...); give more of the ID")
+        raise LibraryError(f"{shown(ref)}: no such file, and no run with that ID in the library"
+                           f" ({shown(os.fspath(folder))})")
+    names = shown(", ".join(sorted(p.stem for p in matches)[:3]))
+    raise LibraryError(f"{shown(ref)}: names {len(matches)} runs in the library ({names}...); give more of the ID")
 
 
 def resolve(ref: str, folder: Path | None = None) -> Path:
@@ -158,8 +174,12 @@ def resolve(ref: str, folder: Path | None = None) -> Path:
 def set_label(ref: str, label: str | None, folder: Path | None = None) -> Entry:
     """Give a library run a label (None or "" removes it), rewriting its record atomically."""
     path = find(ref, folder)
+    try:
+        label = checked(label, "the label") if label else None
+    except TextError as exc:
+        raise LibraryError(str(exc)) from None
     rec = record.load(path)
-    rec["label"] = label or None
+    rec["label"] = label
     record.save(record.validate(rec, os.fspath(path)), path)
     return entry_for(path, rec)
 
@@ -170,5 +190,5 @@ def delete(ref: str, folder: Path | None = None) -> Path:
     try:
         path.unlink()
     except OSError as exc:
-        raise LibraryError(f"{os.fspath(path)}: cannot delete: {exc.strerror or exc}") from None
+        raise LibraryError(f"{shown(os.fspath(path))}: cannot delete: {exc.strerror or exc}") from None
     return path

@@ -25,22 +25,26 @@ class Exit(enum.IntEnum):
     OK = 0
     FAILED = 1  # the run failed, or a result could not be written
     REGRESSED = 1  # `compare` / `check`: a gated figure regressed or an expectation was breached
-    USAGE = 2  # bad arguments or input: one line on stderr
+    USAGE = 2  # bad arguments or input, or a --json/--export path that can't be written: one line on stderr
     LEAK = 3  # with --fail-on-leak: the leak verdict is POSSIBLE LEAK
     INTERRUPTED = 130  # stopped by the user (Ctrl-C); the partial run was kept
 
 
 # Everything that means "this run can't start as asked": one line for the user and Exit.USAGE.
-NOT_STARTABLE = (ConfigError, record.RecordError, WorkloadError, expectations.ExpectationsError)
+NOT_STARTABLE = (ConfigError, record.RecordError, WorkloadError, expectations.ExpectationsError,
+                 library.LibraryError)
 
 
-def prepare(config: RunConfig, outputs: Iterable[str | os.PathLike[str]] = ()) -> RunConfig:
-    """Every check that can fail before a run starts; raises one of NOT_STARTABLE. `outputs`: files to be written."""
+def prepare(config: RunConfig, outputs: Iterable[str | os.PathLike[str]] = (), keep: bool = False) -> RunConfig:
+    """Every check that can fail before a run starts; raises one of NOT_STARTABLE. `outputs`: files to be written;
+    `keep`: the run goes to the run library, which must then be a folder (or not exist yet)."""
     config.validate()
     check_fd_limit(config)
     check_port(config.port)
     for path in outputs:
         record.check_writable(path)
+    if keep:
+        library.check_folder(library.library_dir())
     return config
 
 
@@ -60,7 +64,8 @@ def finish(run: Run, json_path: str | os.PathLike[str] | None = None, keep: bool
            fail_on_leak: bool = False, interrupted: bool = False) -> Outcome:
     """Make the run's record, keep it in the run library (`keep`), write it to `json_path`, and judge the status.
 
-    The library comes first: a record file that can't be written (a full disk) must not cost the run itself.
+    The library comes first: a record file that can't be written (a full disk, a folder removed meanwhile) must
+    not cost the run itself; it makes the status Exit.USAGE, with the path named.
     """
     rec = run.record()
     outcome = Outcome(record=rec, status=Exit.OK)
@@ -76,9 +81,10 @@ def finish(run: Run, json_path: str | os.PathLike[str] | None = None, keep: bool
     if json_path is not None:
         try:
             record.save(rec, json_path)
-        except OSError as exc:
+        except record.RecordError as exc:  # the one writer's error: the path and the reason in one line
             wrote = False
-            outcome.problems.append(f"{os.fspath(json_path)}: the run record could not be written: {_reason(exc)}")
+            kept = " (the run is in the run library)" if outcome.library_id else ""
+            outcome.problems.append(f"error: the run record could not be written: {exc}{kept}")
         else:
             outcome.notes.append(f"Run record written to {os.fspath(json_path)}")
     if interrupted:
@@ -86,7 +92,7 @@ def finish(run: Run, json_path: str | os.PathLike[str] | None = None, keep: bool
     elif not run.completed:
         outcome.status, outcome.verdict = Exit.FAILED, f"the run failed: {run.stop_reason}"
     elif not wrote:
-        outcome.status = Exit.FAILED
+        outcome.status = Exit.USAGE
     elif fail_on_leak and names_a_leak(leak_verdict(rec)[0]):
         outcome.status, outcome.verdict = Exit.LEAK, "leak verdict: POSSIBLE LEAK"
     return outcome

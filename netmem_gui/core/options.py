@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 from . import config as cfg
 from .config import RunConfig
 from .lifecycle import Exit
+from .text import label_argument
 
 DEFAULTS = RunConfig()
 
@@ -102,7 +103,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         else:
             parser.add_argument(s.flag, dest=s.field, type=s.kind, default=s.default, metavar=s.metavar,
                                 help=s.help)
-    parser.add_argument("--label", help=LABEL_HELP)
+    parser.add_argument("--label", type=label_argument, help=LABEL_HELP)
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:

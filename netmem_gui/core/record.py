@@ -6,15 +6,15 @@ import functools
 import json
 import os
 import platform
-import tempfile
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import jsonschema
+import numpy as np
 import psutil
 
-from .files import read_user_file
+from . import files
+from .text import shown
 
 SCHEMA_ID = "netmem.run/1"
 SCHEMA_RESOURCE = "run-1.schema.json"
@@ -57,30 +57,94 @@ def _page_size() -> int | None:
         return mmap.PAGESIZE
 
 
+# The columns that grow with a run's length (a 1,000,000-sample record holds 5 million numbers): checked with numpy
+# rather than walked number by number through jsonschema. The schema describes them all the same, and the checks
+# here are the schema's (types, minimum) plus what no schema can say (equal lengths, times in order, finite).
+COLUMNS: dict[str, dict[str, str]] = {
+    "samples": {"t_s": "time", "rss_bytes": "bytes", "vms_bytes": "bytes"},
+    "loop_lag": {"t_s": "time", "lag_s": "lag"},
+}
+_MAX_SHOWN = 160
+
+
+def _one_line(message: str) -> str:
+    text = shown(message)
+    return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + "..."
+
+
 def validate(record: Any, source: str = "record") -> Record:
     """Return record if it is a valid netmem.run/1 document; else raise RecordError in one line."""
     if not isinstance(record, dict):
-        raise RecordError(f"{source}: not a netmem run record (expected a JSON object)")
+        raise RecordError(f"{shown(source)}: not a netmem run record (expected a JSON object)")
     tag = record.get("schema")
     if tag != SCHEMA_ID:
-        found = f"schema {tag!r}" if tag is not None else "no schema tag"
-        raise RecordError(f"{source}: not a {SCHEMA_ID} record ({found})")
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(record))
+        found = f"schema {_one_line(repr(tag))}" if tag is not None else "no schema tag"
+        raise RecordError(f"{shown(source)}: not a {SCHEMA_ID} record ({found})")
+    rest = dict(record)
+    columns: dict[tuple[str, str], list[Any]] = {}
+    for group, names in COLUMNS.items():
+        if isinstance(record.get(group), dict):
+            rest[group] = dict(record[group])
+            for column in names:
+                if isinstance(record[group].get(column), list):
+                    columns[group, column] = record[group][column]
+                    rest[group][column] = []
+    files.check_values(rest, source, RecordError)
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(rest))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise RecordError(f"{source}: invalid record at {where}: {error.message}")
+        raise RecordError(f"{shown(source)}: invalid record at {shown(where)}: {_one_line(error.message)}")
+    _check_columns(columns, source)
     return record
+
+
+def _column(values: list[Any], where: str, kind: str, source: str) -> np.ndarray:
+    def bad(problem: str) -> RecordError:
+        return RecordError(f"{shown(source)}: invalid record at {where}: {problem}")
+
+    types = set(map(type, values))
+    if not types <= {int, float}:
+        odd = next(t for t in types if t not in (int, float))
+        raise bad(f"a {'boolean' if odd is bool else odd.__name__} among the numbers")
+    try:
+        if kind == "bytes" and float not in types:
+            array = np.array(values, dtype=np.int64)
+        else:
+            array = np.array(values, dtype=np.float64)
+    except OverflowError:
+        raise bad("a number out of range") from None
+    if array.dtype.kind == "f":
+        if not np.isfinite(array).all():
+            raise bad("a number that is not finite")
+        if np.abs(array).max(initial=0.0) > files.MAX_MAGNITUDE:
+            raise bad("a number out of range")
+        if kind == "bytes" and not (array == np.floor(array)).all():
+            raise bad("a byte count that is not a whole number")
+    if kind in ("bytes", "lag") and array.size and array.min() < 0:
+        raise bad(f"a negative {'size' if kind == 'bytes' else 'lag'} ({array.min():g})")
+    if kind == "time" and array.size > 1 and (np.diff(array) < 0).any():
+        at = int(np.argmax(np.diff(array) < 0)) + 1
+        raise bad(f"times out of order (item {at}: {array[at]:g} after {array[at - 1]:g})")
+    return array
+
+
+def _check_columns(columns: dict[tuple[str, str], list[Any]], source: str) -> None:
+    for group, names in COLUMNS.items():
+        lengths = {}
+        for column, kind in names.items():
+            if (group, column) in columns:
+                lengths[column] = _column(columns[group, column], f"{group}/{column}", kind, source).size
+        if len(set(lengths.values())) > 1:
+            counts = ", ".join(f"{n} {c}" for c, n in lengths.items())
+            raise RecordError(f"{shown(source)}: invalid record at {group}: columns of unequal length ({counts})")
 
 
 def load(path: str | os.PathLike[str]) -> Record:
     """Read and validate a record file; RecordError (one line) for anything that is not one."""
     name = os.fspath(path)
-    text = read_user_file(path, "a record file", RecordError)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        problem = "empty file" if not text.strip() else f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-        raise RecordError(f"{name}: {problem}") from None
+    text = files.read_user_file(path, "a record file", RecordError, files.MAX_RECORD_BYTES)
+    data = files.parse_json(text, name, RecordError)
+    del text
     return validate(data, name)
 
 
@@ -89,39 +153,10 @@ def dumps(record: Record) -> str:
 
 
 def save(record: Record, path: str | os.PathLike[str]) -> None:
-    """Write atomically: a temporary file in the same folder, flushed to disk, then renamed over `path`."""
-    target = Path(path)
-    text = dumps(record)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or Path("."))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write a record with the one writer (atomic, mode kept); RecordError naming the path if it can't."""
+    files.write_user_file(path, dumps(record), RecordError)
 
 
 def check_writable(path: str | os.PathLike[str]) -> None:
     """Fail now, before a run, if a record can't be written at `path` (RecordError, one line)."""
-    target = Path(path)
-    name = os.fspath(path)
-    if target.is_dir():
-        raise RecordError(f"{name}: is a folder; give a file name for the record")
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise RecordError(f"{name}: folder {os.fspath(folder)} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=folder)
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as exc:
-        raise RecordError(f"{name}: cannot write there: {exc.strerror or exc}") from None
-    if target.exists() and not os.access(target, os.W_OK):
-        raise RecordError(f"{name}: file exists and is read-only")
-
+    files.check_writable(path, RecordError)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .text import shown
+
 KIB = 1024
 MIB = 1024 * 1024
 
@@ -43,7 +45,9 @@ def _align(header: Sequence[str], align: str | None) -> str:
 
 
 def text_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str | None = None) -> list[str]:
-    """Columns padded to their widest cell, aligned as `align` says (see _align)."""
+    """Columns padded to their widest cell, aligned as `align` says (see _align); control characters escaped."""
+    header = [shown(h) for h in header]
+    rows = [[shown(c) for c in r] for r in rows]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     how = _align(header, align)
 
@@ -56,7 +60,7 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str 
 
 
 def md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
+    return shown(text).replace("|", "\\|")
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str | None = None) -> list[str]:

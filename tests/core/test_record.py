@@ -110,5 +110,5 @@ def test_check_writable_read_only_folder(tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()
     folder.chmod(0o500)
-    with pytest.raises(record.RecordError, match="cannot write there"):
+    with pytest.raises(record.RecordError, match="cannot write"):
         record.check_writable(folder / "x.json")
