@@ -1,7 +1,7 @@
 """Validation of the leak verdict against a known answer: clean runs and runs with an injected leak, per host.
 
 Not a test: it takes minutes. For each host it runs `netmem run stability` K times clean and K times with each
-injected leak size, then prints, for the new verdict and the seed's rule side by side, how often each said
+injected leak size, then prints, for the new verdict and the baseline rule side by side, how often each said
 POSSIBLE LEAK (the false-positive rate on clean runs, the detection rate on leaking ones), plus the slopes seen.
 
     python benchmarks/leak_validation.py --hosts isolated --k 20 --leaks 1024 --duration 10
@@ -48,7 +48,7 @@ def one_run(host: str, leak: int, duration: float, extra: list[str], rounds: int
 
     return {
         "verdict": lv["verdict"],
-        "seed": rec["summary"]["seed_leak_rule"]["verdict"],
+        "baseline_rule": rec["summary"]["baseline_rule"]["verdict"],
         "slope": each(lv["rss"]["slope_bytes_per_cycle"]),
         "ci_low": each(lv["rss"]["ci_low_bytes_per_cycle"]),
         "ci_high": each(lv["rss"]["ci_high_bytes_per_cycle"]),
@@ -124,7 +124,7 @@ def print_table(rows: list[tuple[str, int, list[dict[str, Any]]]]) -> None:
     """Markdown table: per host and injected size, how often each rule said POSSIBLE LEAK, and the slopes."""
     print()
     print("| host, scenario | injected B per connection cycle | runs | new verdict: POSSIBLE LEAK | INCONCLUSIVE"
-          " | seed's rule: POSSIBLE LEAK | RSS slope B per connection cycle, median [min..max] | CI low | CI high"
+          " | baseline rule: POSSIBLE LEAK | RSS slope B per connection cycle, median [min..max] | CI low | CI high"
           " | traced slope |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for host, leak, runs in rows:
@@ -133,7 +133,7 @@ def print_table(rows: list[tuple[str, int, list[dict[str, Any]]]]) -> None:
         kind = "clean (false positives)" if leak == 0 else f"{leak:,} (detections)"
         print(f"| {host} | {kind} | {len(good)}{f' (+{errors} failed)' if errors else ''}"
               f" | {rate(runs, 'verdict', 'POSSIBLE LEAK')} | {rate(runs, 'verdict', 'INCONCLUSIVE')}"
-              f" | {rate(runs, 'seed', 'POSSIBLE LEAK')} | {fmt([r['slope'] for r in good])}"
+              f" | {rate(runs, 'baseline_rule', 'POSSIBLE LEAK')} | {fmt([r['slope'] for r in good])}"
               f" | {fmt([r['ci_low'] for r in good])} | {fmt([r['ci_high'] for r in good])}"
               f" | {fmt([r['traced_slope'] for r in good])} |")
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-MIB = 1024 * 1024
+from .tables import MIB
+
 SEED_LEAK_THRESHOLD_BYTES = MIB
 SEED_LEAK_RULE = "final RSS > baseline RSS + 1 MiB"
 
@@ -200,8 +201,9 @@ def scenario_leak_verdict(
     }
 
 
-def seed_leak_rule(baseline: int | None, final: int | None) -> dict[str, Any]:
-    """The seed demo's leak indicator, kept as it was so that runs can be set beside it."""
+def baseline_rule(baseline: int | None, final: int | None) -> dict[str, Any]:
+    """The baseline rule, the leak indicator of the C++ guide netmem is modelled on, kept as that guide wrote it
+    so that runs can be set beside it."""
     verdict = None
     if baseline is not None and final is not None:
         verdict = "POSSIBLE LEAK" if final > baseline + SEED_LEAK_THRESHOLD_BYTES else "OK"
@@ -303,7 +305,7 @@ def stability_figures(cps: list[Checkpoint], counts: dict[str, Any], t: np.ndarr
             peak = max(peak or 0, int(rss[inside].max()))
     return {
         "duration_s": counts.get("duration_s"),
-        "iterations": counts.get("iterations"),
+        "cycles": counts.get("cycles"),
         "cycles_ok": counts.get("cycles_ok"),
         "cycles_failed": counts.get("cycles_failed"),
         "rss_at_start_bytes": started,
@@ -333,7 +335,7 @@ def summary_figures(cps: list[Checkpoint], t: np.ndarray, rss: np.ndarray) -> di
         "final_rss_bytes": final,
         "delta_bytes": _minus(final, baseline),
         "duration_s": float(t[-1]) if t.size else None,
-        "seed_leak_rule": seed_leak_rule(baseline, final),
+        "baseline_rule": baseline_rule(baseline, final),
     }
 
 

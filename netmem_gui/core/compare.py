@@ -16,7 +16,7 @@ The maths, once (every function below follows it):
   +14 % and means nothing. Every figure that can gate says its floor (`Figure.floor`).
 * The leak verdict regressed when NEW says POSSIBLE LEAK and BASE did not (OK, INCONCLUSIVE or not measured):
   a CI gate must not let a new leak through because the baseline could not tell. Both records are read with
-  the same rule: the trend verdict `summary.leak_verdict` when both have it, else the seed's rule of both.
+  the same rule: the trend verdict `summary.leak_verdict` when both have it, else the baseline rule of both.
 * Summary figures (baseline, peak, final, delta, verdict) describe the whole run; they are compared only
   between runs of the same scenario. Scenario figures are compared wherever both runs ran that scenario.
 """
@@ -32,56 +32,20 @@ from typing import Any
 import numpy as np
 
 from . import tables
+from .figures import (
+    FIGURES,
+    SCENARIO_ORDER,
+    SCOPE_TITLES,
+    SUMMARY,
+    Figure,
+)
+from .figures import text as _fmt
+from .figures import value as _value
 from .record import Record
 from .text import shown
 from .verdict import leak_verdict, names_a_leak
 
 DEFAULT_THRESHOLD_PERCENT = 10.0
-SUMMARY = "summary"
-SCENARIO_ORDER = ("connections", "messages", "stability")
-SCOPE_TITLES = {SUMMARY: "Summary", "connections": "Connection Profiling",
-                "messages": "Message Throughput Profiling", "stability": "Long-Running Stability"}
-
-
-@dataclass(frozen=True)
-class Figure:
-    """A figure the diff shows: where it sits in the record, how it reads, whether it gates."""
-
-    scope: str  # "summary" or a scenario name
-    name: str  # key in record["summary"] or record["scenarios"][scope]; "verdict" is the leak verdict
-    title: str
-    unit: str  # "bytes", "count", "msg/s", "%", "verdict"
-    gated: bool = False
-    floor: float = 0.0  # growth at or below this never gates (noise); in the figure's unit
-
-    @property
-    def key(self) -> str:
-        return f"{self.scope}.{self.name}"
-
-
-# Noise floors measured on the project's machine: repeated identical runs moved peak/final RSS by up to
-# ~100 KB, drift by ~40 KB, and the per-connection slope by ~150 B (see docs/ci-gate.md).
-RSS_FLOOR = 256 * 1024
-PER_CONNECTION_FLOOR = 256.0
-
-FIGURES: tuple[Figure, ...] = (
-    Figure(SUMMARY, "baseline_rss_bytes", "Baseline RSS", "bytes"),
-    Figure(SUMMARY, "peak_rss_bytes", "Peak RSS", "bytes", gated=True, floor=RSS_FLOOR),
-    Figure(SUMMARY, "final_rss_bytes", "Final RSS", "bytes"),
-    Figure(SUMMARY, "delta_bytes", "Memory delta from baseline", "bytes", gated=True, floor=RSS_FLOOR),
-    Figure(SUMMARY, "verdict", "Leak verdict", "verdict", gated=True),
-    Figure("connections", "connections_created", "Connections created", "count"),
-    Figure("connections", "client_bytes", "Memory taken by connections", "bytes"),
-    Figure("connections", "per_connection_bytes", "Per-connection overhead", "bytes", gated=True,
-           floor=PER_CONNECTION_FLOOR),
-    Figure("connections", "cleanup_percent", "Memory returned by cleanup", "%"),
-    Figure("messages", "messages_echoed", "Messages echoed", "count"),
-    Figure("messages", "messages_per_s", "Throughput", "msg/s"),
-    Figure("messages", "memory_growth_bytes", "Memory growth while sending", "bytes"),
-    Figure("stability", "iterations", "Iterations", "count"),
-    Figure("stability", "peak_rss_bytes", "Peak RSS (stability)", "bytes"),
-    Figure("stability", "drift_bytes", "Drift", "bytes", gated=True, floor=RSS_FLOOR),
-)
 
 
 class CompareError(ValueError):
@@ -210,22 +174,14 @@ def run_info(rec: Record, name: str) -> RunInfo:
                    verdict=verdict, verdict_source=source)
 
 
-def _value(rec: Record, fig: Figure) -> Any:
-    if fig.scope == SUMMARY:
-        if fig.name == "verdict":
-            return leak_verdict(rec)[0]
-        return rec["summary"].get(fig.name)
-    return (rec["scenarios"].get(fig.scope) or {}).get(fig.name)
-
-
 def _verdict_change(base: Record, new: Record) -> Change:
     (bv, bs), (nv, ns) = leak_verdict(base), leak_verdict(new)
     note = None
     if bs != ns:
-        # Different rules can't be set against each other; the seed's rule is in every record.
-        bv = base["summary"]["seed_leak_rule"]["verdict"]
-        nv = new["summary"]["seed_leak_rule"]["verdict"]
-        note = f"compared by the seed's rule (BASE has {bs}, this run {ns})"
+        # Different rules can't be set against each other; the baseline rule is in every record.
+        bv = base["summary"]["baseline_rule"]["verdict"]
+        nv = new["summary"]["baseline_rule"]["verdict"]
+        note = f"compared by the baseline rule (BASE has {bs}, this run {ns})"
     regressed = names_a_leak(nv) and not names_a_leak(bv)
     if regressed:
         note = f"{bv} -> {nv}" + (f"; {note}" if note else "")
@@ -306,7 +262,7 @@ def compare(records: Sequence[Record], names: Sequence[str] | None = None,
             notes.append(f"only {who} ran {', '.join(only_new)}: not compared")
         notes += _config_notes(base, rec, who)
     rows = []
-    for fig in FIGURES:
+    for fig in (f for f in FIGURES if f.compared):
         if fig.scope != SUMMARY and not any(fig.scope in r["scenarios"] for r in records):
             continue
         base_value = _value(base, fig)
@@ -324,19 +280,6 @@ def compare(records: Sequence[Record], names: Sequence[str] | None = None,
 
 
 # ---- rendering -------------------------------------------------------------------------------------------------
-
-def _fmt(fig: Figure, value: Any, signed: bool = False) -> str:
-    if value is None:
-        return "n/a"
-    if fig.unit == "verdict":
-        return str(value)
-    if fig.unit == "bytes":
-        return tables.size(value, signed)
-    if fig.unit == "%":
-        return tables.percent(value, signed)
-    digits = 0 if fig.unit in ("count", "msg/s") else 1
-    return tables.number(value, digits, signed) + (" msg/s" if fig.unit == "msg/s" else "")
-
 
 def _change_cells(fig: Figure, c: Change, markdown: bool) -> list[str]:
     if c.change is None:

@@ -1,4 +1,4 @@
-"""What a run is asked to do: the run configuration, its defaults (the seed's) and its validation."""
+"""What a run is asked to do: the run configuration, its defaults (the C++ guide's) and its validation."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ class RunConfig:
     trace_allocations: bool = False  # the server process runs tracemalloc (costs speed; see docs/leak-verdict.md)
 
     def connections_for(self, scenario: str) -> int:
-        """Connection count a scenario uses: the explicit value, else the seed's default for it."""
+        """Connection count a scenario uses: the explicit value, else the C++ guide's default for it."""
         if self.connections is not None:
             return self.connections
         return 200 if scenario == "connections" else 1

@@ -1,7 +1,7 @@
-"""Expected values: a TOML file of what a run should measure (the seed's tables), checked against a record.
+"""Expected values: a TOML file of what a run should measure (the C++ guide's tables), checked against a record.
 
 Why TOML: the file is written and reviewed by people, next to the code it guards; TOML allows comments (to say
-where a value was calibrated), reads like the seed's tables, and Python 3.11 reads it with `tomllib`, so it
+where a value was calibrated), reads like the C++ guide's tables, and Python 3.11 reads it with `tomllib`, so it
 costs no dependency. The parsed document is validated against `schema/expectations-1.schema.json`.
 
 How each expectation is judged:
@@ -35,6 +35,7 @@ import jsonschema
 
 from . import files, tables
 from .analysis import AFTER_N_CONNECTIONS
+from .figures import title
 from .record import Record
 from .text import shown
 from .verdict import leak_verdict
@@ -210,42 +211,42 @@ def check(rec: Record, doc: dict[str, Any], run_name: str = "run", expectations_
                     row["rss"], row["tolerance"]))
     if "per_connection" in exp_conn:
         pc = exp_conn["per_connection"]
-        add(_within("connections.per_connection", "Per-connection overhead", conn.get("per_connection_bytes"),
-                    "least-squares slope", pc["bytes"], pc["tolerance"]))
+        add(_within("connections.per_connection", title("connections.per_connection_bytes"),
+                    conn.get("per_connection_bytes"), "least-squares slope", pc["bytes"], pc["tolerance"]))
     if "max_failed" in exp_conn:
-        add(_limit("connections.max_failed", "Connections failed", conn.get("connections_failed"),
+        add(_limit("connections.max_failed", title("connections.connections_failed"), conn.get("connections_failed"),
                    exp_conn["max_failed"], "max", ""))
     msg, exp_msg = figures.get("messages", {}), doc.get("messages", {})
     if "min_per_s" in exp_msg:
-        add(_limit("messages.min_per_s", "Throughput", msg.get("messages_per_s"), exp_msg["min_per_s"], "min",
-                   "msg/s"))
+        add(_limit("messages.min_per_s", title("messages.messages_per_s"), msg.get("messages_per_s"),
+                   exp_msg["min_per_s"], "min", "msg/s"))
     if "max_growth" in exp_msg:
-        add(_limit("messages.max_growth", "Memory growth while sending", msg.get("memory_growth_bytes"),
+        add(_limit("messages.max_growth", title("messages.memory_growth_bytes"), msg.get("memory_growth_bytes"),
                    parse_size(exp_msg["max_growth"]), "max", "bytes"))
     if "max_mismatched" in exp_msg:
-        add(_limit("messages.max_mismatched", "Messages mismatched", msg.get("messages_mismatched"),
+        add(_limit("messages.max_mismatched", title("messages.messages_mismatched"), msg.get("messages_mismatched"),
                    exp_msg["max_mismatched"], "max", ""))
     stab, exp_stab = figures.get("stability", {}), doc.get("stability", {})
     if "max_drift" in exp_stab:
-        add(_limit("stability.max_drift", "Drift", stab.get("drift_bytes"), parse_size(exp_stab["max_drift"]),
-                   "max", "bytes"))
+        add(_limit("stability.max_drift", title("stability.drift_bytes"), stab.get("drift_bytes"),
+                   parse_size(exp_stab["max_drift"]), "max", "bytes"))
     if "max_peak_rss" in exp_stab:
-        add(_limit("stability.max_peak_rss", "Peak RSS (stability)", stab.get("peak_rss_bytes"),
+        add(_limit("stability.max_peak_rss", title("stability.peak_rss_bytes"), stab.get("peak_rss_bytes"),
                    parse_size(exp_stab["max_peak_rss"]), "max", "bytes"))
     if "max_failed" in exp_stab:
-        add(_limit("stability.max_failed", "Cycles failed", stab.get("cycles_failed"), exp_stab["max_failed"],
-                   "max", ""))
+        add(_limit("stability.max_failed", title("stability.cycles_failed"), stab.get("cycles_failed"),
+                   exp_stab["max_failed"], "max", ""))
     summ, exp_summ = rec["summary"], doc.get("summary", {})
     if "max_peak_rss" in exp_summ:
-        add(_limit("summary.max_peak_rss", "Peak RSS", summ.get("peak_rss_bytes"),
+        add(_limit("summary.max_peak_rss", title("summary.peak_rss_bytes"), summ.get("peak_rss_bytes"),
                    parse_size(exp_summ["max_peak_rss"]), "max", "bytes"))
     if "max_delta" in exp_summ:
-        add(_limit("summary.max_delta", "Memory delta from baseline", summ.get("delta_bytes"),
+        add(_limit("summary.max_delta", title("summary.delta_bytes"), summ.get("delta_bytes"),
                    parse_size(exp_summ["max_delta"]), "max", "bytes"))
     if "verdict" in exp_summ:
         verdict, source = leak_verdict(rec)
         status = NOT_MEASURED if verdict is None else (MET if verdict == exp_summ["verdict"] else BREACHED)
-        add(Outcome("summary.verdict", "Leak verdict", exp_summ["verdict"], verdict, verdict or "n/a",
+        add(Outcome("summary.verdict", title("summary.verdict"), exp_summ["verdict"], verdict, verdict or "n/a",
                     status, f"from {source}"))
     return report
 

@@ -72,10 +72,26 @@ def _one_line(message: str) -> str:
     return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + "..."
 
 
+# Keys that records of netmem 0.1.0 wrote under older names: (where, old name, name now).
+RENAMED = (("summary", "seed_leak_rule", "baseline_rule"), ("scenarios/stability", "iterations", "cycles"))
+
+
+def upgrade(record: dict[str, Any]) -> dict[str, Any]:
+    """Bring a record written under older key names up to today's names, in place; a current record is unchanged."""
+    for where, old, new in RENAMED:
+        node: Any = record
+        for part in where.split("/"):
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and old in node and new not in node:
+            node[new] = node.pop(old)
+    return record
+
+
 def validate(record: Any, source: str = "record") -> Record:
     """Return record if it is a valid netmem.run/1 document; else raise RecordError in one line."""
     if not isinstance(record, dict):
         raise RecordError(f"{shown(source)}: not a netmem run record (expected a JSON object)")
+    upgrade(record)
     tag = record.get("schema")
     if tag != SCHEMA_ID:
         found = f"schema {_one_line(repr(tag))}" if tag is not None else "no schema tag"

@@ -1,30 +1,26 @@
-"""The text report of a run record, shaped like the seed demo's output (KB = 1024 bytes, MB = 1024 KB)."""
+"""The text report of a run record, shaped like the C++ guide's demo output (KB = 1024 bytes, MB = 1024 KB)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from . import tables
+from .figures import SCOPE_TITLES, title
 from .findings import NOT_RELEASED_SHARE
 from .record import Record
-
-TITLES = {
-    "connections": "Connection Profiling",
-    "messages": "Message Throughput Profiling",
-    "stability": "Long-Running Stability",
-}
+from .tables import KIB, MIB
 
 
 def mb(value: float | None) -> str:
-    return "n/a" if value is None else f"{value / 1048576:.2f} MB"
+    return "n/a" if value is None else f"{value / MIB:.2f} MB"
 
 
 def kb(value: float | None) -> str:
-    return "n/a" if value is None else f"{value / 1024:.0f} KB"
+    return "n/a" if value is None else f"{value / KIB:.0f} KB"
 
 
 def kb1(value: float | None) -> str:
-    return "n/a" if value is None else f"{value / 1024:.1f} KB"
+    return "n/a" if value is None else f"{value / KIB:.1f} KB"
 
 
 def ms(seconds: float | None) -> str:
@@ -50,13 +46,14 @@ def scenario_lines(name: str, fig: dict[str, Any]) -> list[str]:
         how = (f"least-squares slope over {fit['points']} checkpoints, r² {fit['r_squared']:.3f}" if fit
                else "too few checkpoints for a fit")
         return [
-            f"Connections created: {num(fig['connections_created'])} of {num(fig['connections_requested'])}"
+            f"{title('connections.connections_created')}: {num(fig['connections_created'])}"
+            f" of {num(fig['connections_requested'])}"
             f" (failed: {num(fig['connections_failed'])})",
-            f"Memory taken by connections: {kb(fig['client_bytes'])}",
-            f"Per-connection overhead: {kb1(fig['per_connection_bytes'])} ({how};"
+            f"{title('connections.client_bytes')}: {kb(fig['client_bytes'])}",
+            f"{title('connections.per_connection_bytes')}: {kb1(fig['per_connection_bytes'])} ({how};"
             f" end minus start: {kb1(fig['per_connection_end_minus_start_bytes'])})",
-            f"Memory returned by cleanup: {kb(fig['cleanup_returned_bytes'])} ({pct(fig['cleanup_percent'])})"
-            + _cleanup_hint(fig),
+            f"{title('connections.cleanup_percent')}: {kb(fig['cleanup_returned_bytes'])}"
+            f" ({pct(fig['cleanup_percent'])})" + _cleanup_hint(fig),
         ] + ([f"Memory kept per round (RSS with every connection open, growth per round):"
               f" {kb(fig['rss_growth_per_round_bytes'])}"] if fig.get("rss_growth_per_round_bytes") is not None else [])
     if name == "messages":
@@ -65,14 +62,14 @@ def scenario_lines(name: str, fig: dict[str, Any]) -> list[str]:
             f" x {num(fig['message_size_bytes'])} bytes over {num(fig['clients'])} connection(s)"
             f" (mismatched: {num(fig['messages_mismatched'])})",
             f"Time: {num(fig['elapsed_s'], 3)} s",
-            f"Throughput: {num(fig['messages_per_s'])} msg/s, {num(fig['mb_per_s'], 2)} MB/s",
-            f"Memory growth while sending: {kb(fig['memory_growth_bytes'])}",
+            f"{title('messages.messages_per_s')}: {num(fig['messages_per_s'])} msg/s, {num(fig['mb_per_s'], 2)} MB/s",
+            f"{title('messages.memory_growth_bytes')}: {kb(fig['memory_growth_bytes'])}",
         ]
     return [
-        f"Iterations: {num(fig['iterations'])} in {num(fig['duration_s'], 1)} s"
-        f" (successful cycles: {num(fig['cycles_ok'])}, failed: {num(fig['cycles_failed'])})",
+        f"{title('stability.cycles')}: {num(fig['cycles'])} in {num(fig['duration_s'], 1)} s"
+        f" (successful: {num(fig['cycles_ok'])}, failed: {num(fig['cycles_failed'])})",
         f"Peak RSS: {mb(fig['peak_rss_bytes'])}",
-        f"Drift: {kb(fig['drift_bytes'])}",
+        f"{title('stability.drift_bytes')}: {kb(fig['drift_bytes'])}",
     ]
 
 
@@ -125,6 +122,19 @@ def allocation_lines(alloc: dict[str, Any] | None, top: int = 5) -> list[str]:
     return out
 
 
+def cost_lines(rec: Record) -> list[str]:
+    """How busy the server's event loop was (its lag) and what the sampler itself cost."""
+    s, out = rec["summary"], []
+    if s.get("loop_lag_p99_s") is not None:
+        role = rec["measured"]["role"]
+        where = "the server process's loop" if role == "server" else "the in-app workload thread's loop"
+        out.append(f"Event-loop lag of {where}: median {ms(s['loop_lag_p50_s'])}, p99 {ms(s['loop_lag_p99_s'])},"
+                   f" max {ms(s['loop_lag_max_s'])}")
+    if s.get("sampler_cpu_percent") is not None:
+        out.append(f"Sampler's own CPU: {s['sampler_cpu_percent']:.2f} % of one core")
+    return out
+
+
 def render(rec: Record) -> str:
     """The whole report: a header, each scenario's checkpoints and figures, then the summary."""
     cfg, measured = rec["config"], rec["measured"]
@@ -135,31 +145,26 @@ def render(rec: Record) -> str:
         f" measuring {what} (pid {measured['pid']}), sampled every {cfg['interval_ms']} ms",
     ]
     for name, fig in rec["scenarios"].items():
-        out += ["", f"=== {TITLES[name]} ==="]
+        out += ["", f"=== {SCOPE_TITLES[name]} ==="]
         out += [checkpoint_line(cp) for cp in rec["checkpoints"] if cp["scenario"] == name]
         out += scenario_lines(name, fig)
         out += verdict_lines(fig.get("leak_verdict"))
         out += allocation_lines(rec.get("allocations", {}).get(name))
     s = rec["summary"]
-    rule = s["seed_leak_rule"]
+    rule = s["baseline_rule"]
     out += [
         "",
         "=== Summary ===",
         f"Baseline RSS: {mb(s['baseline_rss_bytes'])}  Peak RSS: {mb(s['peak_rss_bytes'])}"
         f"  Final RSS: {mb(s['final_rss_bytes'])}  Samples: {len(rec['samples']['t_s'])}",
-        f"Memory delta from baseline: {kb(s['delta_bytes'])}",
-        f"Memory leak indicator: {rule['verdict'] or 'n/a'} (the seed's rule: {rule['rule']})",
+        f"{title('summary.delta_bytes')}: {kb(s['delta_bytes'])}",
+        f"Baseline rule: {rule['verdict'] or 'n/a'} ({rule['rule']})",
     ]
     lv = s.get("leak_verdict")
     if lv is not None:
         which = ", ".join(lv["scenarios"]) if lv["scenarios"] else "no scenario with repeated cycles"
         out.append(f"Leak verdict (growth per cycle in steady state): {lv['verdict'] or 'n/a'} ({which})")
-    if s.get("loop_lag_p99_s") is not None:
-        where = "the server process's loop" if measured["role"] == "server" else "the in-app workload thread's loop"
-        out.append(f"Event-loop lag of {where}: median {ms(s['loop_lag_p50_s'])}, p99 {ms(s['loop_lag_p99_s'])},"
-                   f" max {ms(s['loop_lag_max_s'])}")
-    if s.get("sampler_cpu_percent") is not None:
-        out.append(f"Sampler's own CPU: {s['sampler_cpu_percent']:.2f} % of one core")
+    out += cost_lines(rec)
     if cfg.get("inject_leak_bytes"):
         out.append(f"Injected leak: {cfg['inject_leak_bytes']:,} B kept per accepted connection (--inject-leak)")
     if not rec["completed"]:

@@ -273,7 +273,7 @@ async def stability_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> N
     """
     name = "stability"
     port = await _baseline_and_start(name, cfg, target, rep)
-    iterations = ok = failed = 0
+    cycles = ok = failed = 0
     pause = cfg.stability_pause_ms / 1000
     warmup_s = cfg.duration_s * WARMUP_FRACTION
     warm = False
@@ -281,7 +281,7 @@ async def stability_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> N
     try:
         rep.phase(name, "cycles")
         while (elapsed := time.monotonic() - started) < cfg.duration_s:
-            iterations += 1
+            cycles += 1
             try:
                 if await _one_cycle(port):
                     ok += 1
@@ -289,22 +289,22 @@ async def stability_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> N
                     failed += 1
             except (TimeoutError, OSError, asyncio.IncompleteReadError):
                 failed += 1
-            await rep.cycle(name, iterations)
-            if iterations % cfg.stability_checkpoint_every == 0:
+            await rep.cycle(name, cycles)
+            if cycles % cfg.stability_checkpoint_every == 0:
                 rep.flush_cycles()
-                await rep.checkpoint(name, f"After {iterations} cycles", 0, ok)
+                await rep.checkpoint(name, f"After {cycles} cycles", 0, ok)
             if not warm and elapsed >= warmup_s:
                 warm = True
-                await rep.allocations(name, "first", f"After {iterations} cycles (end of warm-up)")
+                await rep.allocations(name, "first", f"After {cycles} cycles (end of warm-up)")
             rep.progress(name, round(elapsed, 2), cfg.duration_s, "seconds")
             await asyncio.sleep(pause)
         rep.flush_cycles()
         rep.progress(name, cfg.duration_s, cfg.duration_s, "seconds", force=True)
-        await rep.allocations(name, "last", f"After {iterations} cycles")
+        await rep.allocations(name, "last", f"After {cycles} cycles")
         await rep.checkpoint(name, "After stability run", 0, ok)
     finally:
         rep.flush_cycles()
-        rep.result(name, duration_s=time.monotonic() - started, iterations=iterations, cycles_ok=ok,
+        rep.result(name, duration_s=time.monotonic() - started, cycles=cycles, cycles_ok=ok,
                    cycles_failed=failed)
     rep.phase(name, "stop")
     await target.stop_server()

@@ -1,4 +1,4 @@
-"""The leak verdict of a record: `summary.leak_verdict` when the record has one, else the seed's rule."""
+"""The leak verdict of a record: `summary.leak_verdict` when the record has one, else the baseline rule."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ POSSIBLE_LEAK = "POSSIBLE LEAK"
 def leak_verdict(rec: dict[str, Any]) -> tuple[str | None, str]:
     """(verdict, source): the verdict (None when not measured) and the summary key it came from.
 
-    Records made before the trend verdict existed carry only the seed's rule, so that is the fallback.
+    Records made before the trend verdict existed carry only the baseline rule, so that is the fallback.
     """
     summary = rec.get("summary") or {}
     newer = summary.get("leak_verdict")
     if isinstance(newer, dict):
         return newer.get("verdict"), "leak_verdict"
-    return (summary.get("seed_leak_rule") or {}).get("verdict"), "seed_leak_rule"
+    return (summary.get("baseline_rule") or {}).get("verdict"), "baseline_rule"
 
 
 def names_a_leak(verdict: str | None) -> bool:

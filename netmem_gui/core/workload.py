@@ -19,7 +19,7 @@ class WorkloadError(RuntimeError):
 
 
 def make_payload(size: int) -> bytes:
-    """The seed's message body: byte i is i % 256."""
+    """The C++ guide's message body: byte i is i % 256."""
     pattern = bytes(range(256))
     return (pattern * (size // 256 + 1))[:size]
 

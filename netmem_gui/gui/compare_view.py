@@ -35,9 +35,9 @@ from PySide6.QtWidgets import (
 
 from ..core import compare, library, record
 from ..core.record import Record
+from ..core.tables import MIB
 from .plot import style_plot
 
-MIB = 1024 * 1024
 # Colour-blind-safe (Okabe-Ito), BASE first in a neutral dark blue so that the new runs stand out against it.
 PALETTE = ("#0b3d91", "#e69f00", "#009e73", "#cc79a7", "#d55e00", "#56b4e9", "#f0e442", "#000000")
 ALIGNMENTS = {"run start": "start", "start of each phase": "phases"}
@@ -129,7 +129,7 @@ class CompareView(QWidget):
         choose.addWidget(QLabel("Export the comparison as"))
         choose.addLayout(exports)
 
-        self.plot = pg.PlotWidget(background="w")
+        self.plot = pg.PlotWidget()
         self.plot.setToolTip("Each run's RSS in its own colour. Grey lines: where BASE's scenarios (solid) and "
                              "phases (dotted) begin. Drag to pan, wheel to zoom; drag the legend aside if it hides "
                              "a curve.")

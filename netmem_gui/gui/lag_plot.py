@@ -36,7 +36,7 @@ class LagPlot(pg.PlotWidget):
     """Lag (ms) against run time; its X axis follows the RSS plot's (setXLink), its Y axis fits the data."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent, background="w")
+        super().__init__(parent)
         self.setFixedHeight(HEIGHT_PX)
         item = self.getPlotItem()
         style_plot(item, "lag (ms)")

@@ -22,7 +22,7 @@ class LiveFigures:
     per_connection_bytes: float | None = None
     leak_verdict: str | None = None  # the trend verdict (growth per cycle in steady state)
     leak_growth: str | None = None  # its slope and interval, as text, for the scenario that decided it
-    seed_rule: str | None = None  # the seed's rule (final RSS > baseline + 1 MiB), known at the end
+    baseline_rule: str | None = None  # the baseline rule (final RSS > baseline + 1 MiB), known at the end
 
 
 def _fit_text(fit: dict[str, Any] | None) -> str | None:
@@ -93,9 +93,9 @@ def from_run(run: Run, now_s: float) -> LiveFigures:
     return LiveFigures(
         rss_bytes=current, baseline_bytes=baseline, delta_bytes=delta, peak_bytes=summary["peak_rss_bytes"],
         open_connections=open_now, messages_per_s=rate, per_connection_bytes=_per_connection(scenarios),
-        # The trend verdict as it stands (from the cycles so far); the seed's rule only once the run has ended.
+        # The trend verdict as it stands (from the cycles so far); the baseline rule only once the run has ended.
         leak_verdict=verdict, leak_growth=growth,
-        seed_rule=summary["seed_leak_rule"]["verdict"] if run.ended else None,
+        baseline_rule=summary["baseline_rule"]["verdict"] if run.ended else None,
     )
 
 
@@ -110,5 +110,5 @@ def from_record(rec: Record) -> LiveFigures:
         open_connections=last_cp["connections"] if last_cp else None,
         messages_per_s=(scenarios.get("messages") or {}).get("messages_per_s"),
         per_connection_bytes=_per_connection(scenarios),
-        leak_verdict=verdict, leak_growth=growth, seed_rule=summary["seed_leak_rule"]["verdict"],
+        leak_verdict=verdict, leak_growth=growth, baseline_rule=summary["baseline_rule"]["verdict"],
     )

@@ -7,7 +7,7 @@ import html
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QTextBrowser, QWidget
 
-from ..core import report
+from ..core import figures, report
 from ..core.record import Record
 from . import live
 from .live import LiveFigures
@@ -15,15 +15,16 @@ from .live import LiveFigures
 FIGURES = (
     ("rss_bytes", "Current RSS", "The measured process's resident memory now (the last sample); "
                                  "the final checkpoint for a finished run."),
-    ("delta_bytes", "Delta from baseline", "Current RSS minus the baseline (the run's first checkpoint)."),
-    ("peak_bytes", "Peak RSS", "Highest RSS seen so far, in checkpoints and samples."),
+    ("delta_bytes", figures.title("summary.delta_bytes"),
+     "Current RSS minus the baseline (the run's first checkpoint)."),
+    ("peak_bytes", figures.title("summary.peak_rss_bytes"), "Highest RSS seen so far, in checkpoints and samples."),
     ("open_connections", "Open connections", "Connections held open by the clients now."),
     ("messages_per_s", "Messages/s", "Echoed and checked messages per second (messages scenario); "
                                      "while sending, the rate since sending began."),
-    ("per_connection_bytes", "Per-connection overhead",
+    ("per_connection_bytes", figures.title("connections.per_connection_bytes"),
      "Memory per connection so far: the least-squares slope of RSS over open connections across the "
      "connections scenario's checkpoints."),
-    ("leak_verdict", "Leak verdict",
+    ("leak_verdict", figures.title("summary.verdict"),
      "The leak verdict from the trend: a robust (Theil-Sen) slope of memory against the cycle number over the "
      "steady-state cycles of the stability scenario (or of connections rounds), with a trend test. OK, "
      "POSSIBLE LEAK, or INCONCLUSIVE when there are too few cycles to tell; '–' when no scenario of the run "
@@ -31,11 +32,11 @@ FIGURES = (
     ("leak_growth", "Growth per cycle",
      "The fitted slope of RSS per cycle in bytes, with its 95 % confidence interval; with allocation tracing, "
      "also the slope of tracemalloc's traced bytes (Python's own allocations, without allocator retention)."),
-    ("seed_rule", "Seed's rule", "The seed demo's rule, kept for comparison: POSSIBLE LEAK when the final RSS "
-                                 "is more than 1 MiB above the baseline. CPython keeps freed memory, so many "
-                                 "clean runs trip it; shown when the run ends."),
+    ("baseline_rule", "Baseline rule",
+     "The leak indicator of the C++ guide netmem is modelled on, kept for comparison: POSSIBLE LEAK when the "
+     "final RSS is more than 1 MiB above the baseline. CPython keeps freed memory, so many clean runs trip it; "
+     "shown when the run ends."),
 )
-VERDICT_LINES = ("Memory leak indicator:", "Leak verdict (growth per cycle")
 FIGURE_TIPS = {key: tip for key, _, tip in FIGURES}
 VERDICT_COLOURS = {"OK": "#1a7f37", "POSSIBLE LEAK": "#c0392b", "INCONCLUSIVE": "#8a6d00"}
 
@@ -85,7 +86,7 @@ class LivePanel(QGroupBox):
         rss = full.split("; traced")[0].removeprefix("RSS ") if full else ""
         growth.setText(rss.replace(" (", "\n").rstrip(")") if rss else "–")
         growth.setToolTip(f"{full}\n\n{FIGURE_TIPS['leak_growth']}" if full else FIGURE_TIPS["leak_growth"])
-        for key in ("leak_verdict", "seed_rule"):
+        for key in ("leak_verdict", "baseline_rule"):
             colour = VERDICT_COLOURS.get(getattr(figures, key) or "", "")
             self.values[key].setStyleSheet(f"color: {colour}" if colour else "")
 
@@ -96,7 +97,7 @@ def _verdict(verdict: str | None) -> str:
 
 
 def verdicts_html(rec: Record) -> str:
-    """The trend verdict with its slope and interval, then the seed's rule, labelled as such."""
+    """The trend verdict with its slope and interval, then the baseline rule, labelled as such."""
     summary = rec["summary"]
     verdict, growth = live.trend(rec["scenarios"], summary)
     found = live.deciding(rec["scenarios"], summary)
@@ -111,9 +112,9 @@ def verdicts_html(rec: Record) -> str:
         trend = "Leak verdict (growth per cycle): not in this record (made before the trend verdict)"
     elif verdict is None:
         trend = "Leak verdict (growth per cycle): none &ndash; no scenario of this run repeats cycles"
-    rule = summary["seed_leak_rule"]
-    seed = f"Seed's rule ({html.escape(rule['rule'])}): {_verdict(rule['verdict'])}"
-    return f"<p>{trend}<br>{seed}</p>"
+    rule = summary["baseline_rule"]
+    baseline = f"Baseline rule ({html.escape(rule['rule'])}): {_verdict(rule['verdict'])}"
+    return f"<p>{trend}<br>{baseline}</p>"
 
 
 def findings_html(rec: Record, mono: str = "monospace") -> str:
@@ -142,7 +143,7 @@ def findings_html(rec: Record, mono: str = "monospace") -> str:
 
 
 class SummaryPanel(QTextBrowser):
-    """A finished run's figures per scenario and the leak indicator, as the CLI reports them."""
+    """A finished run's figures per scenario and the leak verdicts, as the CLI reports them."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -160,12 +161,12 @@ class SummaryPanel(QTextBrowser):
         state = ("completed" if rec["completed"]
                  else f"<span style='color:#b00'>incomplete: {html.escape(rec['stop_reason'] or 'stopped')}</span>")
         head = f"<b>{html.escape(title)}</b> &middot; {state}"
-        # The report's own lines (the CLI's wording), most telling first: the verdicts, the run summary, each
-        # scenario's figures, then the checkpoints behind them.
-        summary_lines = [line for line in report.render(rec).split(report.FOUND_HEADING)[0]
-                         .split("=== Summary ===", 1)[1].strip().splitlines()
-                         if not line.startswith(VERDICT_LINES)]  # already shown first, with their figures
-        summary = "<br>".join(html.escape(line).replace("  ", " &middot; ") for line in summary_lines)
+        # Most telling first: the verdicts (with their figures), the run's summary figures, each scenario's
+        # figures, then the checkpoints behind them.
+        summary_lines = [f"{fig.title}: {text}" for fig, text in figures.rows(rec, figures.SUMMARY)
+                         if fig.memory and fig.unit != "verdict"]  # the verdicts are shown first
+        summary_lines += [f"Samples: {len(rec['samples']['t_s']):,}", *report.cost_lines(rec)]
+        summary = "<br>".join(html.escape(line) for line in summary_lines)
         parts = [f"<p>{head}</p>", findings_html(rec, self._mono), verdicts_html(rec), f"<p>{summary}</p>"]
         for name, fig in rec["scenarios"].items():
             lines = report.scenario_lines(name, fig) + report.verdict_lines(fig.get("leak_verdict"))
@@ -173,7 +174,8 @@ class SummaryPanel(QTextBrowser):
             if sites:
                 lines.append(f"Allocation sites that grew: {len(sites['sites'])} (see the Allocation sites tab)")
             items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
-            parts.append(f"<p style='margin-bottom:0'><b>{html.escape(report.TITLES[name])}</b></p><ul>{items}</ul>")
+            heading = html.escape(figures.SCOPE_TITLES[name])
+            parts.append(f"<p style='margin-bottom:0'><b>{heading}</b></p><ul>{items}</ul>")
         checkpoints = "\n".join(f"{cp['t_s']:8.2f} s  {report.checkpoint_line(cp)}" for cp in rec["checkpoints"])
         mono = f"font-family:\"{self._mono}\"; white-space: pre-wrap"
         parts.append(f"<p style='margin-bottom:0'><b>Checkpoints</b> ({len(rec['checkpoints'])})</p>"

@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QWidget
 
 from ..core.record import Record
 from ..core.run import Run
+from ..core.tables import MIB
 
-MIB = 1024 * 1024
 # Phase labels sit in rows along the top of the plot (fractions of its height), each about this wide per letter.
 LABEL_ROWS = (0.97, 0.90, 0.83)
 LABEL_CHAR_PX = 7.5
@@ -39,6 +39,9 @@ class PlotSource(Protocol):
     def measured(self) -> dict[str, Any]:
         """The record's `measured`: which process (pid, role) the samples are of."""
 
+
+# pyqtgraph's global look, set once for every plot of the app (before any is made): white, with dark text.
+pg.setConfigOptions(background="w", foreground="#222")
 
 def style_plot(item: pg.PlotItem, y_label: str) -> None:
     """The look every netmem plot shares: light grid, dark axis text, plain units (no SI prefixes)."""
@@ -119,7 +122,7 @@ class RssPlot(pg.PlotWidget):
     followChanged = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent, background="w")
+        super().__init__(parent)
         item = self.getPlotItem()
         item.setTitle("RSS of the measured process", color="#222", size="11pt")
         style_plot(item, "RSS (MB)")
@@ -311,9 +314,11 @@ class RssPlot(pg.PlotWidget):
             line = pg.InfiniteLine(
                 pos=ph["t_s"], angle=90, pen=pen, label=ph["scenario"] if first else ph["phase"],
                 labelOpts={"position": LABEL_ROWS[0], "color": colour, "anchors": [(0, 0), (0, 0)],
-                           "fill": pg.mkBrush(255, 255, 255, 200)},
+                           "fill": pg.mkBrush(255, 255, 255)},
             )
-            line.setZValue(-10)
+            # Each later line lies under the earlier ones, and labels are opaque: a label starts at its own line
+            # and runs right, so the only lines that could cross it are later ones, which it now covers.
+            line.setZValue(-10 - 1e-4 * len(self._phase_lines))
             self.getPlotItem().addItem(line, ignoreBounds=True)
             self._phase_lines.append(line)
         self._shown_phases = len(phases)

@@ -43,7 +43,7 @@ def edited(rec: record.Record | None = None, **figures: Any) -> record.Record:
 
 
 def without_leak_verdict(rec: record.Record) -> record.Record:
-    """`rec` as a record made before the trend verdict existed: only the seed's rule."""
+    """`rec` as a record made before the trend verdict existed: only the baseline rule."""
     out = copy.deepcopy(rec)
     out["summary"].pop("leak_verdict", None)
     return record.validate(out)

@@ -87,14 +87,14 @@ def test_stability_drift_and_peak_include_samples_inside_the_scenario_only():
            cp("stability", "After stability run", 1_200, t=3.0)]
     t = np.array([0.5, 1.5, 2.5, 3.5])
     rss = np.array([9_999, 1_100, 1_800, 7_777])
-    figs = analysis.stability_figures(cps, {"iterations": 100, "cycles_ok": 100}, t, rss)
+    figs = analysis.stability_figures(cps, {"cycles": 100, "cycles_ok": 100}, t, rss)
     assert figs["drift_bytes"] == 200
     assert figs["peak_rss_bytes"] == 1_800
 
 
 @pytest.mark.parametrize(("final", "verdict"), [(2_000_000, "OK"), (2_048_576, "OK"), (2_048_577, "POSSIBLE LEAK")])
-def test_seed_leak_rule_threshold_is_one_mib_above_baseline(final, verdict):
-    assert analysis.seed_leak_rule(1_000_000, final)["verdict"] == verdict
+def test_baseline_rule_threshold_is_one_mib_above_baseline(final, verdict):
+    assert analysis.baseline_rule(1_000_000, final)["verdict"] == verdict
 
 
 def test_summary_takes_first_and_last_checkpoint_and_peak_of_everything():
@@ -102,7 +102,7 @@ def test_summary_takes_first_and_last_checkpoint_and_peak_of_everything():
     s = analysis.summary_figures(cps, np.array([0.0, 1.0]), np.array([300, 900]))
     got = (s["baseline_rss_bytes"], s["final_rss_bytes"], s["peak_rss_bytes"], s["delta_bytes"])
     assert got == (100, 400, 900, 300)
-    assert s["seed_leak_rule"]["verdict"] == "OK"
+    assert s["baseline_rule"]["verdict"] == "OK"
 
 
 def test_analyse_leaves_out_scenarios_that_never_began():

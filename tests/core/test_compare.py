@@ -11,6 +11,7 @@ import pytest
 from records import edited, real_record, without_leak_verdict
 
 from netmem_gui.core import compare as cmp
+from netmem_gui.core import figures
 from netmem_gui.core.compare import grew_past, percent_change
 
 MB = 1024 * 1024
@@ -87,8 +88,8 @@ def test_peak_rss_regresses_past_the_threshold_only():
 
 def test_per_connection_growth_within_the_noise_floor_is_not_a_regression():
     base = edited(connections__per_connection_bytes=1200.0)
-    small = edited(base, connections__per_connection_bytes=1200.0 + cmp.PER_CONNECTION_FLOOR - 1)  # +21 %
-    large = edited(base, connections__per_connection_bytes=1200.0 + cmp.PER_CONNECTION_FLOOR + 1)
+    small = edited(base, connections__per_connection_bytes=1200.0 + figures.PER_CONNECTION_FLOOR - 1)  # +21 %
+    large = edited(base, connections__per_connection_bytes=1200.0 + figures.PER_CONNECTION_FLOOR + 1)
     quiet = rows(cmp.compare([base, small]))["connections.per_connection_bytes"].changes[0]
     assert not quiet.regressed and "noise floor" in quiet.note
     assert rows(cmp.compare([base, large]))["connections.per_connection_bytes"].regressed
@@ -96,7 +97,7 @@ def test_per_connection_growth_within_the_noise_floor_is_not_a_regression():
 
 def test_drift_from_a_negative_or_zero_base():
     neg = edited(stability__drift_bytes=-400_000)
-    grew = edited(neg, stability__drift_bytes=-400_000 + cmp.RSS_FLOOR + 4096)
+    grew = edited(neg, stability__drift_bytes=-400_000 + figures.RSS_FLOOR + 4096)
     drift = rows(cmp.compare([neg, grew]))["stability.drift_bytes"]
     assert drift.regressed and drift.changes[0].percent > 0
     zero = edited(stability__drift_bytes=0)
@@ -111,7 +112,7 @@ def test_delta_from_baseline_is_gated():
     assert not rows(cmp.compare([base, edited(base, delta_bytes=MB)]))["summary.delta_bytes"].regressed
 
 
-def seed(verdict):
+def rule_of(verdict):
     return {"rule": "final RSS > baseline RSS + 1 MiB", "threshold_bytes": MB, "verdict": verdict}
 
 
@@ -133,16 +134,16 @@ def test_the_verdict_gates_from_ok_to_a_leak(before, after, regressed):
 
 
 def test_the_newer_verdict_is_compared_when_both_runs_have_it():
-    base = edited(seed_leak_rule=seed("POSSIBLE LEAK"), leak_verdict="OK")
-    new = edited(seed_leak_rule=seed("POSSIBLE LEAK"), leak_verdict="POSSIBLE LEAK")
+    base = edited(baseline_rule=rule_of("POSSIBLE LEAK"), leak_verdict="OK")
+    new = edited(baseline_rule=rule_of("POSSIBLE LEAK"), leak_verdict="POSSIBLE LEAK")
     assert rows(cmp.compare([base, new]))["summary.verdict"].regressed
 
 
-def test_runs_with_different_verdict_rules_are_compared_by_the_seeds_rule():
-    base = without_leak_verdict(edited(seed_leak_rule=seed("OK")))  # made before the trend verdict existed
-    new = edited(seed_leak_rule=seed("OK"), leak_verdict="POSSIBLE LEAK")
+def test_runs_with_different_verdict_rules_are_compared_by_the_baseline_rule():
+    base = without_leak_verdict(edited(baseline_rule=rule_of("OK")))  # made before the trend verdict existed
+    new = edited(baseline_rule=rule_of("OK"), leak_verdict="POSSIBLE LEAK")
     change = rows(cmp.compare([base, new]))["summary.verdict"].changes[0]
-    assert not change.regressed and "compared by the seed's rule" in change.note
+    assert not change.regressed and "compared by the baseline rule" in change.note
 
 
 def test_different_scenarios_compare_what_they_share_and_say_what_they_do_not():

@@ -1,4 +1,4 @@
-"""Run configuration: the seed's defaults and the refusal of values that can't be run."""
+"""Run configuration: the C++ guide's defaults and the refusal of values that can't be run."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from netmem_gui.core.config import ConfigError, RunConfig
 
 
-def test_seed_defaults():
+def test_defaults_are_the_guides():
     cfg = RunConfig().validate()
     assert (cfg.scenario, cfg.messages, cfg.message_size, cfg.duration_s, cfg.interval_ms, cfg.host) == (
         "all", 10_000, 1024, 10.0, 100, "isolated")

@@ -76,13 +76,13 @@ def test_one_big_step_in_steady_state_is_not_called_a_leak():
     assert analysis.leak_verdict(x, y)["verdict"] in ("OK", "INCONCLUSIVE")
 
 
-def test_the_seed_rule_and_the_verdict_disagree_where_the_seed_is_wrong():
-    # 5 MB kept at warm-up (allocator retention), flat afterwards: the seed says leak, the verdict says OK.
+def test_the_baseline_rule_and_the_verdict_disagree_where_the_baseline_rule_is_wrong():
+    # 5 MB kept at warm-up (allocator retention), flat afterwards: the baseline rule says leak, the verdict says OK.
     x = cycles(500)
     y = np.full(x.size, BASE, dtype=np.float64)
     y[20:] += 5 * 1024 * 1024
     assert analysis.leak_verdict(x, y)["verdict"] == "OK"
-    assert analysis.seed_leak_rule(BASE, int(y[-1]))["verdict"] == "POSSIBLE LEAK"
+    assert analysis.baseline_rule(BASE, int(y[-1]))["verdict"] == "POSSIBLE LEAK"
 
 
 @pytest.mark.parametrize("n", [0, 1, 5, 13])

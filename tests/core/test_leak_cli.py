@@ -26,7 +26,7 @@ def test_inject_leak_gives_possible_leak_and_is_in_the_config(tmp_path):
     assert done.returncode == 0, done.stderr  # without --fail-on-leak a leak is a finding, not a failure
     assert "Leak verdict: POSSIBLE LEAK" in done.stdout
     assert "Leak verdict (growth per cycle in steady state): POSSIBLE LEAK (stability)" in done.stdout
-    assert "the seed's rule" in done.stdout
+    assert "Baseline rule: POSSIBLE LEAK" in done.stdout
     rec = record.load(out)
     assert rec["config"]["inject_leak_bytes"] == 64 * 1024
     lv = rec["scenarios"]["stability"]["leak_verdict"]
@@ -34,8 +34,8 @@ def test_inject_leak_gives_possible_leak_and_is_in_the_config(tmp_path):
     # The server keeps 64 KiB a cycle; RSS must show most of it.
     assert lv["rss"]["slope_bytes_per_cycle"] > 32 * 1024
     series = rec["cycle_series"]["stability"]
-    assert len(series["cycle"]) == len(series["rss_bytes"]) == rec["scenarios"]["stability"]["iterations"]
-    assert rec["summary"]["seed_leak_rule"]["verdict"] in ("OK", "POSSIBLE LEAK")
+    assert len(series["cycle"]) == len(series["rss_bytes"]) == rec["scenarios"]["stability"]["cycles"]
+    assert rec["summary"]["baseline_rule"]["verdict"] in ("OK", "POSSIBLE LEAK")
 
 
 def test_fail_on_leak_exits_3_on_a_leak():

@@ -60,7 +60,7 @@ def test_list_shows_what_the_library_window_needs(folder):
 
 def test_the_trend_verdict_is_listed_when_a_record_has_one(folder):
     rec = edited(leak_verdict="POSSIBLE LEAK")
-    rec["summary"]["seed_leak_rule"]["verdict"] = "OK"
+    rec["summary"]["baseline_rule"]["verdict"] = "OK"
     library.save_run(rec)
     [entry] = library.list_runs()
     assert (entry.verdict, entry.verdict_source) == ("POSSIBLE LEAK", "leak_verdict")

@@ -34,7 +34,7 @@ def test_record_holds_what_the_issue_lists(real_record):
     samples = rec["samples"]
     assert len(samples["t_s"]) == len(samples["rss_bytes"]) == len(samples["vms_bytes"]) > 0
     assert rec["completed"] is True
-    assert rec["summary"]["seed_leak_rule"]["rule"] == "final RSS > baseline RSS + 1 MiB"
+    assert rec["summary"]["baseline_rule"]["rule"] == "final RSS > baseline RSS + 1 MiB"
 
 
 def test_schema_is_shipped_and_valid_json():
@@ -112,3 +112,16 @@ def test_check_writable_read_only_folder(tmp_path):
     folder.chmod(0o500)
     with pytest.raises(record.RecordError, match="cannot write"):
         record.check_writable(folder / "x.json")
+
+
+def test_records_with_older_key_names_load_under_todays_names(tmp_path, real_record):
+    rec = json.loads(record.dumps(real_record))
+    rec["summary"]["seed_leak_rule"] = rec["summary"].pop("baseline_rule")
+    if "stability" in rec["scenarios"]:
+        rec["scenarios"]["stability"]["iterations"] = rec["scenarios"]["stability"].pop("cycles")
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(rec))
+    loaded = record.load(path)
+    assert "seed_leak_rule" not in loaded["summary"] and loaded["summary"]["baseline_rule"]["verdict"] in (
+        "OK", "POSSIBLE LEAK")
+    assert loaded["scenarios"]["stability"]["cycles"] > 0

@@ -22,7 +22,7 @@ def test_stop_mid_run_keeps_a_valid_incomplete_record(host):
     rec = record.validate(run.record())
     assert rec["completed"] is False
     assert rec["checkpoints"][0]["label"] == "Baseline"
-    assert rec["scenarios"]["stability"]["iterations"] > 0
+    assert rec["scenarios"]["stability"]["cycles"] > 0
     assert open_sockets() <= before
     assert psutil.Process().children(recursive=True) == []
 

@@ -117,7 +117,7 @@ def test_last_settings_persist_between_sessions(qapp, qtbot, loop):
                                              duration_s=3.5, host="inapp", interval_ms=30)
 
 
-def test_unreadable_settings_fall_back_to_the_seed_defaults(qapp, qtbot, loop, private_settings):
+def test_unreadable_settings_fall_back_to_the_defaults(qapp, qtbot, loop, private_settings):
     from netmem_gui.gui.settings import make_settings
     from netmem_gui.gui.window import MainWindow
 

@@ -33,7 +33,7 @@ async def _run(window, config, watch=None):
     return entry, seen
 
 
-def test_injected_leak_shows_possible_leak_beside_the_seeds_rule(window, loop):
+def test_injected_leak_shows_possible_leak_beside_the_baseline_rule(window, loop):
     config = RunConfig(scenario="stability", duration_s=2.0, interval_ms=50, inject_leak_bytes=65536,
                        trace_allocations=True)
     entry, _ = run_async(loop, _run(window, config))
@@ -43,12 +43,12 @@ def test_injected_leak_shows_possible_leak_beside_the_seeds_rule(window, loop):
     assert panel["leak_verdict"].text() == "POSSIBLE LEAK"
     assert "B/cycle" in panel["leak_growth"].text() and "95 % CI" in panel["leak_growth"].text()
     assert "traced" in panel["leak_growth"].toolTip()
-    assert panel["seed_rule"].text() == "POSSIBLE LEAK"  # 2 s x 64 KB per cycle is far over 1 MiB
+    assert panel["baseline_rule"].text() == "POSSIBLE LEAK"  # 2 s x 64 KB per cycle is far over 1 MiB
 
     text = window.summary.toPlainText()
     assert "Leak verdict (growth per cycle in steady state): POSSIBLE LEAK (stability)" in text
     assert "B/cycle (95 % CI" in text
-    assert "Seed's rule (final RSS > baseline RSS + 1 MiB): POSSIBLE LEAK" in text
+    assert "Baseline rule (final RSS > baseline RSS + 1 MiB): POSSIBLE LEAK" in text
 
     # With tracing, the allocation sites are in their tab, the largest growth first, with units.
     table = window.allocations
@@ -126,7 +126,7 @@ def test_old_record_without_lag_or_trend_verdict_opens(window, loop, tmp_path):
     assert window.lag_plot.point_count() == 0
     assert "not in this record" in window.lag_plot.getPlotItem().titleLabel.text
     text = window.summary.toPlainText()
-    assert "Event-loop lag" not in text and "Seed's rule" in text
+    assert "Event-loop lag" not in text and "Baseline rule" in text
     assert window.live_panel.values["leak_verdict"].text() == "–"
     assert not window.details.isTabEnabled(window.details.indexOf(window.allocations))
 

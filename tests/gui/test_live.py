@@ -32,7 +32,7 @@ def test_figures_while_sending_messages_come_from_the_run():
     assert fig.peak_bytes == 22 * MIB  # the analysis's peak over samples and checkpoints
     assert fig.open_connections == 1
     assert fig.messages_per_s == 1500.0  # 3000 echoed in the 2 s since sending began
-    assert fig.seed_rule is None  # only once the run has ended
+    assert fig.baseline_rule is None  # only once the run has ended
     assert fig.leak_verdict is None and fig.leak_growth is None  # messages repeats no cycles: no trend verdict
 
 
@@ -57,6 +57,6 @@ def test_from_record_reads_the_final_figures():
     run.handle({"type": "end", "completed": True, "reason": None})
     fig = live.from_record(run.record())
     assert fig.rss_bytes == 23 * MIB and fig.delta_bytes == 3 * MIB
-    assert fig.seed_rule == "POSSIBLE LEAK"
+    assert fig.baseline_rule == "POSSIBLE LEAK"
     assert fig.leak_verdict == "INCONCLUSIVE"  # no cycles at all: too few to tell
     assert fig.messages_per_s is None and fig.per_connection_bytes is None

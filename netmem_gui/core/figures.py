@@ -1,0 +1,108 @@
+"""The figures of a run as one table: where each sits in the record, its title, its unit, which way is worse.
+
+The report, `compare`, `check` and the app's panels all read their titles, units and formats from `FIGURES`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import tables
+from .verdict import leak_verdict
+
+SUMMARY = "summary"
+SCENARIO_ORDER = ("connections", "messages", "stability")
+SCOPE_TITLES = {SUMMARY: "Summary", "connections": "Connection Profiling",
+                "messages": "Message Throughput Profiling", "stability": "Long-Running Stability"}
+
+# Noise floors measured on the project's machine: repeated identical runs moved peak/final RSS by up to
+# ~100 KB, drift by ~40 KB, and the per-connection slope by ~150 B (see docs/ci-gate.md).
+RSS_FLOOR = 256 * 1024
+PER_CONNECTION_FLOOR = 256.0
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure of a run: where it sits in the record, how it reads, whether `compare` gates on it."""
+
+    scope: str  # "summary" or a scenario name
+    name: str  # key in record["summary"] or record["scenarios"][scope]; "verdict" is the leak verdict
+    title: str
+    unit: str  # "bytes", "count", "msg/s", "MB/s", "%", "s", "verdict"
+    worse: str = ""  # "up" or "down": the direction that is worse for the server; "" when neither is
+    gated: bool = False  # `compare` fails a run whose value grew past the threshold (and the floor)
+    floor: float = 0.0  # growth at or below this never gates (noise); in the figure's unit
+    compared: bool = True  # a row of `compare`'s table
+    memory: bool = True  # a figure of memory (or of the load); False: of the run's own cost (lag, sampler)
+
+    @property
+    def key(self) -> str:
+        return f"{self.scope}.{self.name}"
+
+
+FIGURES: tuple[Figure, ...] = (
+    Figure(SUMMARY, "baseline_rss_bytes", "Baseline RSS", "bytes"),
+    Figure(SUMMARY, "peak_rss_bytes", "Peak RSS", "bytes", "up", gated=True, floor=RSS_FLOOR),
+    Figure(SUMMARY, "final_rss_bytes", "Final RSS", "bytes", "up"),
+    Figure(SUMMARY, "delta_bytes", "Memory delta from baseline", "bytes", "up", gated=True, floor=RSS_FLOOR),
+    Figure(SUMMARY, "verdict", "Leak verdict", "verdict", "up", gated=True),
+    Figure(SUMMARY, "loop_lag_p50_s", "Event-loop lag, median", "s", "up", compared=False, memory=False),
+    Figure(SUMMARY, "loop_lag_p99_s", "Event-loop lag, p99", "s", "up", compared=False, memory=False),
+    Figure(SUMMARY, "loop_lag_max_s", "Event-loop lag, max", "s", "up", compared=False, memory=False),
+    Figure(SUMMARY, "sampler_cpu_percent", "Sampler's own CPU", "%", "up", compared=False, memory=False),
+    Figure("connections", "connections_created", "Connections created", "count", "down"),
+    Figure("connections", "connections_failed", "Connections failed", "count", "up", compared=False),
+    Figure("connections", "client_bytes", "Memory taken by connections", "bytes", "up"),
+    Figure("connections", "per_connection_bytes", "Per-connection overhead", "bytes", "up", gated=True,
+           floor=PER_CONNECTION_FLOOR),
+    Figure("connections", "cleanup_percent", "Memory returned by cleanup", "%", "down"),
+    Figure("messages", "messages_echoed", "Messages echoed", "count", "down"),
+    Figure("messages", "messages_mismatched", "Messages mismatched", "count", "up", compared=False),
+    Figure("messages", "messages_per_s", "Throughput", "msg/s", "down"),
+    Figure("messages", "memory_growth_bytes", "Memory growth while sending", "bytes", "up"),
+    Figure("stability", "cycles", "Cycles", "count", "down"),
+    Figure("stability", "cycles_failed", "Cycles failed", "count", "up", compared=False),
+    Figure("stability", "peak_rss_bytes", "Peak RSS (stability)", "bytes", "up"),
+    Figure("stability", "drift_bytes", "Drift", "bytes", "up", gated=True, floor=RSS_FLOOR),
+)
+_BY_KEY = {f.key: f for f in FIGURES}
+
+
+def find(key: str) -> Figure:
+    """The figure at `key` ("connections.per_connection_bytes"); KeyError for a key the table doesn't have."""
+    return _BY_KEY[key]
+
+
+def title(key: str) -> str:
+    return find(key).title
+
+
+def value(rec: dict[str, Any], fig: Figure) -> Any:
+    """The figure's value in a record (None when not measured)."""
+    if fig.scope == SUMMARY:
+        if fig.name == "verdict":
+            return leak_verdict(rec)[0]
+        return rec["summary"].get(fig.name)
+    return (rec["scenarios"].get(fig.scope) or {}).get(fig.name)
+
+
+def text(fig: Figure, val: Any, signed: bool = False) -> str:
+    """A value of the figure as every view writes it (KB = 1,024 bytes, MB = 1,024 KB)."""
+    if val is None:
+        return "n/a"
+    if fig.unit == "verdict":
+        return str(val)
+    if fig.unit == "bytes":
+        return tables.size(val, signed)
+    if fig.unit == "%":
+        return tables.percent(val, signed)
+    if fig.unit == "s":
+        return tables.number(val * 1000, 1, signed) + " ms"
+    digits = 0 if fig.unit in ("count", "msg/s") else 2
+    return tables.number(val, digits, signed) + (f" {fig.unit}" if fig.unit in ("msg/s", "MB/s") else "")
+
+
+def rows(rec: dict[str, Any], scope: str) -> list[tuple[Figure, str]]:
+    """(figure, text) of every figure of `scope` that the record holds, in the table's order."""
+    return [(f, text(f, value(rec, f))) for f in FIGURES if f.scope == scope and value(rec, f) is not None]
