@@ -45,6 +45,8 @@ class RunConfig:
     rounds: int = 1  # connections scenario: open-all/close-all rounds; more than one gives a leak verdict
     inject_leak_bytes: int = 0  # ground truth: the server keeps this many bytes per connection it accepts
     trace_allocations: bool = False  # the server process runs tracemalloc (costs speed; see docs/leak-verdict.md)
+    server: str | None = None  # "MODULE:ATTR": the user's asyncio server, served in netmem's server process
+    app_dir: str | None = None  # the folder put first on sys.path to import it (None: the current folder)
 
     def connections_for(self, scenario: str) -> int:
         """Connection count a scenario uses: the explicit value, else the C++ guide's default for it."""
@@ -54,6 +56,10 @@ class RunConfig:
 
     def scenario_list(self) -> tuple[str, ...]:
         return SCENARIOS[:3] if self.scenario == "all" else (self.scenario,)
+
+    def target_kind(self) -> str:
+        """builtin: netmem's echo server; server: the user's asyncio server (--server MODULE:ATTR)."""
+        return "server" if self.server else "builtin"
 
     def peak_connections(self) -> int:
         """Most connections held open at once by any scenario of this run."""
@@ -91,6 +97,10 @@ class RunConfig:
         _check_int("--inject-leak", self.inject_leak_bytes, 0, MAX_INJECT_LEAK_BYTES)
         if not isinstance(self.trace_allocations, bool):
             raise ConfigError(f"trace-allocations must be true or false, not {self.trace_allocations!r}")
+        if self.server is not None and (not isinstance(self.server, str) or ":" not in self.server):
+            raise ConfigError(f"--server must be MODULE:ATTR (for example chat:handle), not {self.server!r}")
+        if self.app_dir is not None and self.server is None:
+            raise ConfigError("--app-dir is where --server MODULE:ATTR is imported from: give --server too")
         d = self.duration_s
         if isinstance(d, bool) or not isinstance(d, (int, float)) or not math.isfinite(d) or d <= 0:
             raise ConfigError(f"--duration must be a positive number of seconds, not {d!r}")

@@ -17,6 +17,7 @@ import psutil
 from .config import RunConfig
 from .scenarios import Emit, Event, run_scenarios
 from .tracing import Tracer
+from .userserver import ServerLoadError, make_server
 from .worker import spawn_options, worker_command
 from .workload import EchoServer, watch_lag
 
@@ -35,11 +36,17 @@ class _ThisProcess:
 
     role = "app"
 
-    def __init__(self, tracer: Tracer | None = None) -> None:
+    def __init__(self, tracer: Tracer | None = None, config: RunConfig | None = None) -> None:
         self.pid = os.getpid()
         self._ps = psutil.Process(self.pid)
-        self._server = EchoServer()
+        # A user's module is imported afresh for each run: edits are seen, and no state of a run before is kept.
+        self._server = make_server(config.server, config.app_dir, fresh=True) if config else EchoServer()
         self._tracer = tracer or Tracer()
+        self.server_errors: dict[str, Any] | None = None
+
+    def describe(self) -> dict[str, Any] | None:
+        describe = getattr(self._server, "describe", None)
+        return describe() if describe else None
 
     def memory(self) -> tuple[int, int]:
         info = self._ps.memory_info()
@@ -62,6 +69,8 @@ class _ThisProcess:
 
     async def settle(self, connections: int) -> None:
         await self._server.settle(connections)
+        errors = getattr(self._server, "errors", None)
+        self.server_errors = errors.to_dict() if errors and errors.connections else None
 
 
 class _Inbox:
@@ -126,7 +135,12 @@ class InAppHost:
                 tracer.start()
             lag = asyncio.ensure_future(watch_lag(config.interval_ms / 1000, report_lag))
             try:
-                await run_scenarios(config, _ThisProcess(tracer), inbox.put, stopping)
+                try:
+                    target = _ThisProcess(tracer, config)
+                except ServerLoadError as exc:
+                    inbox.put({"type": "end", "completed": False, "reason": str(exc)})
+                    return
+                await run_scenarios(config, target, inbox.put, stopping)
             finally:
                 lag.cancel()
                 tracer.stop()

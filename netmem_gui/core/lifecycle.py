@@ -6,6 +6,7 @@ so a run ends the same way wherever it was started.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import os
 from collections.abc import Iterable
@@ -15,6 +16,7 @@ from . import expectations, library, record
 from .config import ConfigError, RunConfig
 from .limits import check_fd_limit
 from .run import Run
+from .userserver import app_dir_of, load
 from .verdict import leak_verdict, names_a_leak
 from .workload import WorkloadError, check_port
 
@@ -39,6 +41,11 @@ def prepare(config: RunConfig, outputs: Iterable[str | os.PathLike[str]] = (), k
     """Every check that can fail before a run starts; raises one of NOT_STARTABLE. `outputs`: files to be written;
     `keep`: the run goes to the run library, which must then be a folder (or not exist yet)."""
     config.validate()
+    if config.server:
+        # Imported and classified now, in this process, so that bad input is one line before anything starts;
+        # the server process imports it again. A fresh import each time: the app sees edits between runs.
+        load(config.server, config.app_dir, fresh=True)
+        config = dataclasses.replace(config, app_dir=app_dir_of(config.app_dir))
     check_fd_limit(config)
     check_port(config.port)
     for path in outputs:

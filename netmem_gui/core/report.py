@@ -11,6 +11,13 @@ from .record import Record
 from .tables import KIB, MIB
 
 
+HANDLER_KINDS = {
+    "streams": "a streams handler (reader, writer)",
+    "protocol": "an asyncio.Protocol subclass",
+    "factory": "a factory, called once at start,",
+}
+
+
 def mb(value: float | None) -> str:
     return "n/a" if value is None else f"{value / MIB:.2f} MB"
 
@@ -138,12 +145,21 @@ def cost_lines(rec: Record) -> list[str]:
 def render(rec: Record) -> str:
     """The whole report: a header, each scenario's checkpoints and figures, then the summary."""
     cfg, measured = rec["config"], rec["measured"]
-    what = {"server": "the echo server's own process", "app": "this process (server and clients)"}.get(
-        measured["role"], "nothing")
+    target = rec.get("target") or {}
+    server = "your server's process" if target.get("kind") == "server" else "the echo server's own process"
+    what = {"server": server, "app": "this process (server and clients)"}.get(measured["role"], "nothing")
     out = [
         f"netmem {rec['tool']['version']}: scenario {cfg['scenario']} on the {cfg['host']} host,"
         f" measuring {what} (pid {measured['pid']}), sampled every {cfg['interval_ms']} ms",
     ]
+    if target.get("kind") == "server":
+        out.append(f"Your server: {target['module']}:{target['attr']}, {HANDLER_KINDS.get(target['handler_kind'])}"
+                   f" from {target['file']}")
+    errors = rec.get("server_errors")
+    if errors:
+        out += [f"Errors in your server's code: {errors['connections']:,} connection(s) ended by an exception"
+                f" (each closed, as asyncio does); the first:", *("  " + line for line in
+                                                                     (errors["first"] or "").splitlines())]
     for name, fig in rec["scenarios"].items():
         out += ["", f"=== {SCOPE_TITLES[name]} ==="]
         out += [checkpoint_line(cp) for cp in rec["checkpoints"] if cp["scenario"] == name]

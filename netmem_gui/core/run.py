@@ -50,6 +50,8 @@ class Run:
             self.cycles["connections"] = CycleSeries()
         self.allocations: dict[str, dict[str, Any]] = {}
         self.measured: dict[str, Any] = {"pid": None, "role": None}
+        self.target_info: dict[str, Any] = {}  # what the server process serves, for the record's `target` block
+        self.server_errors: dict[str, Any] | None = None  # exceptions raised in the user's server code
         self.progress: Event | None = None
         self.completed = False
         self.stop_reason: str | None = None
@@ -86,6 +88,9 @@ class Run:
             self.results[event["scenario"]] = event["counts"]
         elif kind == "target":
             self.measured = {"pid": event["pid"], "role": event["role"]}
+            self.target_info.update(event.get("info") or {})
+        elif kind == "server_errors":
+            self.server_errors = {"connections": event["connections"], "first": event["first"]}
         elif kind == "end":
             self.ended = True
             self.completed = bool(event["completed"])
@@ -161,6 +166,7 @@ class Run:
             "platform": record.platform_info(),
             "config": self.config.to_dict(),
             "measured": self.measured,
+            "target": {"kind": self.config.target_kind(), **self.target_info},
             "completed": self.completed,
             "stop_reason": self.stop_reason,
             "samples": {
@@ -176,6 +182,7 @@ class Run:
             "phases": self.phases,
             "cycle_series": {name: s.to_dict() for name, s in self.cycles.items()},
             "allocations": self.allocations,
+            **({"server_errors": self.server_errors} if self.server_errors else {}),
             "scenarios": figures["scenarios"],
             "summary": figures["summary"],
         }

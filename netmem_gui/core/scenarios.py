@@ -76,6 +76,7 @@ class Reporter:
         self._batch_rss: list[int] = []
         self._batch_traced: list[int] = []
         self._first_label: str | None = None
+        self._errors: dict[str, Any] | None = None
 
     async def cycle(self, scenario: str, index: int) -> None:
         """Read the server's memory after cycle `index` (one RSS read by PID, ~7 µs) and queue it for the parent."""
@@ -119,6 +120,10 @@ class Reporter:
         # The server accepts and closes connections after the clients see them done: wait for it to catch
         # up, so that a checkpoint measures the state it is labelled with.
         await self._target.settle(connections)
+        errors = getattr(self._target, "server_errors", None)
+        if errors is not None and errors != self._errors:
+            self._errors = errors
+            self._emit({"type": "server_errors", **errors})
         rss, vms = self._target.memory()
         self._emit({
             "type": "checkpoint", "scenario": scenario, "label": label, "t": time.monotonic(),
@@ -325,7 +330,8 @@ async def run_scenarios(cfg: RunConfig, target: Target, emit: Emit, stop: thread
     scenarios' own `finally` blocks have closed every client by then, and the server is stopped here.
     """
     rep = Reporter(emit, target, stop, tracing=cfg.trace_allocations)
-    emit({"type": "target", "pid": target.pid, "role": target.role})
+    describe = getattr(target, "describe", None)
+    emit({"type": "target", "pid": target.pid, "role": target.role, **({"info": describe()} if describe else {})})
     try:
         for name in cfg.scenario_list():
             await SCENARIO_STEPS[name](cfg, target, rep)

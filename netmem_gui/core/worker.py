@@ -1,7 +1,8 @@
 """The isolated host's child processes: the load process that runs the scenarios and the server it measures.
 
     python -m netmem_gui.core.worker load CONFIG_JSON   # events to stdout, one JSON object a line
-    python -m netmem_gui.core.worker serve [--trace]    # echo server, commands on stdin
+    python -m netmem_gui.core.worker serve [--trace] [--server MODULE:ATTR --app-dir DIR]
+                                                        # the server, commands on stdin
 
 The parent starts `load`; `load` starts `serve` and measures it by PID. Each child ignores Ctrl-C (the
 terminal sends it to the whole process group) and ends when its parent says `stop` or its stdin closes,
@@ -28,7 +29,8 @@ from .limits import raise_fd_limit
 from .memory import MemoryReader, ProcessGone
 from .scenarios import run_scenarios
 from .tracing import Tracer
-from .workload import EchoServer, WorkloadError, watch_lag
+from .userserver import ServerLoadError, make_server
+from .workload import WorkloadError, watch_lag
 
 WORKER_FLAG = "--netmem-worker"
 
@@ -81,6 +83,8 @@ class _ServerChild:
         self._emit = emit
         self._replies: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._listening = asyncio.ensure_future(self._listen())
+        self._target: dict[str, Any] | None = None
+        self.server_errors: dict[str, Any] | None = None  # exceptions in the user's server code, as last reported
 
     def memory(self) -> tuple[int, int]:
         try:
@@ -99,8 +103,19 @@ class _ServerChild:
                 self._replies.put_nowait(message)
         self._replies.put_nowait(None)
 
-    async def ready(self) -> bool:
-        return await self._replies.get() is not None
+    async def ready(self) -> str | None:
+        """None once the server process is ready; else why it could not start."""
+        reply = await self._replies.get()
+        if reply is None:
+            return "the server process failed to start"
+        if not reply.get("ok"):
+            return str(reply.get("error") or "the server process failed to start")
+        self._target = reply.get("target")
+        return None
+
+    def describe(self) -> dict[str, Any] | None:
+        """What the server process serves (the record's target block), as it said when it was ready."""
+        return self._target
 
     async def _ask(self, command: dict[str, Any]) -> dict[str, Any]:
         assert self._proc.stdin is not None
@@ -130,7 +145,8 @@ class _ServerChild:
         await self._ask({"cmd": "stop"})
 
     async def settle(self, connections: int) -> None:
-        await self._ask({"cmd": "settle", "connections": connections})
+        reply = await self._ask({"cmd": "settle", "connections": connections})
+        self.server_errors = reply.get("errors")
 
     async def close(self) -> None:
         self._reader.close()
@@ -152,13 +168,16 @@ async def _load_main(config: RunConfig) -> None:
         sys.stdout.flush()
 
     serve = [*worker_command("serve"), f"--lag-ms={config.interval_ms}",
-             *(["--trace"] if config.trace_allocations else [])]
+             *(["--trace"] if config.trace_allocations else []),
+             *([f"--server={config.server}", f"--app-dir={config.app_dir or os.curdir}"] if config.server else [])]
     proc = await asyncio.create_subprocess_exec(
         *serve, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, **spawn_options()
     )
     target = _ServerChild(proc, emit)
-    if not await target.ready():
-        emit({"type": "end", "completed": False, "reason": "the server process failed to start"})
+    problem = await target.ready()
+    if problem is not None:
+        emit({"type": "end", "completed": False, "reason": problem})
+        await target.close()
         return
     stopping = threading.Event()
     task = asyncio.ensure_future(run_scenarios(config, target, emit, stopping))
@@ -177,23 +196,30 @@ async def _load_main(config: RunConfig) -> None:
         await target.close()
 
 
-async def _serve_main(trace: bool, lag_ms: int) -> None:
-    server = EchoServer()
+async def _serve_main(trace: bool, lag_ms: int, spec: str | None = None, app_dir: str | None = None) -> None:
     tracer = Tracer()
     if trace:
-        # Before the server exists, so that every allocation of the workload is traced.
+        # Before the server exists (and before a user's module is imported), so that all of its allocations are traced.
         tracer.start()
     commands: asyncio.Queue[str] = asyncio.Queue()
     _watch_stdin(asyncio.get_running_loop(), commands.put_nowait)
+    # stdout carries the replies; what the user's server prints goes to stderr instead of breaking them.
+    channel, sys.stdout = sys.stdout, sys.stderr
 
     def reply(**fields: Any) -> None:
-        sys.stdout.write(json.dumps(fields) + "\n")
-        sys.stdout.flush()
+        channel.write(json.dumps(fields) + "\n")
+        channel.flush()
 
     def report_lag(t: float, lag: float) -> None:
         reply(t=t, lag=lag)
 
-    reply(ok=True, ready=True, pid=os.getpid())
+    try:
+        server = make_server(spec, app_dir)
+    except ServerLoadError as exc:
+        reply(ok=False, error=str(exc))
+        return
+    describe = getattr(server, "describe", None)
+    reply(ok=True, ready=True, pid=os.getpid(), target=describe() if describe else None)
     lag_probe = asyncio.ensure_future(watch_lag(lag_ms / 1000, report_lag))
     while (line := await commands.get()) != "":
         if line == "noop":
@@ -204,7 +230,9 @@ async def _serve_main(trace: bool, lag_ms: int) -> None:
                 port = await server.start(int(command["port"]), int(command.get("leak_bytes", 0)))
                 reply(ok=True, port=port)
             elif command["cmd"] == "settle":
-                reply(ok=True, settled=await server.settle(int(command["connections"])))
+                settled = await server.settle(int(command["connections"]))
+                errors = getattr(server, "errors", None)
+                reply(ok=True, settled=settled, errors=errors.to_dict() if errors and errors.connections else None)
             elif command["cmd"] == "traced":
                 reply(ok=True, traced=tracer.traced_bytes())
             elif command["cmd"] == "collect":
@@ -236,8 +264,10 @@ def main(argv: list[str]) -> int:
         options = argparse.ArgumentParser(prog="netmem worker serve")
         options.add_argument("--trace", action="store_true")
         options.add_argument("--lag-ms", type=int, default=100)
+        options.add_argument("--server")
+        options.add_argument("--app-dir")
         parsed = options.parse_args(argv[1:])
-        asyncio.run(_serve_main(trace=parsed.trace, lag_ms=parsed.lag_ms))
+        asyncio.run(_serve_main(trace=parsed.trace, lag_ms=parsed.lag_ms, spec=parsed.server, app_dir=parsed.app_dir))
         return 0
     print(f"netmem worker: unknown role {argv!r}", file=sys.stderr)
     return 2

@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                 return _fail("--export, --screenshot and --quit need --run SCENARIO", Exit.USAGE)
         else:
             config = config_from_args(args)
-            lifecycle.prepare(config, [p for p in (args.export, args.screenshot) if p])
+            config = lifecycle.prepare(config, [p for p in (args.export, args.screenshot) if p])
     except lifecycle.NOT_STARTABLE as exc:
         return _fail(str(exc), Exit.USAGE)
 

@@ -278,7 +278,7 @@ class MainWindow(QMainWindow):
         try:
             if config is None:
                 config, label = self.form.config(), self.form.run_label()
-            lifecycle.prepare(config, [export] if export else [], keep=True)
+            config = lifecycle.prepare(config, [export] if export else [], keep=True)
         except lifecycle.NOT_STARTABLE as exc:
             self._error("Cannot start the run", str(exc))
             return None

@@ -1,0 +1,198 @@
+"""--server MODULE:ATTR: each kind of server on both hosts, errors in the user's code, bad input, the examples."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, run_to_end, small_config
+from test_cli import assert_one_line_error, netmem
+
+from netmem_gui.core import lifecycle, record, report, userserver
+from netmem_gui.core.config import ConfigError, RunConfig
+
+SERVERS = str(Path(__file__).parent / "user_servers")
+EXAMPLES = str(ROOT / "examples")
+
+
+def config(server: str, scenario: str = "all", host: str = "isolated", app_dir: str = SERVERS, **overrides):
+    return small_config(scenario, host, server=server, app_dir=app_dir, **overrides)
+
+
+@pytest.mark.parametrize(("server", "kind", "host"), [
+    (server, kind, host) for server, kind in (("kinds:handle", "streams"), ("kinds:EchoProtocol", "protocol"),
+                                              ("kinds:make", "factory")) for host in ("isolated", "inapp")
+] + [("kinds:amake", "factory", "inapp")])
+def test_each_kind_of_server_runs_every_scenario_on_both_hosts(server, kind, host):
+    run = run_to_end(config(server, host=host, connections=20))
+    assert run.completed, run.stop_reason
+    rec = record.validate(run.record())
+    module, attr = server.split(":")
+    assert rec["target"] == {"kind": "server", "module": module, "attr": attr,
+                             "file": str(Path(SERVERS) / f"{module}.py"), "handler_kind": kind}
+    fig = rec["scenarios"]
+    assert fig["connections"]["connections_created"] == 20 and fig["connections"]["connections_failed"] == 0
+    assert fig["messages"]["messages_echoed"] == 300 and fig["messages"]["messages_mismatched"] == 0
+    assert fig["stability"]["cycles_ok"] == fig["stability"]["iterations"] > 0
+    # Checkpoints wait until the user's server holds what the clients hold: its connections are counted.
+    held = [cp for cp in rec["checkpoints"] if cp["label"] == "After 20 connections"]
+    assert held and held[0]["connections"] == 20
+    assert "server_errors" not in rec
+    assert f"Your server: {server}, " in report.render(rec)
+
+
+def test_errors_in_the_users_handler_fail_their_connections_and_the_first_traceback_is_shown():
+    run = run_to_end(config("kinds:flaky", "stability", duration_s=0.8))
+    assert run.completed, run.stop_reason  # the user's bug is not netmem's: the run goes on
+    rec = record.validate(run.record())
+    stability = rec["scenarios"]["stability"]
+    assert stability["cycles_failed"] == stability["iterations"] > 5 and stability["cycles_ok"] == 0
+    errors = rec["server_errors"]
+    assert errors["connections"] >= stability["iterations"] - 1  # the last may still be closing
+    assert errors["first"].startswith("Traceback (most recent call last):")
+    assert "kinds.py" in errors["first"] and errors["first"].endswith("ValueError: no pings here: b'ping'")
+    assert "userserver.py" not in errors["first"]  # from the user's frame on
+    text = report.render(rec)
+    assert text.count("ValueError: no pings here") == 1
+    assert "connection(s) ended by an exception (each closed, as asyncio does); the first:" in text
+
+
+def test_a_protocols_errors_are_caught_too_on_the_inapp_host():
+    run = run_to_end(config("kinds:EchoProtocol", "messages", host="inapp", messages=50))
+    assert run.completed and "server_errors" not in run.record()
+
+
+def test_what_the_users_server_prints_does_not_break_the_run():
+    run = run_to_end(config("kinds:chatty", "connections", connections=10))
+    assert run.completed, run.stop_reason
+    assert run.record()["scenarios"]["connections"]["connections_created"] == 10
+
+
+def test_a_factory_returning_something_else_fails_the_run_in_one_line():
+    run = run_to_end(config("kinds:factory_of_nothing", "connections", connections=5))
+    assert not run.completed
+    assert run.stop_reason == ("what the factory --server kinds:factory_of_nothing returned is a int value, not"
+                               " callable; expected " + userserver.EXPECTED)
+
+
+def test_inject_leak_works_on_a_users_server():
+    run = run_to_end(config("kinds:handle", "stability", duration_s=1.5, inject_leak_bytes=64 * 1024))
+    rec = record.validate(run.record())
+    assert rec["scenarios"]["stability"]["leak_verdict"]["verdict"] == "POSSIBLE LEAK"
+
+
+def test_classification_never_calls_the_object():
+    calls = []
+
+    def factory():
+        calls.append(1)
+        return None
+
+    assert userserver.classify(factory, "x") == userserver.FACTORY
+    assert calls == []
+
+
+# ---- bad input: one line, exit 2, before the run ------------------------------------------------------------------
+
+@pytest.mark.parametrize(("spec", "words"), [
+    ("kinds", "--server must be MODULE:ATTR (for example chat:handle), not 'kinds'"),
+    ("kinds:9lives", "--server must be MODULE:ATTR (for example chat:handle or app.server:make), not 'kinds:9lives'"),
+    ("nowhere_to_be_found:app", "--server nowhere_to_be_found:app: no module named 'nowhere_to_be_found' in any"
+                                " folder of the search path (--app-dir, then sys.path: " + SERVERS + ", "),
+    ("kinds:handel", "kinds (" + SERVERS + "/kinds.py) has no attribute 'handel'; did you mean handle?"),
+    ("wrong:wsgi_app", "is a WSGI application (environ, start_response), an HTTP framework's entry point"),
+    ("wrong:asgi_app", "is an ASGI application (scope, receive, send), an HTTP framework's entry point"),
+    ("wrong:NUMBER", "--server wrong:NUMBER is a int value, not callable; expected a streams handler"),
+    ("wrong:asyncio", "--server wrong:asyncio is a module, not a server object"),
+    ("wrong:sync_handler", "is a plain function taking (reader, writer); a streams handler must be a coroutine"
+                           " function: async def sync_handler(reader, writer)"),
+    ("wrong:one_argument", "is a coroutine function taking (connection); a streams handler takes (reader, writer)"),
+    ("wrong:NeedsArguments", "is an asyncio.Protocol subclass whose constructor takes (room); netmem creates one per"
+                             " connection with no arguments"),
+    ("wrong:Datagrams", "is Datagrams, an asyncio protocol for datagrams or subprocesses"),
+    ("missing_dependency:app", "importing missing_dependency failed: No module named"
+                               " 'a_module_that_is_not_installed_anywhere' ("),
+    ("raises_on_import:app", "importing raises_on_import raised RuntimeError: DATABASE_URL is not set ("),
+])
+def test_bad_server_is_refused_before_the_run_in_one_line(spec, words):
+    with pytest.raises(ConfigError) as refused:
+        lifecycle.prepare(RunConfig(scenario="connections", server=spec, app_dir=SERVERS))
+    assert words in str(refused.value) and "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize(("spec", "words"), [
+    ("nowhere_to_be_found:app", "no module named 'nowhere_to_be_found' in any folder of the search path"),
+    ("kinds:handel", "has no attribute 'handel'"),
+    ("wrong:wsgi_app", "is a WSGI application"),
+    ("wrong:one_argument", "a streams handler takes (reader, writer)"),
+])
+def test_bad_server_on_the_command_line_is_one_line_and_status_2(spec, words):
+    assert_one_line_error(netmem("run", "connections", "--server", spec, "--app-dir", SERVERS), words)
+
+
+def test_bad_app_dir_and_syntax_errors_are_one_line(tmp_path):
+    assert_one_line_error(netmem("run", "connections", "--server", "kinds:handle", "--app-dir",
+                                 str(tmp_path / "none")), "--app-dir " + str(tmp_path / "none") + ": no such folder")
+    assert_one_line_error(netmem("run", "connections", "--app-dir", SERVERS), "give --server too")
+    (tmp_path / "typo.py").write_text("async def handle(reader, writer)\n    pass\n", encoding="utf-8")
+    assert_one_line_error(netmem("run", "connections", "--server", "typo:handle", "--app-dir", str(tmp_path)),
+                          f"--server typo:handle: {tmp_path / 'typo.py'} line 1: expected ':'")
+
+
+def test_app_dir_defaults_to_the_current_folder():
+    done = netmem("run", "connections", "--connections", "5", "--server", "kinds:handle", "--interval", "20",
+                  "--no-save", cwd=SERVERS)
+    assert done.returncode == 0, done.stderr
+    assert f"Your server: kinds:handle, a streams handler (reader, writer) from {SERVERS}/kinds.py" in done.stdout
+
+
+# ---- the examples -------------------------------------------------------------------------------------------------
+
+def _session_buffer_line() -> int:
+    sys.path.insert(0, EXAMPLES)
+    try:
+        import chat
+    finally:
+        sys.path.remove(EXAMPLES)
+    lines, first = inspect.getsourcelines(chat.Session)
+    return first + next(i for i, text in enumerate(lines) if "bytearray(" in text)
+
+
+def test_the_leaky_chat_example_says_possible_leak_and_exits_3():
+    done = netmem("run", "stability", "--server", "chat:leaky_room", "--app-dir", EXAMPLES, "--duration", "2",
+                  "--fail-on-leak", "--no-save")
+    assert done.returncode == 3, done.stderr
+    assert "Leak verdict (growth per cycle in steady state): POSSIBLE LEAK (stability)" in done.stdout
+    assert "1. Memory grows over time (stability)" in done.stdout
+
+
+def test_tracing_the_leaky_chat_example_names_its_session_buffer_line(tmp_path):
+    out = tmp_path / "chat.json"
+    done = netmem("run", "stability", "--server", "chat:leaky_room", "--app-dir", EXAMPLES, "--duration", "2",
+                  "--trace-allocations", "--json", str(out), "--no-save")
+    assert done.returncode == 0, done.stderr
+    rec = record.load(out)
+    top = rec["allocations"]["stability"]["sites"][0]
+    assert (top["file"], top["line"]) == (str(Path(EXAMPLES) / "chat.py"), _session_buffer_line())
+    finding = next(f for f in rec["findings"] if f["id"] == "memory-grows")
+    assert f"chat.py:{_session_buffer_line()} +" in finding["next_steps"][0]["text"]
+
+
+def test_the_fixed_chat_example_exits_0_without_a_leak():
+    done = netmem("run", "stability", "--server", "chat:room", "--app-dir", EXAMPLES, "--duration", "2",
+                  "--fail-on-leak", "--no-save")
+    assert done.returncode == 0, done.stderr
+    verdict = next(line for line in done.stdout.splitlines() if line.startswith("Leak verdict (growth per cycle"))
+    assert "POSSIBLE LEAK" not in verdict  # OK, or INCONCLUSIVE when 2 s on a busy machine can't tell
+    assert "Memory grows over time" not in done.stdout
+
+
+def test_the_queue_example_runs_every_scenario():
+    run = run_to_end(config("queue_server:QueuedEcho", app_dir=EXAMPLES, connections=20, messages=2000,
+                            message_size=64 * 1024))
+    assert run.completed, run.stop_reason
+    rec = run.record()
+    assert rec["scenarios"]["messages"]["messages_echoed"] == 2000
+    assert rec["target"]["handler_kind"] == "protocol"

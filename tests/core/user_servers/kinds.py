@@ -1,0 +1,53 @@
+"""Servers of each kind netmem serves by import path, for tests/core/test_user_server.py."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """An asyncio streams handler: echo until the client closes."""
+    while data := await reader.read(65536):
+        writer.write(data)
+        await writer.drain()
+    writer.close()
+
+
+class EchoProtocol(asyncio.Protocol):
+    """An asyncio.Protocol subclass: one instance a connection."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(data)  # type: ignore[attr-defined]
+
+
+def make() -> object:
+    """A factory (called once) returning the streams handler."""
+    return handle
+
+
+async def amake() -> type[asyncio.Protocol]:
+    """An async factory (awaited once) returning the Protocol subclass."""
+    return EchoProtocol
+
+
+async def flaky(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A handler with a bug: the stability scenario's b"ping" makes it raise."""
+    while data := await reader.read(65536):
+        if data == b"ping":
+            raise ValueError(f"no pings here: {data!r}")
+        writer.write(data)
+    writer.close()
+
+
+async def chatty(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A handler that prints: what it prints must not get in the way of netmem's own channels."""
+    print("client connected", flush=True)
+    await handle(reader, writer)
+
+
+def factory_of_nothing() -> int:
+    """A factory returning what netmem can't serve."""
+    return 42
