@@ -10,7 +10,6 @@ from .findings import NOT_RELEASED_SHARE
 from .record import Record
 from .tables import KIB, MIB
 
-
 HANDLER_KINDS = {
     "streams": "a streams handler (reader, writer)",
     "protocol": "an asyncio.Protocol subclass",
