@@ -45,6 +45,21 @@ def run_async(ev_loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]
     return ev_loop.run_until_complete(asyncio.wait_for(coro, timeout))
 
 
+async def until(condition: Any, timeout: float = 60, what: str = "condition") -> None:
+    """Wait, letting the Qt loop run, until condition() is true; fail after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"{what} not reached in {timeout:g} s"
+        await asyncio.sleep(0.02)
+
+
+async def finished_on_screen(window: Any, entry: Any) -> None:
+    """Wait until the window shows a finished run: its summary, and its plot with every sample."""
+    await window.wait_idle()
+    await until(lambda: window.summary.shown_record is entry.rec
+                and window.plot.sample_count() == len(entry.rec["samples"]["t_s"]), 10, "the finished run on screen")
+
+
 @pytest.fixture
 def window(qapp: Any, qtbot: Any, loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
     from netmem_gui.gui.settings import make_settings

@@ -14,7 +14,7 @@ pytest.importorskip("qasync")
 from netmem_gui.core import record
 from netmem_gui.core.config import RunConfig
 
-from .conftest import run_async
+from .conftest import finished_on_screen, run_async
 
 pytestmark = pytest.mark.qt
 
@@ -28,8 +28,7 @@ async def _run(window, config, watch=None):
         if watch is not None:
             seen.append(watch())
         await asyncio.sleep(0.04)
-    await window.wait_idle()
-    await asyncio.sleep(0.1)  # a few frames, so the finished run is on screen
+    await finished_on_screen(window, entry)
     return entry, seen
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import psutil
 import pytest
 
@@ -13,7 +11,7 @@ pytest.importorskip("qasync")
 
 from netmem_gui.core.config import RunConfig
 
-from .conftest import run_async
+from .conftest import run_async, until
 
 pytestmark = pytest.mark.qt
 
@@ -38,20 +36,13 @@ def _own_inet() -> set[tuple]:
     }
 
 
-async def _until(condition, timeout: float = 60) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.02)
-
-
 def test_stop_isolated_run_ends_children_and_keeps_partial_run(window, loop):
     config = RunConfig(scenario="stability", duration_s=60, interval_ms=20)
 
     async def scenario():
         entry = window.start_run(config)
         run = entry.run
-        await _until(lambda: run.phases and run.phases[-1]["phase"] == "cycles" and len(run.samples) > 3)
+        await until(lambda: run.phases and run.phases[-1]["phase"] == "cycles" and len(run.samples) > 3)
         children = _workers()
         assert len(children) == 2 and run.measured["pid"] in {c.pid for c in children}
         window.stop_button.click()
@@ -78,11 +69,11 @@ def test_stop_inapp_run_closes_every_socket(window, loop):
     async def scenario():
         entry = window.start_run(config)
         run = entry.run
-        await _until(lambda: run.progress is not None and run.progress["done"] >= 100)
+        await until(lambda: run.progress is not None and run.progress["done"] >= 100)
         assert len(_own_inet() - before) > 100  # the clients and the server's ends are open now
         window.stop_action.trigger()
         await window.wait_idle()
-        await asyncio.sleep(0.1)
+        await until(lambda: _own_inet() - before == set(), 10, "every socket closed")
         return entry
 
     entry = run_async(loop, scenario())
@@ -98,12 +89,12 @@ def test_closing_the_window_mid_run_stops_it_first(window, loop, qtbot):
 
     async def scenario():
         entry = window.start_run(config)
-        await _until(lambda: len(entry.run.samples) > 3)
+        await until(lambda: len(entry.run.samples) > 3)
         children = _workers()
         window.close()
         assert window.isVisible() and not closed  # not before the run has stopped
         await window.wait_idle()
-        await _until(lambda: bool(closed), 10)
+        await until(lambda: bool(closed), 10)
         return entry, children
 
     entry, children = run_async(loop, scenario())

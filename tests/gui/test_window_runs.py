@@ -12,7 +12,7 @@ pytest.importorskip("qasync")
 
 from netmem_gui.core.config import RunConfig
 
-from .conftest import run_async
+from .conftest import finished_on_screen, run_async
 
 pytestmark = pytest.mark.qt
 
@@ -30,8 +30,7 @@ async def _run_watching_plot(window, config):
         if window.plot.source is not None and window.plot.source.live:
             seen_live = max(seen_live, window.plot.sample_count())
         await asyncio.sleep(0.02)
-    await window.wait_idle()
-    await asyncio.sleep(0.1)  # a few frames, so the finished run is on screen
+    await finished_on_screen(window, entry)
     return entry, seen_live
 
 
