@@ -1,4 +1,4 @@
-"""Findings: the seed guide's diagnosis table (symptom, evidence, next steps) applied to a run's figures.
+"""Findings: the C++ memory profiling guide's diagnosis table (symptom, evidence, next steps) on a run's figures.
 
 Each rule reads figures the record already holds and says, when it fires, which symptom the run shows, the
 figures that show it (with units) and what to do next for the kind of server measured. The rules and why
@@ -16,7 +16,7 @@ MIB = 1024 * 1024
 
 # "High per-connection memory": the built-in echo server costs ~1.6 KB of RSS per connection on its own
 # (isolated host) and ~5-6 KB when clients and server share the process (in-app); redis-server 7 costs ~1.5 KB
-# idle and ~10 KB after one command; the seed's guide expects ~11 KB for its C++ server. Four times the guide's
+# idle and ~10 KB after one command; the C++ guide expects ~11 KB for its C++ server. Four times the guide's
 # expectation and three times the busiest of those is clearly "much higher than expected" and is still cheap
 # enough that a thread or two 16 KB buffers per connection (~24-32 KB) does not trip it by itself.
 DEFAULT_PER_CONNECTION_LIMIT_BYTES = 48 * 1024
@@ -29,7 +29,7 @@ MIN_CONNECTIONS_FOR_OVERHEAD = 20
 # next round of the same connections could reuse that memory: with --rounds 2 or more, memory held with every
 # connection open grows from round to round only by what cleanup did not give back, even to the allocator.
 NOT_RELEASED_SHARE = 0.5  # a round keeps more than half of what round 1's connections took...
-NOT_RELEASED_MIN_BYTES = MIB  # ...and more than the seed's 1 MiB threshold, so page steps of small runs can't
+NOT_RELEASED_MIN_BYTES = MIB  # ...and more than the guide's 1 MiB threshold, so page steps of small runs can't
 
 PYTHON_KINDS = ("builtin", "server")  # the server runs in a Python process netmem starts (tracemalloc, memray)
 
