@@ -152,8 +152,8 @@ def render(rec: Record) -> str:
         f" measuring {what} (pid {measured['pid']}), sampled every {cfg['interval_ms']} ms",
     ]
     if target.get("kind") == "server":
-        out.append(f"Your server: {target['module']}:{target['attr']}, {HANDLER_KINDS.get(target['handler_kind'])}"
-                   f" from {target['file']}")
+        kind = HANDLER_KINDS.get(target.get("handler_kind") or "", "a server object")
+        out.append(f"Your server: {target.get('module')}:{target.get('attr')}, {kind} from {target.get('file')}")
     errors = rec.get("server_errors")
     if errors:
         out += [f"Errors in your server's code: {errors['connections']:,} connection(s) ended by an exception"
