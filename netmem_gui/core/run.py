@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import psutil
+
 from .. import __version__
 from . import analysis, findings, record
 from .config import RunConfig
@@ -203,8 +205,11 @@ async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None
     def on_event(event: Event) -> None:
         nonlocal sampler
         if event["type"] == "target" and sampler is None:
-            sampler = Sampler(event["pid"], run.config.interval_ms / 1000, run.t0, run.samples)
-            sampler.start()
+            try:
+                sampler = Sampler(event["pid"], run.config.interval_ms / 1000, run.t0, run.samples)
+                sampler.start()
+            except psutil.Error:
+                pass  # the server process has just gone: the load side ends the run and says so
         elif event["type"] == "end" and sampler is not None:
             sampler.stop()
         run.handle(event)
