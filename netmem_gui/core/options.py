@@ -68,10 +68,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", "--port", "Port", kind=int, low=0, high=65535, metavar="PORT", form=False,
             help="the built-in echo server's port on 127.0.0.1 (default: any free port)"),
     Setting("server", "--server", "&Your server", kind=str, metavar="MODULE:ATTR",
+            none_text="MODULE:ATTR (empty: the built-in echo server)",
             help="profile your own asyncio server instead of the built-in echo server: MODULE:ATTR names a streams"
                  " handler (async def handle(reader, writer)), an asyncio.Protocol subclass, or a factory taking no"
                  " arguments that returns one; netmem serves it in its server process (see docs/your-server.md)"),
-    Setting("app_dir", "--app-dir", "App folder", kind=str, metavar="DIR",
+    Setting("app_dir", "--app-dir", "App folder", kind=str, metavar="DIR", none_text="the current folder",
             help="the folder MODULE is imported from, put first on sys.path (default: the current folder)"),
     Setting("rounds", "--rounds", "R&ounds", kind=int, group="advanced", low=1, high=cfg.MAX_ROUNDS, unit="round(s)",
             metavar="N", scenarios=("connections",),

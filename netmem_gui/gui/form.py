@@ -45,7 +45,9 @@ def _control(s: Setting) -> QWidget:
         box.addItems(list(s.choices))
         return box
     if s.kind is str:
-        return QLineEdit()
+        edit = QLineEdit()
+        edit.setPlaceholderText(s.none_text or "")
+        return edit
     spin: QSpinBox | QDoubleSpinBox = QSpinBox() if s.kind is int else QDoubleSpinBox()
     if isinstance(spin, QDoubleSpinBox):
         spin.setDecimals(1)
