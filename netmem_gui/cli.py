@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from typing import Any, TextIO
 
@@ -14,6 +13,7 @@ from .core.config import SCENARIOS
 from .core.lifecycle import Exit
 from .core.options import SCENARIO_HELP, OneLineErrorParser, add_run_options, config_from_args
 from .core.run import Run, execute
+from .core.stopping import StopSignals
 from .core.text import shown
 
 
@@ -62,23 +62,11 @@ class _Progress:
             self._stream.flush()
 
 
-async def _run_until_done(run: Run) -> bool:
-    """Execute the run; Ctrl-C stops it cleanly. Returns True if Ctrl-C was pressed."""
-    loop = asyncio.get_running_loop()
+async def _run_until_done(run: Run, signals: StopSignals) -> None:
+    """Execute the run; SIGINT or SIGTERM stops it cleanly (core.stopping)."""
     stop = asyncio.Event()
-    interrupted = False
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        nonlocal interrupted
-        interrupted = True
-        loop.call_soon_threadsafe(stop.set)
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        await execute(run, stop)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    return interrupted
+    signals.connect(stop.set)
+    await execute(run, stop)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -87,15 +75,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                                keep=not args.no_save)
     run = Run(config, label=args.label, expectations=expected, expectations_name=args.expect)
     progress = _Progress(run, sys.stderr)
-    interrupted = asyncio.run(_run_until_done(run))
-    progress.clear()
-    outcome = lifecycle.finish(run, json_path=args.json, keep=not args.no_save, fail_on_leak=args.fail_on_leak,
-                               interrupted=interrupted)
-    print(report.render(outcome.record))
-    for note in outcome.notes:
-        print(shown(note))
-    for problem in [*outcome.problems, *([outcome.verdict] if outcome.verdict else [])]:
-        print(f"netmem: {shown(problem)}", file=sys.stderr)
+    # The handlers stay until the run is kept and reported: a second signal meanwhile changes nothing.
+    with StopSignals() as signals:
+        asyncio.run(_run_until_done(run, signals))
+        progress.clear()
+        outcome = lifecycle.finish(run, json_path=args.json, keep=not args.no_save, fail_on_leak=args.fail_on_leak,
+                                   stopped_by=signals.received)
+        print(report.render(outcome.record))
+        for note in outcome.notes:
+            print(shown(note))
+        for problem in [*outcome.problems, *([outcome.verdict] if outcome.verdict else [])]:
+            print(f"netmem: {shown(problem)}", file=sys.stderr)
     return outcome.status
 
 

@@ -7,6 +7,7 @@ import collections
 import gc
 import json
 import os
+import signal
 import subprocess
 import threading
 from collections.abc import Callable, Coroutine
@@ -197,9 +198,12 @@ class IsolatedHost:
     name = "isolated"
 
     async def run(self, config: RunConfig, emit: Emit, stop: asyncio.Event) -> None:
+        # Its own process group (POSIX): the load child and the server child it starts can be killed together,
+        # whatever state they are in (a stopped child ignores everything but SIGKILL).
+        group = {"start_new_session": True} if os.name == "posix" else {}
         proc = subprocess.Popen(
             [*worker_command("load"), json.dumps(config.to_dict())],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **spawn_options(),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **spawn_options(), **group,
         )
         inbox = _Inbox()
         errors: collections.deque[str] = collections.deque(maxlen=20)
@@ -230,8 +234,8 @@ class IsolatedHost:
             except (OSError, ValueError):
                 pass  # closed under us at the end of the run: nothing more to read
 
-        # A child that does not wind down in time after "stop" is killed; its own child sees its stdin close.
-        killer = threading.Timer(STOP_GRACE_S, lambda: proc.poll() is None and proc.kill())
+        # Children that do not wind down in time after "stop" are killed, all of them.
+        killer = threading.Timer(STOP_GRACE_S, lambda: _kill_all(proc))
         killer.daemon = True
 
         def on_stop() -> None:
@@ -246,16 +250,41 @@ class IsolatedHost:
         finally:
             killer.cancel()
             if proc.poll() is None:
-                proc.kill()
+                _kill_all(proc)
                 proc.wait()
             # The server child shares the load child's stderr and may outlive it by a moment.
             error_reader.join(timeout=2)
+            if error_reader.is_alive():
+                # Something still holds the pipe (a stopped server child whose parent died): end it. The group
+                # still has a member, so its number can't have been reused.
+                _kill_group(proc.pid)
+                error_reader.join(timeout=2)
             for pipe in (proc.stdin, proc.stdout, proc.stderr):
-                if pipe is not None:
+                # Closing a pipe that a thread is reading blocks until that read returns: leave it to that thread.
+                if pipe is not None and not (pipe is proc.stderr and error_reader.is_alive()):
                     pipe.close()
         if not ended:
             last = next((e for e in reversed(errors) if e.strip()), f"exit status {proc.returncode}")
             emit({"type": "end", "completed": False, "reason": f"the workload process failed: {last}"})
+
+
+def _kill_group(pgid: int) -> None:
+    if os.name == "posix":
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _kill_all(proc: subprocess.Popen) -> None:
+    """SIGKILL the load child and every process of its group (the server child), while the load child is
+    unreaped (so that its group's number is ours); elsewhere, the load child alone."""
+    if proc.poll() is not None:
+        return
+    if os.name == "posix":
+        _kill_group(proc.pid)
+    else:
+        proc.kill()
 
 
 def _tell(proc: subprocess.Popen, line: str) -> None:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from . import expectations, library, record
+from . import expectations, library, record, stopping
 from .config import ConfigError, RunConfig
 from .limits import check_fd_limit
 from .run import Run
@@ -29,7 +29,8 @@ class Exit(enum.IntEnum):
     REGRESSED = 1  # `compare` / `check`: a gated figure regressed or an expectation was breached
     USAGE = 2  # bad arguments or input, or a --json/--export path that can't be written: one line on stderr
     LEAK = 3  # with --fail-on-leak: the leak verdict is POSSIBLE LEAK
-    INTERRUPTED = 130  # stopped by the user (Ctrl-C); the partial run was kept
+    INTERRUPTED = 130  # stopped by SIGINT (Ctrl-C); the partial run was kept
+    TERMINATED = 143  # stopped by SIGTERM (timeout, systemd, CI); the partial run was kept
 
 
 # Everything that means "this run can't start as asked": one line for the user and Exit.USAGE.
@@ -68,8 +69,9 @@ class Outcome:
 
 
 def finish(run: Run, json_path: str | os.PathLike[str] | None = None, keep: bool = True,
-           fail_on_leak: bool = False, interrupted: bool = False) -> Outcome:
+           fail_on_leak: bool = False, stopped_by: int | None = None) -> Outcome:
     """Make the run's record, keep it in the run library (`keep`), write it to `json_path`, and judge the status.
+    `stopped_by`: the signal that stopped the run (see core.stopping), which sets the status (130, 143).
 
     The library comes first: a record file that can't be written (a full disk, a folder removed meanwhile) must
     not cost the run itself; it makes the status Exit.USAGE, with the path named.
@@ -94,8 +96,10 @@ def finish(run: Run, json_path: str | os.PathLike[str] | None = None, keep: bool
             outcome.problems.append(f"error: the run record could not be written: {exc}{kept}")
         else:
             outcome.notes.append(f"Run record written to {os.fspath(json_path)}")
-    if interrupted:
-        outcome.status, outcome.verdict = Exit.INTERRUPTED, "interrupted; the partial run was kept"
+    if stopped_by is not None:
+        outcome.status = Exit(stopping.exit_status(stopped_by))
+        how = "interrupted" if outcome.status == Exit.INTERRUPTED else f"stopped by {stopping.signal_name(stopped_by)}"
+        outcome.verdict = f"{how}; the partial run was kept"
     elif not run.completed:
         outcome.status, outcome.verdict = Exit.FAILED, f"the run failed: {run.stop_reason}"
     elif not wrote:

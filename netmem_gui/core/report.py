@@ -134,8 +134,8 @@ def cost_lines(rec: Record) -> list[str]:
     if s.get("loop_lag_p99_s") is not None:
         role = rec["measured"]["role"]
         where = "the server process's loop" if role == "server" else "the in-app workload thread's loop"
-        out.append(f"Event-loop lag of {where}: median {ms(s['loop_lag_p50_s'])}, p99 {ms(s['loop_lag_p99_s'])},"
-                   f" max {ms(s['loop_lag_max_s'])}")
+        out.append(f"Event-loop lag of {where}: median {ms(s.get('loop_lag_p50_s'))}, p99 {ms(s['loop_lag_p99_s'])},"
+                   f" max {ms(s.get('loop_lag_max_s'))}")
     if s.get("sampler_cpu_percent") is not None:
         out.append(f"Sampler's own CPU: {s['sampler_cpu_percent']:.2f} % of one core")
     return out

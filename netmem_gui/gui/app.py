@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ from ..core import lifecycle
 from ..core.config import SCENARIOS, RunConfig
 from ..core.lifecycle import Exit
 from ..core.options import OneLineErrorParser, add_run_options, config_from_args
+from ..core.stopping import StopSignals
 
 if TYPE_CHECKING:
     from .window import MainWindow
@@ -54,38 +54,39 @@ async def _scripted(window: MainWindow, config: RunConfig, args: argparse.Namesp
     code = outcome.status
     for problem in outcome.problems:
         print(f"{PROG}: {problem}", file=sys.stderr)
-    if args.screenshot and not window.grab().save(args.screenshot):
-        code = _fail(f"{args.screenshot}: the screenshot could not be written", Exit.FAILED)
+    if args.screenshot:
+        from .exporting import ExportError, save_picture
+
+        try:
+            save_picture(window.grab(), args.screenshot)
+        except ExportError as exc:
+            code = _fail(str(exc), Exit.USAGE)
     if outcome.verdict:
         print(f"{PROG}: {outcome.verdict}", file=sys.stderr)
     return code
 
 
-def _close_on_sigint(window: MainWindow) -> None:
-    """Ctrl-C in the terminal closes the window the way its close button does: a running run is stopped first."""
-    loop = asyncio.get_running_loop()
-
-    def on_sigint(signum: int, frame: object) -> None:
-        window.interrupted = True
-        # Python runs this between Qt events (the frame timer gives it a chance 25 times a second).
-        loop.call_soon_threadsafe(window.close)
-
-    signal.signal(signal.SIGINT, on_sigint)
-
-
 async def _gui_main(window: MainWindow, config: RunConfig | None, args: argparse.Namespace) -> int:
-    _close_on_sigint(window)
-    closed = asyncio.get_running_loop().create_future()
-    window.closed.connect(lambda: closed.done() or closed.set_result(None))
-    window.show()
-    code = Exit.OK
-    if config is not None:
-        code = await _scripted(window, config, args)
-        if args.quit:
-            window.close()
-            return code
-    await closed
-    return code
+    # SIGINT and SIGTERM close the window the way its close button does: a running run is stopped first and
+    # kept (core.stopping). Python runs the handler between Qt events (the frame timer gives it a chance).
+    with StopSignals() as signals:
+        signals.connect(lambda: _stop_by_signal(window, signals))
+        closed = asyncio.get_running_loop().create_future()
+        window.closed.connect(lambda: closed.done() or closed.set_result(None))
+        window.show()
+        code = Exit.OK
+        if config is not None:
+            code = await _scripted(window, config, args)
+            if args.quit:
+                window.close()
+                return code
+        await closed
+        return code if signals.status is None else signals.status
+
+
+def _stop_by_signal(window: MainWindow, signals: StopSignals) -> None:
+    window.stopped_by = signals.received
+    window.close()
 
 
 def _warn_about_known_crash(pyside_version: str) -> None:

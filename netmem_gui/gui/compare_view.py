@@ -33,9 +33,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import compare, library, record
+from ..core import compare, files, library, record
 from ..core.record import Record
 from ..core.tables import MIB
+from . import exporting
 from .plot import style_plot
 
 # Colour-blind-safe (Okabe-Ito), BASE first in a neutral dark blue so that the new runs stand out against it.
@@ -348,18 +349,14 @@ class CompareView(QWidget):
         """Write a PNG of the view, or the comparison as the CLI prints it (.md, .json); OSError/ValueError if not."""
         kind = kind or Path(path).suffix.lower()
         if kind == ".png":
-            if not self.grab().save(os.fspath(path), "PNG"):
-                raise OSError(f"{os.fspath(path)}: the picture could not be written")
+            exporting.save_picture(self.grab(), path)
             return
         if self.comparison is None:
             raise ValueError("choose two or more runs first")
         fmt = {".md": "markdown", ".json": "json"}.get(kind)
         if fmt is None:
             raise ValueError(f"{os.fspath(path)}: unknown export type; use .png, .md or .json")
-        text = compare.render(self.comparison, fmt)
-        tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-        tmp.write_text(text + "\n", encoding="utf-8")
-        os.replace(tmp, path)  # atomically, like every other file netmem writes
+        files.write_user_file(path, compare.render(self.comparison, fmt) + "\n", exporting.ExportError)
 
     def export_dialog(self, kind: str) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export the comparison", f"netmem-compare{kind}", EXPORTS[kind])

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 
 import pyqtgraph as pg
 import pyqtgraph.exporters  # registers the exporters on pg
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+from PySide6.QtGui import QImage, QPixmap
 
-from ..core import record
+from ..core import files, record
 from ..core.record import Record
 
 KINDS = {".json": "Run record (*.json)", ".png": "Plot as PNG (*.png)", ".svg": "Plot as SVG (*.svg)",
@@ -39,12 +42,33 @@ def with_suffix(path: str, kind: str) -> str:
 def write_csv(rec: Record, path: str | os.PathLike[str]) -> None:
     """One row per sample: time in seconds, RSS and VMS in bytes."""
     s = rec["samples"]
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        out = csv.writer(handle)
-        out.writerow(["t_s", "rss_bytes", "vms_bytes"])
-        out.writerows(zip(s["t_s"], s["rss_bytes"], s["vms_bytes"], strict=True))
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    out = csv.writer(text)
+    out.writerow(["t_s", "rss_bytes", "vms_bytes"])
+    out.writerows(zip(s["t_s"], s["rss_bytes"], s["vms_bytes"], strict=True))
+    files.write_user_file(path, text.getvalue(), ExportError)
+
+
+def picture_bytes(picture: QImage | QPixmap, fmt: str = "PNG") -> bytes:
+    """A picture encoded as `fmt` (PNG, JPG, ...), in memory: files are written by the core's one writer."""
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    ok = picture.save(buffer, fmt.upper())
+    buffer.close()
+    if not ok:
+        raise ExportError(f"the picture could not be encoded as {fmt}")
+    return bytes(data.data())
+
+
+def save_picture(picture: QImage | QPixmap, path: str | os.PathLike[str]) -> None:
+    """Write a picture (a screenshot, a plot) in the format its suffix names; ExportError naming the path if not."""
+    fmt = Path(path).suffix.lstrip(".") or "png"
+    try:
+        data = picture_bytes(picture, fmt)
+    except ExportError as exc:
+        raise ExportError(f"{os.fspath(path)}: {exc}") from None
+    files.write_user_file(path, data, ExportError)
 
 
 def write_plot(plot: pg.PlotWidget, path: str | os.PathLike[str], kind: str) -> None:
@@ -53,25 +77,27 @@ def write_plot(plot: pg.PlotWidget, path: str | os.PathLike[str], kind: str) -> 
         exporter = pg.exporters.ImageExporter(item)
         # Twice the on-screen size, so the PNG stays sharp in documents.
         exporter.parameters()["width"] = max(1600, int(item.sceneBoundingRect().width() * 2))
-        exporter.export(os.fspath(path))
-    else:
-        try:
-            pg.exporters.SVGExporter(item).export(os.fspath(path))
-        except ValueError:
-            # pyqtgraph 0.14's SVG exporter can't parse the closed paths ("... Z") newer Qt writes
-            # (pyqtgraph issue #3495); Qt's own SVG generator draws the same widget as vectors.
-            _qt_svg(plot, path)
-    if not Path(path).exists():
-        raise ExportError(f"{os.fspath(path)}: the plot could not be written")
+        save_picture(exporter.export(toBytes=True), path)
+        return
+    try:
+        data = pg.exporters.SVGExporter(item).export(toBytes=True)
+    except ValueError:
+        # pyqtgraph 0.14's SVG exporter can't parse the closed paths ("... Z") newer Qt writes
+        # (pyqtgraph issue #3495); Qt's own SVG generator draws the same widget as vectors.
+        data = _qt_svg(plot)
+    files.write_user_file(path, data, ExportError)
 
 
-def _qt_svg(plot: pg.PlotWidget, path: str | os.PathLike[str]) -> None:
+def _qt_svg(plot: pg.PlotWidget) -> bytes:
     from PySide6.QtCore import QRect, QSize
     from PySide6.QtGui import QPainter
     from PySide6.QtSvg import QSvgGenerator
 
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
     generator = QSvgGenerator()
-    generator.setFileName(os.fspath(path))
+    generator.setOutputDevice(buffer)
     generator.setSize(QSize(plot.width(), plot.height()))
     generator.setViewBox(QRect(0, 0, plot.width(), plot.height()))
     generator.setTitle("netmem RSS plot")
@@ -80,10 +106,13 @@ def _qt_svg(plot: pg.PlotWidget, path: str | os.PathLike[str]) -> None:
         plot.render(painter)
     finally:
         painter.end()
+    buffer.close()
+    return bytes(data.data())
 
 
 def export(rec: Record, plot: pg.PlotWidget, path: str | os.PathLike[str], kind: str) -> None:
-    """Write one export; RecordError or OSError when the file can't be written."""
+    """Write one export with the core's one writer (atomic, mode kept); RecordError or ExportError, naming the
+    path, when the file can't be written."""
     record.check_writable(path)
     if kind == ".json":
         record.save(rec, path)

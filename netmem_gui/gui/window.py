@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
         self.entries: list[SessionRun] = []
         self.active: SessionRun | None = None
         self._closing = False
-        self.interrupted = False  # set when a signal (Ctrl-C) closed the window: the run ends as interrupted
+        self.stopped_by: int | None = None  # the signal (SIGINT, SIGTERM) that closed the window, if one did
         self._frame = 0
         self.library_dialog: LibraryDialog | None = None
         self.compare_view: CompareView | None = None
@@ -319,7 +319,7 @@ class MainWindow(QMainWindow):
             entry.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if not run.ended:
                 run.handle({"type": "end", "completed": False, "reason": entry.error})
-        entry.outcome = lifecycle.finish(run, json_path=entry.export, interrupted=self.interrupted)
+        entry.outcome = lifecycle.finish(run, json_path=entry.export, stopped_by=self.stopped_by)
         entry.rec = entry.outcome.record
         entry.library_id = entry.outcome.library_id
         self.active = None

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from typing import Any
 
 from hypothesis import settings
 from hypothesis import strategies as st
 
 # A fixed budget per property, a few seconds each on a 2-core CI machine; no deadline (the machine is shared).
-FUZZ = settings(max_examples=40, deadline=None, database=None)
+FUZZ = settings(max_examples=int(os.environ.get("NETMEM_FUZZ_EXAMPLES", "40")), deadline=None, database=None)
 
 DEEP_JSON = "[" * 3000 + "]" * 3000
 

@@ -12,7 +12,7 @@ from mutations import FUZZ, mutated_json, mutated_toml
 from records import real_record
 
 from netmem_gui import cli
-from netmem_gui.core import expectations, record
+from netmem_gui.core import expectations, record, report
 
 BASE = real_record()
 EXAMPLE = (ROOT / "resources" / "expectations" / "isolated-host.toml").read_text(encoding="utf-8")
@@ -65,6 +65,7 @@ def test_the_loader_loads_or_refuses_in_one_line(tmp_path, text):
     assert len(samples["t_s"]) == len(samples["rss_bytes"]) == len(samples["vms_bytes"])
     assert samples["t_s"] == sorted(samples["t_s"]) and min(samples["rss_bytes"], default=0) >= 0
     record.dumps(rec)  # writable again: nothing json can't write strictly
+    report.render(rec)  # the app's summary of an opened record is this report
 
 
 @FUZZ_FS

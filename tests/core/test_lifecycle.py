@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 from conftest import run_to_end, small_config
 
@@ -29,4 +31,5 @@ def test_finish_keeps_the_run_in_the_library_even_when_the_record_file_fails(tmp
     again = lifecycle.finish(run, json_path=written, keep=False)
     assert again.status == Exit.OK and again.library_id is None and again.verdict is None
     assert record.load(written)["completed"] is True
-    assert lifecycle.finish(run, keep=False, interrupted=True).status == Exit.INTERRUPTED
+    assert lifecycle.finish(run, keep=False, stopped_by=signal.SIGINT).status == Exit.INTERRUPTED
+    assert lifecycle.finish(run, keep=False, stopped_by=signal.SIGTERM).status == Exit.TERMINATED == 143

@@ -39,7 +39,8 @@ def test_open_loads_or_says_why_in_one_line(window, loop, tmp_path, dialogs):
     base = run_async(loop, go()).record()
     path = tmp_path / "run.json"
 
-    @settings(FUZZ, max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(FUZZ, max_examples=FUZZ.max_examples * 5 // 8,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(text=mutated_json(base))
     def open_one(text):
         path.write_text(text, encoding="utf-8", errors="surrogatepass")

@@ -59,11 +59,18 @@ def test_worker_flag_dispatches_to_the_worker(tmp_path):
     assert done.returncode == 2 and "netmem worker: unknown role" in done.stderr
 
 
-def test_ctrl_c_stops_the_run_and_keeps_it(tmp_path):
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize(("signame", "status", "says"), [
+    ("SIGINT", 130, "interrupted; the partial run was kept"),
+    ("SIGTERM", 143, "stopped by SIGTERM; the partial run was kept"),
+])
+def test_a_signal_stops_the_run_and_keeps_it(tmp_path, signame, status, says):
     import signal
     import time
 
     import psutil
+
+    from netmem_gui.core import library
 
     out = tmp_path / "run.json"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "NETMEM_GUI_SETTINGS": str(tmp_path / "settings.ini")}
@@ -78,14 +85,15 @@ def test_ctrl_c_stops_the_run_and_keeps_it(tmp_path):
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
         workers = gui.children(recursive=True)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, signame))
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err
-    assert "interrupted; the partial run was kept" in err
+    assert proc.returncode == status, err
+    assert says in err and "Traceback" not in err
     rec = record.load(out)
     assert rec["completed"] is False
+    assert [e.started_at for e in library.list_runs()] == [rec["started_at"]]
     _, alive = psutil.wait_procs(workers, timeout=5)
     assert not alive
