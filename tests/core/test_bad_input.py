@@ -313,7 +313,8 @@ def test_a_data_folder_that_is_a_file_is_not_an_empty_library(tmp_path, capsys, 
     not_a_folder = tmp_path / "data"
     not_a_folder.write_text("")
     monkeypatch.setenv(library.ENV_DATA_DIR, str(not_a_folder))
-    for args in (["runs"], ["runs", "--format", "json"], ["runs", "label", "x", "y"], ["compare", "a", "b"]):
+    for args in (["runs"], ["runs", "--format", "json"], ["runs", "label", "x", "y"], ["compare", "a", "b"],
+                 ["run", "messages", "--host", "inapp"]):
         status, out, err = netmem(capsys, *args)
         assert status == 2 and out == "", args
         one_line_error(err, str(not_a_folder), "the run library is not a folder")
