@@ -123,7 +123,7 @@ def _native_steps(rec: dict[str, Any], what: str) -> list[dict[str, Any]]:
     cfg = rec["config"]
     kind = target_kind(rec)
     pid = target.get("pid") or (rec.get("measured") or {}).get("pid")
-    command = target.get("command") or cfg.get("spawn")
+    command = target.get("command") or target.get("cmdline") or cfg.get("spawn")
     if isinstance(command, list):
         command = shlex.join(command)
     shown = command or "<the server's command line>"

@@ -179,3 +179,18 @@ def test_cli_run_with_expect_reports_the_finding_and_a_bad_file_is_one_line(tmp_
     assert_one_line_error(netmem("run", "connections", "--expect", str(tmp_path / "none.toml")), "none.toml")
     toml.write_text("schema = 1\n", encoding="utf-8")
     assert_one_line_error(netmem("run", "connections", "--expect", str(toml)), "not a netmem.expectations/1 file")
+
+
+def test_the_default_limit_finds_a_server_holding_64_kib_a_connection_and_nothing_else():
+    from pathlib import Path
+
+    servers = str(Path(__file__).parent / "user_servers")
+    rec = _record(small_config("connections", "isolated", connections=40, rounds=2, server="kinds:Hoarder",
+                               app_dir=servers))
+    assert rec["scenarios"]["connections"]["per_connection_bytes"] > findings.DEFAULT_PER_CONNECTION_LIMIT_BYTES
+    assert _ids(rec) == ["high-per-connection"]  # it gives the memory back: round 2 reuses it
+    high = rec["findings"][0]
+    assert {"name": "Limit from", "value": "netmem's default (docs/findings.md)", "unit": ""} in high["evidence"]
+    memray = next(s["command"] for s in high["next_steps"] if s["command"] and "memray" in s["command"])
+    assert memray.startswith("memray run -o netmem-memray.bin -m netmem_gui.cli run connections")
+    assert f"--server kinds:Hoarder --app-dir {servers}" in memray

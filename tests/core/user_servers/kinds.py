@@ -51,3 +51,14 @@ async def chatty(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
 def factory_of_nothing() -> int:
     """A factory returning what netmem can't serve."""
     return 42
+
+
+class Hoarder(EchoProtocol):
+    """Holds 64 KiB (touched, so resident) for each open connection, and lets it go when the connection closes."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.buffer = bytearray(b"\1" * 65536)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.buffer = bytearray()
