@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -19,6 +20,10 @@ from .scenarios import Event
 
 Listener = Callable[[Event], None]
 REFIT_EVERY_CYCLES = 100  # the load process sends cycles in batches of this size anyway
+# While a run goes on its leak verdict is fitted again at most this often: a fit of 1,000 binned points takes
+# ~30-60 ms, and a stability run brings a batch of cycles about every second (the record's verdict, fitted when
+# the run ends, is not affected).
+REFIT_EVERY_S = 5.0
 
 
 class Run:
@@ -59,13 +64,16 @@ class Run:
         self.stop_reason: str | None = None
         self.ended = False
         self._listeners: list[Listener] = []
-        self._verdict_cache: dict[str, tuple[int, dict[str, Any] | None]] = {}
+        self._verdict_cache: dict[str, tuple[int, float, dict[str, Any] | None]] = {}
+        self._events = 0  # events handled so far: with the sample counts, what the figures depend on
+        self._figures: tuple[tuple[Any, ...], dict[str, Any]] | None = None
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
     def handle(self, event: Event) -> None:
         kind = event["type"]
+        self._events += 1
         if kind == "checkpoint":
             self.checkpoints.append({
                 "scenario": event["scenario"], "label": event["label"], "t_s": event["t"] - self.t0,
@@ -106,7 +114,17 @@ class Run:
         return self.phases[-1]["scenario"] if self.phases else None
 
     def figures(self) -> dict[str, Any]:
-        """The figures as they stand now: {"scenarios": ..., "summary": ...}, as the record will hold them."""
+        """The figures as they stand now: {"scenarios": ..., "summary": ...}, as the record will hold them.
+
+        Computed again only when something they depend on has arrived since the last call (views ask several
+        times a second); the result is shared, so callers must not change it.
+        """
+        inputs = (self._events, len(self.samples), len(self.lag), self.sampler_cpu_s)
+        if self._figures is None or self._figures[0] != inputs:
+            self._figures = (inputs, self._compute_figures())
+        return self._figures[1]
+
+    def _compute_figures(self) -> dict[str, Any]:
         t, rss, _ = self.samples.view()
         figures = analysis.analyse(self.config.scenario_list(), self.checkpoints, self.results, t, rss,
                                    self._leak_verdicts())
@@ -139,27 +157,32 @@ class Run:
         }
 
     def _leak_verdicts(self) -> dict[str, dict[str, Any] | None]:
-        """Each cycling scenario's leak verdict, fitted again only once its series has grown by a batch.
+        """Each cycling scenario's leak verdict, fitted again only once its series has grown by a batch and
+        REFIT_EVERY_S has passed (always at the end).
 
-        A fit of ~800 cycles takes ~25 ms (more with traced bytes), and the GUI asks for figures several
-        times a second, in the measured process itself on the in-app host.
+        A fit of 1,000 binned cycles takes ~30-60 ms (more with traced bytes), and the GUI asks for figures
+        several times a second, in the measured process itself on the in-app host.
         """
         verdicts: dict[str, dict[str, Any] | None] = {}
+        now = time.monotonic()
         for name, series in self.cycles.items():
             size = len(series)
             cached = self._verdict_cache.get(name)
-            if cached is None or self.ended or size - cached[0] >= REFIT_EVERY_CYCLES:
+            due = cached is not None and size - cached[0] >= REFIT_EVERY_CYCLES and now - cached[1] >= REFIT_EVERY_S
+            if cached is None or due or (self.ended and cached[1] >= 0):
                 per_cycle = self.config.connections_for("connections") if name == "connections" else 1
                 data = series.to_dict() if size or name == "stability" else None
-                cached = (size, analysis.scenario_leak_verdict(data, per_cycle, self.config.host))
+                # A fit made after the end is marked (time -1) so that it is the last one.
+                cached = (size, -1.0 if self.ended else now,
+                          analysis.scenario_leak_verdict(data, per_cycle, self.config.host))
                 self._verdict_cache[name] = cached
-            verdicts[name] = cached[1]
+            verdicts[name] = cached[2]
         return verdicts
 
     def record(self) -> record.Record:
         t, rss, vms = self.samples.view()
         lag_t, lag = self.lag.view()
-        figures = self.figures()
+        figures = copy.deepcopy(self.figures())  # the record is the caller's to change; the cache is not
         rec = {
             "schema": record.SCHEMA_ID,
             "tool": {"name": "netmem", "version": __version__},

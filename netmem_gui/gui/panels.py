@@ -76,19 +76,32 @@ class LivePanel(QGroupBox):
             caption.setToolTip(tip)
             layout.addRow(caption, value)
             self.values[key] = value
+        self._shown: LiveFigures | None = None
 
     def show_figures(self, figures: LiveFigures) -> None:
+        if figures == self._shown:
+            return  # called several times a second while a run goes on: change nothing that hasn't changed
+        self._shown = figures
         for key, label in self.values.items():
-            label.setText(_format(key, getattr(figures, key)))
+            _set_text(label, _format(key, getattr(figures, key)))
         # The panel is narrow: the RSS slope with its interval on a second line; the traced one in the tooltip.
         growth = self.values["leak_growth"]
         full = figures.leak_growth
         rss = full.split("; traced")[0].removeprefix("RSS ") if full else ""
-        growth.setText(rss.replace(" (", "\n").rstrip(")") if rss else "–")
-        growth.setToolTip(f"{full}\n\n{FIGURE_TIPS['leak_growth']}" if full else FIGURE_TIPS["leak_growth"])
+        _set_text(growth, rss.replace(" (", "\n").rstrip(")") if rss else "–")
+        tip = f"{full}\n\n{FIGURE_TIPS['leak_growth']}" if full else FIGURE_TIPS["leak_growth"]
+        if growth.toolTip() != tip:
+            growth.setToolTip(tip)
         for key in ("leak_verdict", "baseline_rule"):
             colour = VERDICT_COLOURS.get(getattr(figures, key) or "", "")
-            self.values[key].setStyleSheet(f"color: {colour}" if colour else "")
+            sheet = f"color: {colour}" if colour else ""
+            if self.values[key].styleSheet() != sheet:  # a new style sheet re-polishes the widget: costly
+                self.values[key].setStyleSheet(sheet)
+
+
+def _set_text(label: QLabel, text: str) -> None:
+    if label.text() != text:
+        label.setText(text)
 
 
 def _verdict(verdict: str | None) -> str:
