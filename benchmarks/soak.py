@@ -50,7 +50,7 @@ def watch(kind: str, duration: float, warmup: float, interval: int) -> dict:
         child = subprocess.Popen(command(kind, duration, interval, out), env=env, cwd=tmp,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         proc = psutil.Process(child.pid)
-        times, cpu, rss = [], [], []
+        times, cpu, rss, anon = [], [], [], []
         deadline = started + duration + 120
         next_read = started + warmup
         while child.poll() is None and time.monotonic() < deadline:
@@ -62,7 +62,11 @@ def watch(kind: str, duration: float, warmup: float, interval: int) -> dict:
                     c = proc.cpu_times()
                     times.append(now - started)
                     cpu.append(c.user + c.system)
-                    rss.append(proc.memory_info().rss)
+                    mem = proc.memory_info()
+                    rss.append(mem.rss)
+                    # Anonymous memory (Linux: RSS minus file-backed and shared pages): the process's own heap, which
+                    # a machine short of memory can't shrink by dropping library pages, as it can RSS.
+                    anon.append(mem.rss - getattr(mem, "shared", 0))
                 except psutil.NoSuchProcess:
                     break
                 next_read += PERIOD_S
@@ -73,10 +77,10 @@ def watch(kind: str, duration: float, warmup: float, interval: int) -> dict:
         if child.returncode != 0 or not out.exists():
             raise SystemExit(f"{kind}: exit {child.returncode}: {err.decode(errors='replace').strip()[-400:]}")
         rec = json.loads(out.read_text())
-    t, r = np.asarray(times), np.asarray(rss, dtype=np.float64)
-    slope = float(np.polyfit(t, r, 1)[0]) if len(t) > 2 else float("nan")  # bytes/s
+    t, r, a = np.asarray(times), np.asarray(rss, dtype=np.float64), np.asarray(anon, dtype=np.float64)
+    slope = _slope(t, r)  # bytes/s
     half = len(t) // 2  # the second half alone: does the growth level off?
-    late = float(np.polyfit(t[half:], r[half:], 1)[0]) if len(t) - half > 2 else float("nan")
+    late = _slope(t[half:], r[half:])
     cycles = rec["cycle_series"].get("stability") or {"cycle": []}
     kept = (len(rec["samples"]["t_s"]) * SAMPLE_ROW_BYTES + len(rec["loop_lag"]["t_s"]) * LAG_ROW_BYTES)
     span = t[-1] - t[0] if len(t) > 1 else float("nan")
@@ -86,12 +90,22 @@ def watch(kind: str, duration: float, warmup: float, interval: int) -> dict:
         "rss_start_mb": r[0] / 2**20 if len(r) else float("nan"),
         "rss_end_mb": r[-1] / 2**20 if len(r) else float("nan"),
         "rss_slope_kb_s": slope / 1024, "rss_slope_mb_h": slope * 3600 / 2**20,
-        "rss_late_slope_kb_s": late / 1024, "rss_growth_mb": (r[-1] - r[0]) / 2**20 if len(r) else float("nan"),
+        "rss_late_slope_kb_s": late / 1024,
+        "anon_start_mb": a[0] / 2**20 if len(a) else float("nan"),
+        "anon_end_mb": a[-1] / 2**20 if len(a) else float("nan"),
+        "anon_slope_kb_s": _slope(t, a) / 1024, "anon_slope_mb_h": _slope(t, a) * 3600 / 2**20,
+        "anon_late_slope_kb_s": _slope(t[half:], a[half:]) / 1024,
+        "rss_growth_mb": (r[-1] - r[0]) / 2**20 if len(r) else float("nan"),
         "samples": len(rec["samples"]["t_s"]), "lag_points": len(rec["loop_lag"]["t_s"]),
         "cycles": rec["scenarios"].get("stability", {}).get("cycles_ok"),
         "kept_bytes": kept, "kept_bytes_per_h": kept * 3600 / rec["samples"]["t_s"][-1],
         "cycle_bytes": len(cycles["cycle"]) * CYCLE_ROW_BYTES,
     }
+
+
+def _slope(t: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope of y against t (per second); NaN with too few points."""
+    return float(np.polyfit(t, y, 1)[0]) if len(t) > 2 else float("nan")
 
 
 def main() -> None:
@@ -105,13 +119,15 @@ def main() -> None:
     rows = {k: watch(k, args.duration, args.warmup, args.interval) for k in kinds}
     print(f"isolated stability run of {args.duration:g} s at {args.interval} ms, read every {PERIOD_S} s"
           f" from {args.warmup:g} s on ({psutil.cpu_count()} cores)\n")
-    print("| watcher | CPU (% of a core) | RSS start -> end | RSS slope | per hour | 2nd half | samples | run keeps |"
-          " run keeps per hour |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| watcher | CPU (% of a core) | RSS start -> end | RSS slope | per hour | 2nd half"
+          " | anonymous start -> end | its slope | per hour | 2nd half | samples | run keeps | run keeps per hour |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for k, r in rows.items():
         print(f"| {k} | {r['cpu_percent']:.1f} % | {r['rss_start_mb']:.1f} -> {r['rss_end_mb']:.1f} MB"
               f" | {r['rss_slope_kb_s']:+.1f} KB/s | {r['rss_slope_mb_h']:+.1f} MB/h"
-              f" | {r['rss_late_slope_kb_s']:+.1f} KB/s | {r['samples']:,}"
+              f" | {r['rss_late_slope_kb_s']:+.1f} KB/s"
+              f" | {r['anon_start_mb']:.1f} -> {r['anon_end_mb']:.1f} MB | {r['anon_slope_kb_s']:+.1f} KB/s"
+              f" | {r['anon_slope_mb_h']:+.1f} MB/h | {r['anon_late_slope_kb_s']:+.1f} KB/s | {r['samples']:,}"
               f" | {(r['kept_bytes'] + r['cycle_bytes']) / 1024:,.0f} KB"
               f" | {r['kept_bytes_per_h'] / 2**20:.2f} MB/h + cycles {r['cycle_bytes'] / 1024:,.0f} KB |")
     if len(rows) == 2:

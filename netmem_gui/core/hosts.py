@@ -83,9 +83,9 @@ class _Inbox:
     and behaves the same on every loop.
     """
 
-    # 40 times a second: more often than the window draws (25 fps). On qasync each poll is a Qt timer run through
+    # 25 times a second, as often as the window draws (25 fps). On qasync each poll is a Qt timer run through
     # Python, so polling every 10 ms cost the app about 1-2 % of a core while it watched a run.
-    POLL_S = 0.025
+    POLL_S = 0.04
 
     def __init__(self) -> None:
         self._items: collections.deque[Event | None] = collections.deque()  # appends and pops are thread-safe

@@ -23,7 +23,7 @@ REFIT_EVERY_CYCLES = 100  # the load process sends cycles in batches of this siz
 # While a run goes on its leak verdict is fitted again at most this often: a fit of 1,000 binned points takes
 # ~30-60 ms, and a stability run brings a batch of cycles about every second (the record's verdict, fitted when
 # the run ends, is not affected).
-REFIT_EVERY_S = 5.0
+REFIT_EVERY_S = 10.0
 
 
 class Run:
@@ -65,6 +65,8 @@ class Run:
         self.ended = False
         self._listeners: list[Listener] = []
         self._verdict_cache: dict[str, tuple[int, float, dict[str, Any] | None]] = {}
+        # Set by whoever keeps the run in the library (core.journal.Journal): execute flushes it about every second.
+        self.journal: Any = None
         self._events = 0  # events handled so far: with the sample counts, what the figures depend on
         self._figures: tuple[tuple[Any, ...], dict[str, Any]] | None = None
 
@@ -237,6 +239,7 @@ async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None
             sampler.stop()
         run.handle(event)
 
+    journal = asyncio.ensure_future(_keep_journal(run.journal)) if run.journal is not None else None
     try:
         await host.run(run.config, on_event, stop)
     finally:
@@ -245,4 +248,24 @@ async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None
             run.sampler_cpu_s = sampler.cpu_s
         if not run.ended:
             run.handle({"type": "end", "completed": False, "reason": "stopped before the end"})
+        if journal is not None:
+            journal.cancel()
+            try:
+                run.journal.close()  # complete up to the end, until the final record replaces it
+            except (OSError, ValueError):
+                run.journal.close_quietly()
     return run
+
+
+JOURNAL_FLUSH_S = 1.0
+
+
+async def _keep_journal(journal: Any) -> None:
+    """Flush the run's journal about every second; a journal that can't be written stops, the run goes on."""
+    while not journal.closed:
+        await asyncio.sleep(JOURNAL_FLUSH_S)
+        try:
+            journal.flush()
+        except (OSError, ValueError):
+            journal.close_quietly()
+            return

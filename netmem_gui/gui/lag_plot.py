@@ -12,12 +12,13 @@ from PySide6.QtWidgets import QWidget
 from ..core.record import Record
 from ..core.run import Run
 from .live import loop_name
-from .plot import style_plot
+from .plot import DOWNSAMPLE_FACTOR, HEADROOM, style_plot
 
 HEIGHT_PX = 120  # modest, so the RSS plot stays the dominant one at 1280x800
 LAG_COLOUR = "#1f6fb4"
 FILL_COLOUR = "#d2e2f0"
 EMPTY = np.empty(0, dtype=np.float64)
+MIN_TOP_MS = 1.0
 
 
 def run_lag(run: Run) -> tuple[np.ndarray, np.ndarray]:
@@ -43,15 +44,20 @@ class LagPlot(pg.PlotWidget):
         style_plot(item, "lag (ms)")
         item.hideButtons()
         item.setMouseEnabled(x=True, y=False)
-        item.enableAutoRange(x=False, y=True)
-        # Lag is never negative: the Y axis starts at 0 so one late wake-up doesn't look like a trend.
+        # The Y axis is ours: from 0 (lag is never negative, so one late wake-up doesn't look like a trend) to the
+        # worst lag, with room above while the run goes on so that it changes a few times a run, not every frame
+        # (an axis that moves is redrawn, text and grid; see HEADROOM in plot.py).
+        item.disableAutoRange()
         item.getViewBox().setLimits(yMin=0)
+        self._top = 0.0
         # The fill is opaque (the lag colour at 20 % on white): a translucent fill doubled the cost of each repaint.
         self.curve = item.plot(pen=pg.mkPen(LAG_COLOUR, width=1), fillLevel=0, brush=pg.mkBrush(FILL_COLOUR))
         self.curve.setDownsampling(auto=True, method="peak")
+        self.curve.opts["autoDownsampleFactor"] = DOWNSAMPLE_FACTOR
         self.curve.setClipToView(True)
         self._get: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None  # None: no lag in the record
         self._measured_of: Callable[[], dict[str, Any]] = dict
+        self._live: Callable[[], bool] = lambda: False
         self._note = ""
         self._shown = -1
         self._ms = EMPTY
@@ -64,18 +70,21 @@ class LagPlot(pg.PlotWidget):
     def show_run(self, run: Run) -> None:
         self._get = lambda: run_lag(run)
         self._measured_of = lambda: run.measured
+        self._live = lambda: not run.ended
         self._restart()
 
     def show_record(self, rec: Record) -> None:
         arrays = record_lag(rec)
         self._get = None if arrays is None else (lambda: arrays)
         self._measured_of = lambda: rec["measured"]
+        self._live = lambda: False
         note = (": not in this record (made before it was kept)" if arrays is None
                 else ": none recorded for this run" if not len(arrays[0]) else "")
         self._restart(note)
 
     def _restart(self, note: str = "") -> None:
         self._shown = -1
+        self._top = 0.0
         self.curve.setData([], [])
         self._note = note
         self.set_title(self._measured_of(), note)
@@ -100,6 +109,11 @@ class LagPlot(pg.PlotWidget):
             grown[:done] = self._ms[:done]
             self._ms = grown
         # Only the new samples are converted to ms; the curve gets views, not copies (as in the RSS plot).
-        np.multiply(lag[done:n], 1000.0, out=self._ms[done:n])
+        fresh = self._ms[done:n]
+        np.multiply(lag[done:n], 1000.0, out=fresh)
         self._shown = n
         self.curve.setData(t, self._ms[:n])
+        worst = float(fresh.max()) if fresh.size else 0.0
+        if worst > self._top or done == 0:
+            self._top = max(worst * (1 + HEADROOM if self._live() else 1.05), MIN_TOP_MS)
+            self.getPlotItem().setYRange(0, self._top, padding=0)

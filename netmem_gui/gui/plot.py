@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol
 
 import numpy as np
@@ -21,6 +22,10 @@ CURVE_COLOUR = "#d62728"
 # While following a live run the view grows in steps with this much room ahead of the data, so the axes (costly
 # to redraw: ~20 ms a frame offscreen against ~3 ms for the curve alone) change a few times a run, not every frame.
 HEADROOM = 0.5
+# Samples drawn per pixel column, at most: the curve is cut down (min and max of each bucket, "peak") to about two
+# points a column, so an hour of samples costs a repaint what a minute does (pyqtgraph's default is 5).
+DOWNSAMPLE_FACTOR = 1.0
+MAX_STALE_S = 1.0  # new samples that move the curve by less than a pixel are still drawn within this
 MIN_Y_SPAN_MB = 0.1
 
 
@@ -138,6 +143,7 @@ class RssPlot(pg.PlotWidget):
                                      pen=pg.mkPen("#bbb"))
         self.curve = item.plot(pen=pg.mkPen(CURVE_COLOUR, width=2), name="RSS (sampled)")
         self.curve.setDownsampling(auto=True, method="peak")
+        self.curve.opts["autoDownsampleFactor"] = DOWNSAMPLE_FACTOR
         self.curve.setClipToView(True)
         # Following is ours (stepped, see HEADROOM), so pyqtgraph's own auto range and its 'A' button are off.
         item.disableAutoRange()
@@ -160,6 +166,8 @@ class RssPlot(pg.PlotWidget):
         self._source: PlotSource | None = None
         self._mb = np.empty(0, dtype=np.float64)
         self._converted = 0
+        self._drawn = 0  # samples handed to the curve, and when
+        self._drawn_at = 0.0
         self._low = np.inf  # lowest and highest MB converted so far, kept as samples arrive
         self._high = -np.inf
         self._shown_checkpoints = 0
@@ -193,6 +201,7 @@ class RssPlot(pg.PlotWidget):
         """Show a run or record from the start (clears the previous one)."""
         self._source = source
         self._converted = 0
+        self._drawn = 0
         self._low, self._high = np.inf, -np.inf
         self._shown_checkpoints = 0
         self._shown_phases = 0
@@ -287,10 +296,10 @@ class RssPlot(pg.PlotWidget):
             if fresh.size:
                 self._low, self._high = min(self._low, float(fresh.min())), max(self._high, float(fresh.max()))
             self._converted = n
-            self.curve.setData(t, self._mb[:n])
-            changed = True
-        else:
-            changed = False
+        changed = n != self._drawn and self._worth_drawing(t, n, source.live)
+        if changed:
+            self._drawn, self._drawn_at = n, time.monotonic()
+            self.curve.setData(t[:n], self._mb[:n])
         if len(source.checkpoints) != self._shown_checkpoints:
             self._add_checkpoints(source.checkpoints)
             changed = True
@@ -300,6 +309,18 @@ class RssPlot(pg.PlotWidget):
         if self._following and changed:
             self._keep_up()
         return changed
+
+    def _worth_drawing(self, t: np.ndarray, n: int, live: bool) -> bool:
+        """Repaint for new samples only when they show: they reach at least a pixel further right than those drawn,
+        or the drawn ones are MAX_STALE_S old. Early in a run every sample is a pixel or more; an hour in, a pixel is
+        seconds of samples and the plot repaints about once a second instead of at the sampling rate."""
+        if not live or self._drawn == 0 or time.monotonic() - self._drawn_at >= MAX_STALE_S:
+            return True
+        view = self.getPlotItem().getViewBox()
+        (x0, x1), width = view.viewRange()[0], view.width()
+        if width <= 0 or x1 <= x0:
+            return True
+        return bool(t[n - 1] - t[self._drawn - 1] >= (x1 - x0) / width)
 
     def _add_checkpoints(self, checkpoints: list[dict[str, Any]]) -> None:
         new = checkpoints[self._shown_checkpoints :]

@@ -46,7 +46,7 @@ from .plot import RecordSource, RssPlot, RunSource
 
 FRAME_MS = 40  # 25 frames a second, whatever the sampling interval
 FIGURES_EVERY = 5  # the analysis runs 5 times a second; the curve moves every frame
-LAG_EVERY = 5
+LAG_EVERY = 25  # frames: the lag strip catches up at least once a second
 AXIS_WIDTH_PX = 64  # both plots' left axes, so their time axes line up
 
 
