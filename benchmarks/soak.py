@@ -1,6 +1,6 @@
 """Soak benchmark: the app's and the CLI's own CPU and memory while they watch the same long run.
 
-    python benchmarks/soak.py [--duration 60] [--warmup 10] [--only app|cli] [--interval MS]
+    python benchmarks/soak.py [--duration 60] [--warmup 10] [--only app|cli] [--together] [--interval MS]
 
 Runs one isolated `stability` run of --duration seconds with `netmem run` and then the same run in the app's
 scripted mode (`python -m netmem_gui --run stability ... --export x.json --quit`, QT_QPA_PLATFORM=offscreen),
@@ -15,6 +15,7 @@ noisy on a shared machine; compare the two rows of one run.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -114,9 +115,16 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds before the first reading")
     parser.add_argument("--interval", type=int, default=100, help="sampling interval of the run (ms)")
     parser.add_argument("--only", choices=["app", "cli"])
+    parser.add_argument("--together", action="store_true",
+                        help="run the CLI's and the app's runs at the same time (a long soak in half the time)")
     args = parser.parse_args()
     kinds = [args.only] if args.only else ["cli", "app"]
-    rows = {k: watch(k, args.duration, args.warmup, args.interval) for k in kinds}
+    if args.together:
+        with concurrent.futures.ThreadPoolExecutor(len(kinds)) as pool:
+            futures = {k: pool.submit(watch, k, args.duration, args.warmup, args.interval) for k in kinds}
+            rows = {k: f.result() for k, f in futures.items()}
+    else:
+        rows = {k: watch(k, args.duration, args.warmup, args.interval) for k in kinds}
     print(f"isolated stability run of {args.duration:g} s at {args.interval} ms, read every {PERIOD_S} s"
           f" from {args.warmup:g} s on ({psutil.cpu_count()} cores)\n")
     print("| watcher | CPU (% of a core) | RSS start -> end | RSS slope | per hour | 2nd half"
