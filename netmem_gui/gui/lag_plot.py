@@ -69,14 +69,14 @@ class LagPlot(pg.PlotWidget):
 
     def show_run(self, run: Run) -> None:
         self._get = lambda: run_lag(run)
-        self._measured_of = lambda: run.measured
+        self._measured_of = lambda: {**run.measured, "target": run.target_info}
         self._live = lambda: not run.ended
         self._restart()
 
     def show_record(self, rec: Record) -> None:
         arrays = record_lag(rec)
         self._get = None if arrays is None else (lambda: arrays)
-        self._measured_of = lambda: rec["measured"]
+        self._measured_of = lambda: {**rec["measured"], "target": rec.get("target")}
         self._live = lambda: False
         note = (": not in this record (made before it was kept)" if arrays is None
                 else ": none recorded for this run" if not len(arrays[0]) else "")

@@ -65,6 +65,9 @@ def trend(scenarios: dict[str, Any], summary: dict[str, Any]) -> tuple[str | Non
 def loop_name(measured: dict[str, Any]) -> str:
     """Which event loop the lag figures are of, in words (the record's `measured.role` says which host ran)."""
     role = measured.get("role")
+    target = measured.get("target") or {}
+    if role == "server" and target.get("kind") == "server":
+        return f"your server {target.get('module')}:{target.get('attr')}'s loop, in its own process (isolated host)"
     if role == "server":
         return "the echo server's loop, in its own process (isolated host)"
     if role == "app":

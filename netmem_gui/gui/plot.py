@@ -42,7 +42,7 @@ class PlotSource(Protocol):
     def baseline_bytes(self) -> int | None: ...
 
     def measured(self) -> dict[str, Any]:
-        """The record's `measured`: which process (pid, role) the samples are of."""
+        """The record's `measured` (which process, pid and role, the samples are of) and its `target`."""
 
 
 # pyqtgraph's global look, set once for every plot of the app (before any is made): white, with dark text.
@@ -67,6 +67,10 @@ def style_plot(item: pg.PlotItem, y_label: str) -> None:
 
 def title_for(measured: dict[str, Any]) -> str:
     role, pid = measured.get("role"), measured.get("pid")
+    target = measured.get("target") or {}
+    if role == "server" and target.get("kind") == "server":
+        return f"RSS of your server {target.get('module')}:{target.get('attr')}, in its own process (isolated host," \
+               f" pid {pid})"
     if role == "server":
         return f"RSS of the echo server's own process (isolated host, pid {pid})"
     if role == "app":
@@ -95,7 +99,7 @@ class RunSource:
         return int(self.checkpoints[0]["rss_bytes"]) if self.checkpoints else None
 
     def measured(self) -> dict[str, Any]:
-        return self.run.measured
+        return {**self.run.measured, "target": self.run.target_info}
 
 
 class RecordSource:
@@ -110,9 +114,10 @@ class RecordSource:
         self._rss = np.asarray(rec["samples"]["rss_bytes"], dtype=np.int64)
         self._baseline = rec["summary"]["baseline_rss_bytes"]
         self._measured = rec["measured"]
+        self._target = rec.get("target")
 
     def measured(self) -> dict[str, Any]:
-        return self._measured
+        return {**self._measured, "target": self._target}
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         return self._t, self._rss

@@ -49,3 +49,19 @@ def test_summary_of_a_clean_run_says_no_findings(window, loop):
     lines = window.summary.toPlainText().splitlines()
     assert lines[1] == "No findings"
     assert lines[2].startswith("The run shows none of the symptoms netmem looks for")
+
+
+def test_a_run_of_your_server_is_named_in_the_plots_and_the_record_reopens_with_it(window, loop, tmp_path):
+    from pathlib import Path
+
+    servers = str(Path(__file__).parents[1] / "core" / "user_servers")
+    config = RunConfig(scenario="connections", connections=10, interval_ms=50, server="kinds:handle",
+                       app_dir=servers)
+    entry, _ = run_async(loop, _run(window, config))
+    assert entry.run.completed, entry.run.stop_reason
+    assert "RSS of your server kinds:handle, in its own process" in window.plot.getPlotItem().titleLabel.text
+    assert "your server kinds:handle's loop" in window.lag_plot.getPlotItem().titleLabel.text
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(entry.record()), encoding="utf-8")
+    assert window.open_record(str(path))
+    assert "RSS of your server kinds:handle" in window.plot.getPlotItem().titleLabel.text
