@@ -38,6 +38,7 @@ from .figures import (
     SCOPE_TITLES,
     SUMMARY,
     Figure,
+    has_scope,
 )
 from .figures import text as _fmt
 from .figures import value as _value
@@ -263,7 +264,7 @@ def compare(records: Sequence[Record], names: Sequence[str] | None = None,
         notes += _config_notes(base, rec, who)
     rows = []
     for fig in (f for f in FIGURES if f.compared):
-        if fig.scope != SUMMARY and not any(fig.scope in r["scenarios"] for r in records):
+        if not any(has_scope(r, fig.scope) for r in records):
             continue
         base_value = _value(base, fig)
         changes = []
@@ -271,8 +272,8 @@ def compare(records: Sequence[Record], names: Sequence[str] | None = None,
             reason = None
             if fig.scope == SUMMARY and rec["config"]["scenario"] != base["config"]["scenario"]:
                 reason = "different scenarios"
-            elif fig.scope != SUMMARY and (fig.scope not in rec["scenarios"] or fig.scope not in base["scenarios"]):
-                reason = "scenario not in both runs"
+            elif not (has_scope(rec, fig.scope) and has_scope(base, fig.scope)):
+                reason = "scenario not in both runs" if fig.scope != "load" else "load not in both runs"
             changes.append(_figure_change(fig, base, rec, base_value, threshold, reason))
         rows.append(Row(fig, base_value, tuple(changes)))
     return Comparison(runs=infos, threshold_percent=threshold, rows=rows, shared_scenarios=shared, notes=notes,

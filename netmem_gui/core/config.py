@@ -47,6 +47,8 @@ class RunConfig:
     trace_allocations: bool = False  # the server process runs tracemalloc (costs speed; see docs/leak-verdict.md)
     server: str | None = None  # "MODULE:ATTR": the user's asyncio server, served in netmem's server process
     app_dir: str | None = None  # the folder put first on sys.path to import it (None: the current folder)
+    locust_url: str | None = None  # a Locust master's web UI on this machine: its load is polled (docs/locust.md)
+    until_locust_stops: bool = False  # the run ends when the Locust test stops
 
     def connections_for(self, scenario: str) -> int:
         """Connection count a scenario uses: the explicit value, else the C++ guide's default for it."""
@@ -101,6 +103,10 @@ class RunConfig:
             raise ConfigError(f"--server must be MODULE:ATTR (for example chat:handle), not {self.server!r}")
         if self.app_dir is not None and self.server is None:
             raise ConfigError("--app-dir is where --server MODULE:ATTR is imported from: give --server too")
+        if self.locust_url is not None and not isinstance(self.locust_url, str):
+            raise ConfigError(f"--locust must be a URL, not {self.locust_url!r}")
+        if self.until_locust_stops and self.locust_url is None:
+            raise ConfigError("--until-locust-stops needs --locust URL")
         d = self.duration_s
         if isinstance(d, bool) or not isinstance(d, (int, float)) or not math.isfinite(d) or d <= 0:
             raise ConfigError(f"--duration must be a positive number of seconds, not {d!r}")

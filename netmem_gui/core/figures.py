@@ -12,9 +12,11 @@ from . import tables
 from .verdict import leak_verdict
 
 SUMMARY = "summary"
+LOAD = "load"  # the load a Locust cluster put on the process (record["load"]["figures"])
 SCENARIO_ORDER = ("connections", "messages", "stability")
 SCOPE_TITLES = {SUMMARY: "Summary", "connections": "Connection Profiling",
-                "messages": "Message Throughput Profiling", "stability": "Long-Running Stability"}
+                "messages": "Message Throughput Profiling", "stability": "Long-Running Stability",
+                LOAD: "Under Locust's Load"}
 
 # Noise floors measured on the project's machine: repeated identical runs moved peak/final RSS by up to
 # ~100 KB, drift by ~40 KB, and the per-connection slope by ~150 B (see docs/ci-gate.md).
@@ -65,6 +67,15 @@ FIGURES: tuple[Figure, ...] = (
     Figure("stability", "cycles_failed", "Cycles failed", "count", "up", compared=False),
     Figure("stability", "peak_rss_bytes", "Peak RSS (stability)", "bytes", "up"),
     Figure("stability", "drift_bytes", "Drift", "bytes", "up", gated=True, floor=RSS_FLOOR),
+    Figure(LOAD, "users_max", "Locust users, most", "count"),
+    Figure(LOAD, "rps_max", "Requests per second, most", "req/s", "down"),
+    Figure(LOAD, "requests", "Requests served", "count"),
+    Figure(LOAD, "failures", "Requests failed", "count", "up", compared=False),
+    Figure(LOAD, "per_user_bytes", "Memory per user", "bytes", "up", gated=True, floor=PER_CONNECTION_FLOOR),
+    Figure(LOAD, "per_connection_bytes", "Per-connection overhead under load", "bytes", "up", gated=True,
+           floor=PER_CONNECTION_FLOOR),
+    Figure(LOAD, "steady.drift_bytes", "Drift at steady load", "bytes", "up", gated=True, floor=RSS_FLOOR),
+    Figure(LOAD, "steady.leak_verdict.verdict", "Leak verdict at steady load", "verdict", "up"),
 )
 _BY_KEY = {f.key: f for f in FIGURES}
 
@@ -84,6 +95,11 @@ def value(rec: dict[str, Any], fig: Figure) -> Any:
         if fig.name == "verdict":
             return leak_verdict(rec)[0]
         return rec["summary"].get(fig.name)
+    if fig.scope == LOAD:
+        node: Any = (rec.get("load") or {}).get("figures")
+        for part in fig.name.split("."):  # steady.drift_bytes: a figure of the steady part
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
     return (rec["scenarios"].get(fig.scope) or {}).get(fig.name)
 
 
@@ -99,8 +115,17 @@ def text(fig: Figure, val: Any, signed: bool = False) -> str:
         return tables.percent(val, signed)
     if fig.unit == "s":
         return tables.number(val * 1000, 1, signed) + " ms"
-    digits = 0 if fig.unit in ("count", "msg/s") else 2
-    return tables.number(val, digits, signed) + (f" {fig.unit}" if fig.unit in ("msg/s", "MB/s") else "")
+    digits = 0 if fig.unit in ("count", "msg/s", "req/s") else 2
+    return tables.number(val, digits, signed) + (f" {fig.unit}" if fig.unit in ("msg/s", "MB/s", "req/s") else "")
+
+
+def has_scope(rec: dict[str, Any], scope: str) -> bool:
+    """Whether the record has figures of `scope` (the summary always; the load only with --locust)."""
+    if scope == SUMMARY:
+        return True
+    if scope == LOAD:
+        return bool(rec.get("load"))
+    return scope in rec["scenarios"]
 
 
 def rows(rec: dict[str, Any], scope: str) -> list[tuple[Figure, str]]:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from . import expectations, library, record, stopping
+from . import expectations, library, locust, record, stopping
 from .config import ConfigError, RunConfig
 from .limits import check_fd_limit
 from .run import Run
@@ -35,7 +35,7 @@ class Exit(enum.IntEnum):
 
 # Everything that means "this run can't start as asked": one line for the user and Exit.USAGE.
 NOT_STARTABLE = (ConfigError, record.RecordError, WorkloadError, expectations.ExpectationsError,
-                 library.LibraryError)
+                 library.LibraryError, locust.LocustError)
 
 
 def prepare(config: RunConfig, outputs: Iterable[str | os.PathLike[str]] = (), keep: bool = False) -> RunConfig:
@@ -53,6 +53,8 @@ def prepare(config: RunConfig, outputs: Iterable[str | os.PathLike[str]] = (), k
         record.check_writable(path)
     if keep:
         library.check_folder(library.library_dir())
+    if config.locust_url is not None:
+        locust.check_master(config.locust_url)  # this machine's, answering, and Locust's: else one line, no run
     return config
 
 

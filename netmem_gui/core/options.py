@@ -85,6 +85,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("trace_allocations", "--trace-allocations", "Trace allocations (slower)", kind=bool, group="advanced",
             help="run tracemalloc in the server's process: traced bytes per cycle join the leak verdict and the"
                  " allocation sites that grew most are listed (slows the workload)"),
+    Setting("locust_url", "--locust", "&Locust master", kind=str, group="advanced", metavar="URL",
+            help="the web UI address of a Locust master on this machine (http://127.0.0.1:8089): its users, requests"
+                 " per second and failures are polled at the sampling interval and memory is read against them"
+                 " (docs/locust.md)"),
+    Setting("until_locust_stops", "--until-locust-stops", "End when the Locust test stops", kind=bool,
+            group="advanced", help="with --locust: the run ends when the Locust test stops (or its master goes away)"),
 )
 LABEL_HELP = "a name for the run, kept in its record and shown in the run list"
 SCENARIO_HELP = ("what to run: connections (open N connections, measure what each takes), messages (echo M messages"

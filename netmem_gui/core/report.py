@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import tables
+from . import figures, tables
 from .figures import SCOPE_TITLES, title
 from .findings import NOT_RELEASED_SHARE
 from .record import Record
@@ -116,6 +116,37 @@ def verdict_lines(lv: dict[str, Any] | None) -> list[str]:
     return out
 
 
+def load_lines(rec: Record) -> list[str]:
+    """The load a Locust cluster put on the process (--locust): its figures, plateaus, steady part and gaps."""
+    load = rec.get("load")
+    if not load:
+        return []
+    fig = load["figures"]
+    out = [f"Locust master {load['url']}: {fig['polls']} polls"]
+    out += [f"{f.title}: {text}" for f, text in figures.rows(rec, figures.LOAD) if f.unit != "verdict"]
+    for name in ("per_user_fit", "per_connection_fit"):
+        if fig.get(name):
+            fit = fig[name]
+            out.append(f"  {name.split('_fit')[0].replace('_', ' ')}: slope {fit['slope']:,.0f} B,"
+                       f" r² {fit['r_squared']:.3f} over {fit['points']} polls of the ramp")
+    for p in fig["plateaus"]:
+        conns = f", {p['connections']:,} connections" if p.get("connections") is not None else ""
+        out.append(f"  at {p['users']:,} users ({p['from_s']:.1f}-{p['to_s']:.1f} s{conns}): RSS {mb(p['rss_bytes'])}")
+    steady = fig.get("steady")
+    if steady:
+        lv = steady["leak_verdict"]
+        fit = lv["verdict"] + (f" ({lv['reason']})" if lv["slope_bytes_per_cycle"] is None else
+                               f": {bytes_per_cycle(lv['slope_bytes_per_cycle'])} per request ({lv['confidence']:.0%}"
+                               f" CI {bytes_per_cycle(lv['ci_low_bytes_per_cycle'])} to"
+                               f" {bytes_per_cycle(lv['ci_high_bytes_per_cycle'])}, over {lv['cycles_fitted']} polls)")
+        out.append(f"Steady part ({steady['users']:,} users, {steady['from_s']:.1f}-{steady['to_s']:.1f} s):"
+                   f" drift {kb(steady['drift_bytes'])}; leak verdict {fit}")
+    for gap in load["gaps"]:
+        to = f"{gap['to_s']:.1f} s" if gap["to_s"] is not None else "the end"
+        out.append(f"  the master did not answer from {gap['from_s']:.1f} s to {to}")
+    return out
+
+
 def allocation_lines(alloc: dict[str, Any] | None, top: int = 5) -> list[str]:
     if not alloc:
         return []
@@ -165,6 +196,8 @@ def render(rec: Record) -> str:
         out += scenario_lines(name, fig)
         out += verdict_lines(fig.get("leak_verdict"))
         out += allocation_lines(rec.get("allocations", {}).get(name))
+    if rec.get("load"):
+        out += ["", f"=== {SCOPE_TITLES[figures.LOAD]} ===", *load_lines(rec)]
     s = rec["summary"]
     rule = s["baseline_rule"]
     out += [

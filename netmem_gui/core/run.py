@@ -15,6 +15,8 @@ from .. import __version__
 from . import analysis, findings, record
 from .config import RunConfig
 from .hosts import Host, make_host
+from .locust import LocustWatch, check_url, established_connections
+from .memory import MemoryReader, ProcessGone
 from .sampler import CycleSeries, LagBuffer, SampleBuffer, Sampler
 from .scenarios import Event
 
@@ -56,6 +58,7 @@ class Run:
         if "connections" in config.scenario_list() and config.rounds > 1:
             self.cycles["connections"] = CycleSeries()
         self.allocations: dict[str, dict[str, Any]] = {}
+        self.load: LocustWatch | None = None  # --locust: the load a Locust cluster puts on the measured process
         self.measured: dict[str, Any] = {"pid": None, "role": None}
         self.target_info: dict[str, Any] = {}  # what the server process serves, for the record's `target` block
         self.server_errors: dict[str, Any] | None = None  # exceptions raised in the user's server code
@@ -132,6 +135,13 @@ class Run:
                                    self._leak_verdicts())
         figures["summary"].update(analysis.lag_figures(self.lag.view()[1]))
         figures["summary"]["sampler_cpu_percent"] = analysis.cpu_percent(self.sampler_cpu_s, t)
+        if self.load is not None:
+            figures["load"] = analysis.load_figures(self.load.series.to_dict())
+            steady = figures["load"]["steady"]
+            if steady is not None:
+                verdict = figures["summary"]["leak_verdict"]
+                verdict["verdict"] = analysis.combine_verdicts([verdict["verdict"], steady["leak_verdict"]["verdict"]])
+                verdict["scenarios"] = [*verdict["scenarios"], "load"]
         return figures
 
     def now(self, now_s: float | None = None) -> dict[str, Any]:
@@ -213,6 +223,9 @@ class Run:
             "scenarios": figures["scenarios"],
             "summary": figures["summary"],
         }
+        if self.load is not None:
+            rec["load"] = {"url": self.load.base, "series": self.load.series.to_dict(), "gaps": self.load.series.gaps,
+                           "figures": figures["load"]}
         rec["findings"] = findings.evaluate(rec, self.expectations, self.expectations_name)
         return rec
 
@@ -233,10 +246,16 @@ async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None
             try:
                 sampler = Sampler(event["pid"], run.config.interval_ms / 1000, run.t0, run.samples)
                 sampler.start()
+                if run.config.locust_url and run.load is None:
+                    run.load = watch_locust(run, event["pid"], stop)
+                    run.load.start()
             except psutil.Error:
                 pass  # the server process has just gone: the load side ends the run and says so
-        elif event["type"] == "end" and sampler is not None:
-            sampler.stop()
+        elif event["type"] == "end":
+            if sampler is not None:
+                sampler.stop()
+            if run.load is not None:
+                run.load.stop()
         run.handle(event)
 
     journal = asyncio.ensure_future(_keep_journal(run.journal)) if run.journal is not None else None
@@ -246,6 +265,8 @@ async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None
         if sampler is not None:
             sampler.stop()
             run.sampler_cpu_s = sampler.cpu_s
+        if run.load is not None:
+            run.load.stop()
         if not run.ended:
             run.handle({"type": "end", "completed": False, "reason": "stopped before the end"})
         if journal is not None:
@@ -269,3 +290,24 @@ async def _keep_journal(journal: Any) -> None:
         except (OSError, ValueError):
             journal.close_quietly()
             return
+
+
+def watch_locust(run: Run, pid: int, stop: asyncio.Event) -> LocustWatch:
+    """The Locust watch of a run: polls at the sampling interval; its checkpoints and stop reach the run on the
+    loop's thread, as every event does."""
+    loop = asyncio.get_running_loop()
+    reader = MemoryReader(pid)
+
+    def mark(label: str, when: float) -> None:
+        try:
+            rss, vms = reader.read()
+        except ProcessGone:
+            return
+        event = {"type": "checkpoint", "scenario": run.scenario or run.config.scenario_list()[0], "label": label,
+                 "t": when, "rss": rss, "vms": vms, "connections": established_connections(pid) or 0, "messages": 0}
+        loop.call_soon_threadsafe(run.handle, event)
+
+    on_stopped = (lambda: loop.call_soon_threadsafe(stop.set)) if run.config.until_locust_stops else None
+    assert run.config.locust_url is not None
+    return LocustWatch(check_url(run.config.locust_url), run.config.interval_ms / 1000, run.t0, reader.read,
+                       lambda: established_connections(pid), mark, on_stopped)

@@ -1,0 +1,57 @@
+"""netmem under a real Locust cluster: a master and two workers on 127.0.0.1 load a real server while netmem
+watches it; the record holds the load, the per-connection figure and Locust's checkpoints."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from netmem_gui.core import record
+from tests.core.locust_cluster import cluster, free_port, need_locust, wait_for
+
+USERS = 40
+
+
+def test_a_locust_cluster_loads_the_server_netmem_watches(tmp_path, netmem_cmd):
+    need_locust()
+    port = free_port()
+    out = tmp_path / "run.json"
+    with cluster("tcp_echo.py", f"tcp://127.0.0.1:{port}", users=USERS, spawn_rate=8, run_time_s=8, workers=2,
+                 log_dir=tmp_path) as locust:
+        # The master waits for its workers; netmem checks it answers, then its echo server listens on `port`.
+        netmem = subprocess.Popen([*netmem_cmd, "run", "stability", "--duration", "40", "--port", str(port),
+                                   "--locust", locust.url, "--until-locust-stops", "--json", str(out)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: _listening(port) or netmem.poll() is not None, 20, "netmem's echo server")
+            locust.start_workers()
+            stdout, stderr = netmem.communicate(timeout=60)
+        finally:
+            if netmem.poll() is None:
+                netmem.kill()
+    assert out.exists(), stderr
+    rec = record.load(out)
+    load = rec["load"]
+    series = load["series"]
+    assert max(series["users"]) == USERS
+    assert max(c for c in series["connections"] if c is not None) >= USERS
+    assert series["requests"][-1] > 0 and series["failures"][-1] == 0
+    assert {"spawning", "running"} <= set(series["state"])
+    figures = load["figures"]
+    assert figures["users_max"] == USERS
+    assert figures["per_connection_bytes"] is not None and figures["per_connection_fit"]["points"] >= 3
+    assert any(p["users"] == USERS for p in figures["plateaus"])
+    labels = [cp["label"] for cp in rec["checkpoints"]]
+    assert "Locust spawning" in labels and f"Locust running {USERS} users" in labels
+    assert any(label.startswith("Locust stopped") for label in labels)
+    assert labels.index("Locust spawning") < labels.index(f"Locust running {USERS} users")
+    assert "Under Locust's Load" in stdout and "Per-connection overhead under load" in stdout
+    json.dumps(rec)
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
