@@ -60,6 +60,7 @@ class Cluster:
         self.workers = workers
         self.log_dir = log_dir
         self.procs: list[subprocess.Popen] = []
+        self.logs: list = []
         self._start("master", "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port",
                     str(self.master_port), "--web-host", "127.0.0.1", "--web-port", str(self.web_port),
                     "--autostart", "--autoquit", "1", "--expect-workers", str(workers), "-u", str(users),
@@ -67,7 +68,8 @@ class Cluster:
         wait_for(lambda: answers(self.url + "/stats/requests"), 30, "the Locust master's web UI")
 
     def _start(self, name: str, *args: str) -> None:
-        log = open(self.log_dir / f"locust-{name}-{len(self.procs)}.log", "wb")  # noqa: SIM115
+        log = open(self.log_dir / f"locust-{name}-{len(self.procs)}.log", "wb")
+        self.logs.append(log)
         self.procs.append(subprocess.Popen([sys.executable, "-m", "locust", "-f", self.locustfile, *args],
                                            stdout=log, stderr=subprocess.STDOUT))
 
@@ -85,6 +87,8 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        for log in self.logs:
+            log.close()
 
 
 @contextmanager

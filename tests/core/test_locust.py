@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from netmem_gui.core import analysis, locust
-from netmem_gui.core.locust import LocustError, check_url, parse_status, read_status
+from netmem_gui.core.locust import LocustError, check_url, read_status
 
 OWN = {"127.0.0.1", "::1", "192.0.2.10"}  # as if 192.0.2.10 were this machine's own interface
 
@@ -49,7 +49,7 @@ class _Server:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 self.send_response(owner.status)
                 self.end_headers()
                 self.wfile.write(owner.body)
