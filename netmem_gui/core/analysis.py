@@ -478,7 +478,12 @@ def load_figures(series: dict[str, Any]) -> dict[str, Any]:
         longest = max(plateaus, key=lambda p: p["to_s"] - p["from_s"])
         span = slice(longest["first"], longest["last"] + 1)
         drift = fit_line(t[span], rss[span])
-        verdict = leak_verdict(requests[span], rss[span], warmup_budget=RSS_WARMUP_BUDGET_BYTES)
+        served = requests[span]
+        # leak_verdict spreads the warm-up budget over the points fitted, one cycle each; here a point is a poll
+        # and the x axis counts requests, so the budget is spread over the requests served after warm-up instead.
+        fitted = served[int(served.size * WARMUP_FRACTION):]
+        per_point = fitted.size / max(1.0, float(fitted[-1] - fitted[0])) if fitted.size else 1.0
+        verdict = leak_verdict(served, rss[span], warmup_budget=RSS_WARMUP_BUDGET_BYTES * per_point)
         out["steady"] = {
             "users": longest["users"], "from_s": longest["from_s"], "to_s": longest["to_s"],
             "drift_bytes": int(rss[span][-1] - rss[span][0]),

@@ -406,6 +406,8 @@ def align_curves(records: Sequence[Record], names: Sequence[str] | None = None, 
     """Each record's RSS samples as float arrays on one time axis, for an overlay plot.
 
     at="start": time since each run began (as recorded).
+    at="users": RSS against Locust's user count instead of time (the record's load series, --locust); a run
+    without one gets empty arrays, so runs under the same load overlay whatever their timing.
     at="phases": each phase of a run is shifted to begin where the same phase began in the first record, keeping
     its own time scale; samples of a phase the first record doesn't have are dropped, and a NaN separates
     phases. at="scenario/phase" (for example "stability/cycles"): one shift per run so that this phase begins
@@ -421,6 +423,10 @@ def align_curves(records: Sequence[Record], names: Sequence[str] | None = None, 
         marks = tuple((start, key.split("#")[0]) for key, start in keys)
         if at == "start":
             curves.append(Curve(name, t, rss, marks))
+        elif at == "users":
+            series = (rec.get("load") or {}).get("series") or {"users": [], "rss_bytes": []}
+            curves.append(Curve(name, np.asarray(series["users"], dtype=np.float64),
+                                np.asarray(series["rss_bytes"], dtype=np.float64), ()))
         elif at == "phases":
             curves.append(_phase_aligned(name, t, rss, keys, anchors))
         else:

@@ -41,7 +41,7 @@ from .plot import style_plot
 
 # Colour-blind-safe (Okabe-Ito), BASE first in a neutral dark blue so that the new runs stand out against it.
 PALETTE = ("#0b3d91", "#e69f00", "#009e73", "#cc79a7", "#d55e00", "#56b4e9", "#f0e442", "#000000")
-ALIGNMENTS = {"run start": "start", "start of each phase": "phases"}
+ALIGNMENTS = {"run start": "start", "start of each phase": "phases", "Locust users (no time)": "users"}
 REGRESSED_BRUSH = QBrush(QColor("#f6c5c3"))
 SCOPE_BRUSH = QBrush(QColor("#eef1f5"))
 EXPORTS = {".png": "Picture of the view (*.png)", ".md": "Markdown, as `netmem compare --format markdown` (*.md)",
@@ -100,7 +100,8 @@ class CompareView(QWidget):
         self.align_box = QComboBox()
         self.align_box.addItems(list(ALIGNMENTS))
         self.align_box.setToolTip("Overlay the curves from each run's start, or shift each phase of a run to "
-                                  "where the same phase began in BASE")
+                                  "where the same phase began in BASE; runs under Locust's load (--locust) can "
+                                  "also be overlaid by user count")
         self.align_box.currentIndexChanged.connect(lambda _: self._draw_curves())
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0.0, 1000.0)
@@ -249,8 +250,8 @@ class CompareView(QWidget):
         names = self.ordered()
         records = self._load(names) if len(names) >= 2 else None
         at = ALIGNMENTS[self.align_box.currentText()]
-        item.setLabel("bottom", "Time since the run began (s)" if at == "start"
-                      else "Time, each phase shifted to where it began in BASE (s)", color="#222")
+        item.setLabel("bottom", {"start": "Time since the run began (s)", "users": "Locust users"}.get(
+            at, "Time, each phase shifted to where it began in BASE (s)"), color="#222")
         if records is None:
             return
         curves = compare.align_curves(records, names, at=at)
@@ -259,7 +260,11 @@ class CompareView(QWidget):
             config = records[i]["config"]
             title = f"{role}: {records[i].get('label') or curve.name} ({config['scenario']}, {config['host']})"
             pen = pg.mkPen(PALETTE[i % len(PALETTE)], width=2.5 if i else 2)
-            data = self.plot.plot(curve.t_s, curve.rss_bytes / MIB, pen=pen, name=title, connect="finite")
+            if at == "users":  # one point per poll: memory read at that user count
+                data = self.plot.plot(curve.t_s, curve.rss_bytes / MIB, pen=None, symbol="o", symbolSize=5,
+                                      symbolPen=None, symbolBrush=PALETTE[i % len(PALETTE)], name=title)
+            else:
+                data = self.plot.plot(curve.t_s, curve.rss_bytes / MIB, pen=pen, name=title, connect="finite")
             self.curves.append(data)
         # BASE's phase starts: where the phases of every aligned run begin, too.
         seen = set()

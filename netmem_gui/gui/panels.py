@@ -189,6 +189,10 @@ class SummaryPanel(QTextBrowser):
             items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
             heading = html.escape(figures.SCOPE_TITLES[name])
             parts.append(f"<p style='margin-bottom:0'><b>{heading}</b></p><ul>{items}</ul>")
+        if rec.get("load"):
+            items = "".join(f"<li>{html.escape(line)}</li>" for line in report.load_lines(rec))
+            heading = html.escape(figures.SCOPE_TITLES[figures.LOAD])
+            parts.append(f"<p style='margin-bottom:0'><b>{heading}</b></p><ul>{items}</ul>")
         checkpoints = "\n".join(f"{cp['t_s']:8.2f} s  {report.checkpoint_line(cp)}" for cp in rec["checkpoints"])
         mono = f"font-family:\"{self._mono}\"; white-space: pre-wrap"
         parts.append(f"<p style='margin-bottom:0'><b>Checkpoints</b> ({len(rec['checkpoints'])})</p>"

@@ -41,6 +41,7 @@ from .form import RunForm
 from .icon import app_icon
 from .lag_plot import LagPlot
 from .library_view import LibraryDialog
+from .load_plot import LoadPlot
 from .panels import LivePanel, SummaryPanel
 from .plot import RecordSource, RssPlot, RunSource
 
@@ -186,13 +187,19 @@ class MainWindow(QMainWindow):
                                  "interval: long lags mean the loop was too busy to serve its sockets on time. "
                                  "Shares the time axis with the RSS plot.")
         self.lag_plot.setXLink(self.plot)
-        for widget in (self.plot, self.lag_plot):
+        self.load_plot = LoadPlot()
+        self.load_plot.setToolTip("Runs under a Locust cluster's load (--locust, Advanced → Locust master): "
+                                  "users (green, left axis) and requests per second (orange, right axis) as the "
+                                  "master reported them. Shares the time axis with the RSS plot.")
+        self.load_plot.setXLink(self.plot)
+        for widget in (self.plot, self.lag_plot, self.load_plot):
             widget.getPlotItem().getAxis("left").setWidth(AXIS_WIDTH_PX)
         plot_box = QWidget()
         plot_column = QVBoxLayout(plot_box)
         plot_column.setContentsMargins(0, 0, 0, 0)
         plot_column.setSpacing(2)
         plot_column.addWidget(self.plot, 1)
+        plot_column.addWidget(self.load_plot)
         plot_column.addWidget(self.lag_plot)
         plot_column.addLayout(plot_bar)
 
@@ -413,6 +420,8 @@ class MainWindow(QMainWindow):
             assert entry.run is not None
             self.plot.show_source(RunSource(entry.run))
             self.lag_plot.show_run(entry.run)
+            self.load_plot.show_run(entry.run)
+            self._align_right_axes()
             self.summary.show_running(entry.title)
             self._show_allocations(None)
             self._refresh_figures()
@@ -420,9 +429,25 @@ class MainWindow(QMainWindow):
             rec = entry.record()
             self.plot.show_source(RecordSource(rec))
             self.lag_plot.show_record(rec)
+            self.load_plot.show_record(rec)
+            self._align_right_axes()
             self.summary.show_record(rec, entry.title)
             self._show_allocations(rec)
             self.live_panel.show_figures(live.from_record(rec))
+
+    def _align_right_axes(self) -> None:
+        """With the load strip shown, the plots above and below it get a blank right axis as wide as its
+        requests/s axis, so one second is the same width in all three."""
+        shown = self.load_plot.isVisibleTo(self)
+        self.load_plot.getPlotItem().getAxis("right").setWidth(AXIS_WIDTH_PX)
+        for widget in (self.plot, self.lag_plot):
+            item = widget.getPlotItem()
+            if shown:
+                item.showAxis("right")
+                item.getAxis("right").setStyle(showValues=False)
+                item.getAxis("right").setWidth(AXIS_WIDTH_PX)
+            else:
+                item.hideAxis("right")
 
     def _show_allocations(self, rec: Record | None) -> None:
         rows = self.allocations.show_record(rec)
@@ -444,6 +469,7 @@ class MainWindow(QMainWindow):
             # two repaint together: one pass of Qt's painting per new sample rather than two.
             if self.plot.refresh() or self._frame % LAG_EVERY == 0:
                 self.lag_plot.refresh()
+                self.load_plot.refresh()  # its polls come at most 4 times a second
         if self.active is not None and self._frame % FIGURES_EVERY == 0:
             self._refresh_figures()
 

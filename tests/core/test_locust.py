@@ -144,3 +144,15 @@ def test_load_figures_fit_the_ramp_and_judge_the_steady_part():
     assert [p["users"] for p in fig["plateaus"]] == [20]
     assert fig["steady"]["drift_bytes"] == 0 and fig["steady"]["leak_verdict"]["verdict"] == "OK"
     assert fig["users_max"] == 20 and fig["requests"] == series["requests"][-1]
+
+
+def test_memory_that_grows_with_requests_at_steady_load_is_a_possible_leak():
+    n = 60
+    requests = [i * 50 for i in range(n)]
+    series = {"t_s": [i * 0.5 for i in range(n)], "users": [10] * n, "rps": [100.0] * n, "requests": requests,
+              "failures": [0] * n, "connections": [10] * n,
+              "rss_bytes": [40_000_000 + 1024 * r for r in requests], "state": ["running"] * n}
+    steady = analysis.load_figures(series)["steady"]
+    assert steady["leak_verdict"]["verdict"] == "POSSIBLE LEAK"
+    assert steady["leak_verdict"]["slope_bytes_per_cycle"] == pytest.approx(1024)
+    assert steady["drift_bytes"] == 1024 * requests[-1]
