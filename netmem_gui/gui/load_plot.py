@@ -54,30 +54,20 @@ class LoadPlot(pg.PlotWidget):
         item.enableAutoRange(x=False, y=True)
         item.getViewBox().setLimits(yMin=0)
         self.users = item.plot(pen=pg.mkPen(USERS_COLOUR, width=2), stepMode="left", name="users")
-        # requests/s on a second view box sharing the X axis, read on the right axis.
-        self.rps_box = pg.ViewBox()
-        self.rps_box.setMouseEnabled(x=False, y=False)
-        self.rps_box.setLimits(yMin=0)
+        # requests/s share the view, scaled onto the users' range; the right axis scales its labels back (one view
+        # box: a second one, free in the scene, can outlive the plot and crash Qt when the window goes).
         item.showAxis("right")
-        item.scene().addItem(self.rps_box)
         right = item.getAxis("right")
-        right.linkToView(self.rps_box)
         right.setLabel("req/s", color=RPS_COLOUR)
         right.setTextPen(RPS_COLOUR)
         right.enableAutoSIPrefix(False)
-        self.rps_box.setXLink(item)
-        self.rps = pg.PlotDataItem(pen=pg.mkPen(RPS_COLOUR, width=1.5))
-        self.rps_box.addItem(self.rps)
-        item.getViewBox().sigResized.connect(self._fit_boxes)
+        self.rps = item.plot(pen=pg.mkPen(RPS_COLOUR, width=1.5), name="requests/s")
         self._gaps: list[pg.LinearRegionItem] = []
         self._get: Callable[[], Series | None] = lambda: None
         self._gaps_of: Callable[[], list[dict]] = list
         self._shown = -1
         self.getPlotItem().setTitle("Locust: users and requests per second", color="#222", size="9pt")
         self.setVisible(False)
-
-    def _fit_boxes(self) -> None:
-        self.rps_box.setGeometry(self.getPlotItem().getViewBox().sceneBoundingRect())
 
     def show_run(self, run: Run) -> None:
         self._get = lambda: run_load(run)
@@ -113,8 +103,9 @@ class LoadPlot(pg.PlotWidget):
         self._shown = len(t)
         if len(t):
             self.users.setData(t, users)
-            self.rps.setData(t, rps)
-            self.rps_box.enableAutoRange(y=True)
+            scale = max(1.0, float(rps.max())) / max(1.0, float(users.max()))
+            self.rps.setData(t, rps / scale)
+            self.getPlotItem().getAxis("right").setScale(scale)
         gaps = self._gaps_of()
         for gap in gaps[len(self._gaps):]:
             end = gap["to_s"] if gap["to_s"] is not None else (float(t[-1]) if len(t) else gap["from_s"])
