@@ -16,7 +16,7 @@ def test_a_locust_cluster_loads_the_server_netmem_watches(tmp_path, netmem_cmd):
     need_locust()
     port = free_port()
     out = tmp_path / "run.json"
-    with cluster("tcp_echo.py", f"tcp://127.0.0.1:{port}", users=USERS, spawn_rate=8, run_time_s=8, workers=2,
+    with cluster("tcp_echo.py", f"tcp://127.0.0.1:{port}", users=USERS, spawn_rate=10, run_time_s=12, workers=2,
                  log_dir=tmp_path) as locust:
         # The master waits for its workers; netmem checks it answers, then its echo server listens on `port`.
         netmem = subprocess.Popen([*netmem_cmd, "run", "stability", "--duration", "40", "--port", str(port),
