@@ -59,6 +59,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure("connections", "per_connection_bytes", "Per-connection overhead", "bytes", "up", gated=True,
            floor=PER_CONNECTION_FLOOR),
     Figure("connections", "cleanup_percent", "Memory returned by cleanup", "%", "down"),
+    Figure("connections", "rss_growth_per_round_bytes", "Memory kept per round", "bytes", "up", compared=False),
     Figure("messages", "messages_echoed", "Messages echoed", "count", "down"),
     Figure("messages", "messages_mismatched", "Messages mismatched", "count", "up", compared=False),
     Figure("messages", "messages_per_s", "Throughput", "msg/s", "down"),

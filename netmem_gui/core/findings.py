@@ -11,6 +11,7 @@ import shlex
 from typing import Any
 
 from .expectations import parse_size, tolerance_bytes
+from .figures import title
 
 MIB = 1024 * 1024
 
@@ -170,7 +171,7 @@ def memory_grows(rec: dict[str, Any]) -> list[Finding]:
         per = lv["connections_per_cycle"]
         cycle = "round" if name == "connections" else "cycle"
         evidence = [
-            _figure("Leak verdict", lv["verdict"], ""),
+            _figure(title("summary.verdict"), lv["verdict"], ""),
             _figure(f"RSS growth per {cycle}", rss["slope_bytes_per_cycle"], f"bytes/{cycle}"),
             _figure("95 % confidence interval, low end", rss["ci_low_bytes_per_cycle"], f"bytes/{cycle}"),
             _figure(f"{cycle.capitalize()}s fitted", rss["cycles_fitted"], f"{cycle}s"),
@@ -200,11 +201,11 @@ def high_per_connection(rec: dict[str, Any], limit: float, source: str) -> list[
         return []
     fit = fig.get("per_connection_fit") or {}
     evidence = [
-        _figure("Per-connection overhead", per, "bytes"),
+        _figure(title("connections.per_connection_bytes"), per, "bytes"),
         _figure("Limit", limit, "bytes"),
         _figure("Limit from", source, ""),
-        _figure("Connections created", created, "connections"),
-        _figure("Memory taken by connections", fig.get("client_bytes"), "bytes"),
+        _figure(title("connections.connections_created"), created, "connections"),
+        _figure(title("connections.client_bytes"), fig.get("client_bytes"), "bytes"),
     ]
     if fit.get("r_squared") is not None:
         evidence.append(_figure("r² of the fit", round(fit["r_squared"], 3), ""))
@@ -232,7 +233,7 @@ def not_released(rec: dict[str, Any]) -> list[Finding]:
     if kept <= NOT_RELEASED_SHARE * taken or kept <= NOT_RELEASED_MIN_BYTES:
         return []
     evidence = [
-        _figure("RSS growth per round with every connection open", kept, "bytes/round"),
+        _figure(title("connections.rss_growth_per_round_bytes"), kept, "bytes/round"),
         _figure("Memory taken by round 1's connections", taken, "bytes"),
         _figure("Share kept per round", round(100.0 * kept / taken, 1), "%"),
         _figure("Rounds", rec["config"].get("rounds"), "rounds"),

@@ -60,8 +60,9 @@ def scenario_lines(name: str, fig: dict[str, Any]) -> list[str]:
             f" end minus start: {kb1(fig['per_connection_end_minus_start_bytes'])})",
             f"{title('connections.cleanup_percent')}: {kb(fig['cleanup_returned_bytes'])}"
             f" ({pct(fig['cleanup_percent'])})" + _cleanup_hint(fig),
-        ] + ([f"Memory kept per round (RSS with every connection open, growth per round):"
-              f" {kb(fig['rss_growth_per_round_bytes'])}"] if fig.get("rss_growth_per_round_bytes") is not None else [])
+        ] + ([f"{title('connections.rss_growth_per_round_bytes')} (RSS with every connection open, growth per"
+              f" round): {kb(fig['rss_growth_per_round_bytes'])}"]
+             if fig.get("rss_growth_per_round_bytes") is not None else [])
     if name == "messages":
         return [
             f"Messages echoed and checked: {num(fig['messages_echoed'])} of {num(fig['messages_requested'])}"

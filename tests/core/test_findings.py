@@ -84,7 +84,7 @@ def test_memory_not_released_fires_when_each_round_keeps_what_it_took(leaky_roun
     assert "not-released" in _ids(leaky_rounds)
     finding = next(f for f in leaky_rounds["findings"] if f["id"] == "not-released")
     evidence = {e["name"]: e for e in finding["evidence"]}
-    kept = evidence["RSS growth per round with every connection open"]
+    kept = evidence["Memory kept per round"]
     assert kept["unit"] == "bytes/round" and kept["value"] > 30 * LEAK * 0.5
     assert evidence["Share kept per round"]["value"] > 100 * findings.NOT_RELEASED_SHARE
     assert any("connection_lost" in s["text"] for s in finding["next_steps"])

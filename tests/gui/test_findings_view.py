@@ -28,7 +28,7 @@ def test_summary_starts_with_the_findings_of_a_leaking_run(window, loop, tmp_pat
     assert lines[1] == f"Findings ({len(ids)})"
     text = "\n".join(lines)
     assert "Memory not released after cleanup (connections): each round of connections keeps" in text
-    assert "Evidence: RSS growth per round with every connection open: " in text
+    assert "Evidence: Memory kept per round: " in text
     assert "netmem run connections --connections 30 --interval 50 --rounds 2 --inject-leak 65536" \
            " --trace-allocations" in text
     assert text.index("Findings (") < text.index("Leak verdict (growth per cycle")
