@@ -123,6 +123,10 @@ def test_compare_view_overlays_diffs_and_exports(window, real, tmp_path):
 
     from netmem_gui.gui.compare_view import REGRESSED_BRUSH
 
+    # A positive per-connection figure in BASE, as on a quiet machine: a tiny run on a busy one can fit 0 B or
+    # less, and growth from 0 or less regresses at any threshold (the rule the threshold check below relies on).
+    real = copy.deepcopy(real)
+    real["scenarios"]["connections"]["per_connection_bytes"] = 1500.0
     base = library.save_run(real)
     new = library.save_run(regressed_copy(real))
     view = window.show_compare([new.id, base.id])
