@@ -337,6 +337,33 @@ def stability_figures(cps: list[Checkpoint], counts: dict[str, Any], t: np.ndarr
     }
 
 
+def observe_figures(cps: list[Checkpoint], counts: dict[str, Any], observations: dict[str, list[Any]] | None
+                    ) -> dict[str, Any]:
+    """Per-connection overhead fitted from (established connections, memory) pairs read while someone else loads
+    the target: the least-squares slope of memory against connections over every reading."""
+    obs = observations or {"connections": [], "memory_bytes": []}
+    conns, memory = obs["connections"], obs["memory_bytes"]
+    fit = fit_line(conns, memory)
+    reason = None
+    if fit is None:
+        reason = ("no readings" if not conns else
+                  f"the connection count never changed ({conns[0]} throughout): nothing to fit")
+    return {
+        "duration_s": counts.get("duration_s"),
+        "readings": len(conns),
+        "stopped_by_user": counts.get("stopped_by_user"),
+        "connections_min": min(conns) if conns else None,
+        "connections_max": max(conns) if conns else None,
+        "memory_min_bytes": min(memory) if memory else None,
+        "memory_max_bytes": max(memory) if memory else None,
+        "rss_at_start_bytes": _rss(cps, "Start of observation"),
+        "rss_at_end_bytes": _rss(cps, "End of observation"),
+        "per_connection_bytes": fit["slope"] if fit else None,
+        "per_connection_fit": fit,
+        "fit_reason": reason,
+    }
+
+
 def summary_leak_verdict(figures: dict[str, Any]) -> dict[str, Any]:
     """The run's verdict: the scenarios' verdicts combined (null when no scenario could give one)."""
     names = [n for n, f in figures.items() if f.get("leak_verdict")]
@@ -383,6 +410,7 @@ def analyse(
     t: np.ndarray,
     rss: np.ndarray,
     verdicts: dict[str, dict[str, Any] | None] | None = None,
+    observations: dict[str, list[Any]] | None = None,
 ) -> dict[str, Any]:
     """Every figure of a run: {"scenarios": {name: figures}, "summary": figures}, for the scenarios that began.
 
@@ -401,6 +429,8 @@ def analyse(
             figures[name]["leak_verdict"] = verdicts.get(name)
         elif name == "messages":
             figures[name] = messages_figures(cps, counts)
+        elif name == "observe":
+            figures[name] = observe_figures(cps, counts, observations)
         else:
             figures[name] = stability_figures(cps, counts, t, rss)
             figures[name]["leak_verdict"] = verdicts.get(name)

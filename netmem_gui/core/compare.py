@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from . import tables
+from . import tables, targets
 from .figures import (
     FIGURES,
     SCENARIO_ORDER,
@@ -94,6 +94,7 @@ class RunInfo:
     scenarios: tuple[str, ...]
     verdict: str | None
     verdict_source: str
+    target: str = "netmem's built-in echo server"  # what the run measured (targets.target_text)
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def run_info(rec: Record, name: str) -> RunInfo:
     return RunInfo(name=name, label=rec.get("label"), started_at=rec["started_at"],
                    scenario=rec["config"]["scenario"], host=rec["config"]["host"], completed=rec["completed"],
                    scenarios=tuple(s for s in SCENARIO_ORDER if s in rec["scenarios"]),
-                   verdict=verdict, verdict_source=source)
+                   verdict=verdict, verdict_source=source, target=targets.target_text(rec))
 
 
 def _verdict_change(base: Record, new: Record) -> Change:
@@ -212,6 +213,9 @@ def _figure_change(fig: Figure, base_rec: Record, rec: Record, base: Any, thresh
 def _config_notes(base: Record, rec: Record, who: str) -> list[str]:
     notes = []
     bc, nc = base["config"], rec["config"]
+    if not targets.same_target(base, rec):
+        notes.append(f"DIFFERENT TARGETS: {who} measured {targets.target_text(rec)}, BASE measured"
+                     f" {targets.target_text(base)}: different servers, so every figure differs for that reason alone")
     if bc["host"] != nc["host"]:
         notes.append(f"{who} ran on the {nc['host']} host, BASE on the {bc['host']} host: they measure different"
                      " processes, so memory figures differ for that reason alone")
@@ -308,6 +312,13 @@ def _header(cmp: Comparison) -> list[str]:
         state = "" if run.completed else ", incomplete"
         out.append(shown(f"{role}: {run.name}{label} ({run.scenario} on the {run.host} host,"
                          f" {run.started_at}{state})"))
+    measured = {run.target for run in cmp.runs}
+    if len(measured) > 1:
+        out.append("The runs measured DIFFERENT TARGETS: " + "; ".join(
+            f"{'BASE' if i == 0 else ('NEW' if len(cmp.runs) == 2 else f'RUN {i + 1}')}: {run.target}"
+            for i, run in enumerate(cmp.runs)))
+    elif cmp.runs and cmp.runs[0].target != RunInfo.target:
+        out.append(f"Target: {cmp.runs[0].target}")
     return out
 
 

@@ -7,8 +7,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-SCENARIOS = ("connections", "messages", "stability", "all")
+SCENARIOS = ("connections", "messages", "stability", "all", "observe")  # `all` runs the first three
 HOSTS = ("isolated", "inapp")
+PROTOCOLS = ("echo", "redis", "http", "idle")
+EXTERNAL_KINDS = ("attach", "spawn")  # targets netmem measures by PID, with no code of its own in them
+MEMORY_KINDS = ("rss", "uss")
+MAX_START_TIMEOUT_S = 600.0
 
 # Upper bounds that keep a typo from becoming a run that can never finish on a desktop machine.
 MAX_CONNECTIONS = 100_000
@@ -49,6 +53,15 @@ class RunConfig:
     app_dir: str | None = None  # the folder put first on sys.path to import it (None: the current folder)
     locust_url: str | None = None  # a Locust master's web UI on this machine: its load is polled (docs/locust.md)
     until_locust_stops: bool = False  # the run ends when the Locust test stops
+    # The target: netmem's built-in echo server (all None), a running process, or a command netmem starts.
+    attach_pid: int | None = None
+    address: str | None = None  # "HOST:PORT" where the target listens
+    spawn: str | None = None  # a command line; "{port}" in it is replaced by a free port
+    start_timeout_s: float = 10.0
+    protocol: str = "echo"
+    path: str = "/"  # the http protocol's request path
+    include_children: bool = False
+    memory: str = "rss"  # which memory figure the run measures: rss, or uss (unique set size)
 
     def connections_for(self, scenario: str) -> int:
         """Connection count a scenario uses: the explicit value, else the C++ guide's default for it."""
@@ -60,7 +73,12 @@ class RunConfig:
         return SCENARIOS[:3] if self.scenario == "all" else (self.scenario,)
 
     def target_kind(self) -> str:
-        """builtin: netmem's echo server; server: the user's asyncio server (--server MODULE:ATTR)."""
+        """builtin: netmem's echo server; server: the user's asyncio server (--server MODULE:ATTR); attach: a running
+        process (--attach); spawn: a command netmem starts (--spawn)."""
+        if self.attach_pid is not None:
+            return "attach"
+        if self.spawn is not None:
+            return "spawn"
         return "server" if self.server else "builtin"
 
     def peak_connections(self) -> int:
@@ -71,7 +89,7 @@ class RunConfig:
         data = dataclasses.asdict(self)
         # The per-scenario counts are resolved here so that a reader of the record never guesses defaults.
         data["connections_by_scenario"] = {
-            s: self.connections_for(s) for s in self.scenario_list() if s != "stability"
+            s: self.connections_for(s) for s in self.scenario_list() if s not in ("stability", "observe")
         }
         return data
 
@@ -112,7 +130,60 @@ class RunConfig:
             raise ConfigError(f"--duration must be a positive number of seconds, not {d!r}")
         if d > MAX_DURATION_S:
             raise ConfigError(f"--duration {d:g} s is more than the {MAX_DURATION_S:g} s (24 h) allowed")
+        self._validate_target()
         return self
+
+    def _validate_target(self) -> None:
+        """The target options fit together; whether the process or the address exist is checked by `targets`."""
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"unknown protocol {self.protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+        if self.memory not in MEMORY_KINDS:
+            raise ConfigError(f"unknown memory kind {self.memory!r}; choose one of {', '.join(MEMORY_KINDS)}")
+        _check_int("--attach", self.attach_pid, 1, 2**31 - 1, allow_none=True)
+        t = self.start_timeout_s
+        number = isinstance(t, (int, float)) and not isinstance(t, bool)
+        if not (number and math.isfinite(t) and 0 < t <= MAX_START_TIMEOUT_S):
+            raise ConfigError(f"--start-timeout must be more than 0 and at most {MAX_START_TIMEOUT_S:g} s, not {t!r}")
+        if not isinstance(self.path, str) or not self.path.startswith("/") or any(c in self.path for c in " \r\n"):
+            raise ConfigError(f"--path must start with / and hold no spaces or line breaks, not {self.path!r}")
+        if not isinstance(self.include_children, bool):
+            raise ConfigError(f"include-children must be true or false, not {self.include_children!r}")
+        kind = self.target_kind()
+        given = [flag for flag, value in (("--attach", self.attach_pid), ("--spawn", self.spawn),
+                                          ("--server", self.server)) if value is not None]
+        if len(given) > 1:
+            raise ConfigError(f"give one target: {' or '.join(given)}, not both")
+        if self.spawn is not None and (not isinstance(self.spawn, str) or not self.spawn.strip()):
+            raise ConfigError("--spawn needs a command line")
+        if kind in ("builtin", "server"):
+            if self.scenario == "observe":
+                raise ConfigError("the observe scenario watches a server netmem does not load: give --attach PID"
+                                  " or --spawn COMMAND")
+            # --server's code runs in netmem's own server process: the clients may speak another protocol to it.
+            own = (("--address", self.address, None), ("--include-children", self.include_children, False),
+                   ("--memory", self.memory, "rss"), *((("--protocol", self.protocol, "echo"),) if kind == "builtin"
+                                                       else ()))
+            for name, value, default in own:
+                if value != default:
+                    raise ConfigError(f"{name} is for a server of your own: give --attach PID or --spawn COMMAND")
+            if kind == "server" and self.protocol == "idle" and "messages" in self.scenario_list():
+                raise ConfigError("--protocol idle sends nothing, so it has no messages scenario: run connections"
+                                  " or stability")
+            return
+        if self.inject_leak_bytes:
+            raise ConfigError("--inject-leak works on netmem's own echo server only")
+        if self.trace_allocations:
+            raise ConfigError("--trace-allocations works on Python servers netmem runs itself, not on"
+                              " --attach or --spawn")
+        if kind == "attach" and self.address is None and self.scenario != "observe":
+            raise ConfigError("--attach needs --address HOST:PORT, where the process listens")
+        if kind == "spawn" and "{port}" not in self.spawn and self.address is None:  # type: ignore[operator]
+            raise ConfigError("--spawn needs {port} in the command (netmem picks a free port) or --address HOST:PORT")
+        if kind == "spawn" and "{port}" in self.spawn and self.address is not None:  # type: ignore[operator]
+            raise ConfigError("--spawn with {port} listens on 127.0.0.1 at a port netmem picks: drop --address")
+        if self.protocol == "idle" and "messages" in self.scenario_list():
+            raise ConfigError("--protocol idle sends nothing, so it has no messages scenario: run connections,"
+                              " stability or observe")
 
 
 def _check_int(name: str, value: Any, low: int, high: int, allow_none: bool = False) -> None:

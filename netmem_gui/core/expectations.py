@@ -37,6 +37,7 @@ from . import files, tables
 from .analysis import AFTER_N_CONNECTIONS
 from .figures import title
 from .record import Record
+from .targets import target_name, target_text
 from .text import shown
 from .verdict import leak_verdict
 
@@ -121,6 +122,7 @@ class CheckReport:
     expectations: str
     description: str | None
     outcomes: list[Outcome] = field(default_factory=list)
+    target: str | None = None  # a line saying the run measured a server of the user's, not netmem's own
 
     @property
     def breached(self) -> list[Outcome]:
@@ -135,6 +137,7 @@ class CheckReport:
             "run": self.run,
             "expectations": self.expectations,
             "description": self.description,
+            "target": self.target,
             "breached": bool(self.breached),
             "counts": {s: self.count(s) for s in (MET, BREACHED, NOT_MEASURED)},
             "outcomes": [vars(o) for o in self.outcomes],
@@ -195,6 +198,9 @@ def check(rec: Record, doc: dict[str, Any], run_name: str = "run", expectations_
           ) -> CheckReport:
     """Judge every expectation of a validated document against a record."""
     report = CheckReport(run_name, expectations_name, doc.get("description"))
+    if target_name(rec) is not None:
+        # Expectations are usually calibrated on netmem's own echo server: say plainly when this run measured another.
+        report.target = f"The run measured {target_text(rec)}, not netmem's built-in echo server."
     add = report.outcomes.append
     host = doc.get("applies_to", {}).get("host")
     if host is not None:
@@ -276,6 +282,8 @@ ALIGN = "lrrll"
 
 def render_text(report: CheckReport) -> str:
     out = [shown(f"netmem check: {report.run} against {report.expectations}")]
+    if report.target:
+        out.append(report.target)
     if report.description:
         out.append(shown(report.description))
     out += ["", *tables.text_table(HEADER, _rows(report, False), ALIGN), "", _totals(report)]
@@ -285,6 +293,8 @@ def render_text(report: CheckReport) -> str:
 def render_markdown(report: CheckReport) -> str:
     icon = ":x:" if report.breached else ":white_check_mark:"
     out = [f"### netmem check {icon}", "", shown(f"`{report.run}` against `{report.expectations}`")]
+    if report.target:
+        out += ["", tables.md_escape(report.target)]
     if report.description:
         out += ["", tables.md_escape(report.description)]
     out += ["", *tables.markdown_table(HEADER, _rows(report, True), ALIGN), "", _totals(report)]

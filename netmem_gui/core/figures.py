@@ -16,7 +16,8 @@ LOAD = "load"  # the load a Locust cluster put on the process (record["load"]["f
 SCENARIO_ORDER = ("connections", "messages", "stability")
 SCOPE_TITLES = {SUMMARY: "Summary", "connections": "Connection Profiling",
                 "messages": "Message Throughput Profiling", "stability": "Long-Running Stability",
-                LOAD: "Under Locust's Load"}
+                LOAD: "Under Locust's Load",
+                "observe": "Observation (no load from netmem)"}
 
 # Noise floors measured on the project's machine: repeated identical runs moved peak/final RSS by up to
 # ~100 KB, drift by ~40 KB, and the per-connection slope by ~150 B (see docs/ci-gate.md).

@@ -15,12 +15,12 @@ from typing import Any, Protocol
 
 import psutil
 
-from .config import RunConfig
+from .config import EXTERNAL_KINDS, RunConfig
 from .scenarios import Emit, Event, run_scenarios
 from .tracing import Tracer
 from .userserver import ServerLoadError, make_server
 from .worker import spawn_options, worker_command
-from .workload import EchoServer, watch_lag
+from .workload import EchoServer, WorkloadError, watch_lag
 
 STOP_GRACE_S = 10.0
 
@@ -132,6 +132,20 @@ class InAppHost:
             inbox.put({"type": "lag", "t": t, "lag": lag})
 
         async def body() -> None:
+            if config.target_kind() in EXTERNAL_KINDS:
+                from .targets import ExternalTarget
+
+                assert config.attach_pid is not None
+                try:
+                    external = ExternalTarget(config.attach_pid, config.address, config)
+                except WorkloadError as exc:
+                    inbox.put({"type": "end", "completed": False, "reason": str(exc)})
+                    return
+                try:
+                    await run_scenarios(config, external, inbox.put, stopping)
+                finally:
+                    external.close()
+                return
             tracer = Tracer()
             if config.trace_allocations:
                 # In-app, tracemalloc traces the whole process: the host's own allocations are in its figures.
@@ -152,7 +166,8 @@ class InAppHost:
 
         def on_stop() -> None:
             stopping.set()
-            cancel()
+            if config.scenario != "observe":
+                cancel()  # observe ends by itself at its next reading: a stop is how it is meant to end
 
         try:
             await inbox.deliver(emit, stop, on_stop)

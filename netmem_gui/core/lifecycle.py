@@ -16,6 +16,7 @@ from . import expectations, library, locust, record, stopping
 from .config import ConfigError, RunConfig
 from .limits import check_fd_limit
 from .run import Run
+from .targets import check_target
 from .userserver import app_dir_of, load
 from .verdict import leak_verdict, names_a_leak
 from .workload import WorkloadError, check_port
@@ -49,6 +50,7 @@ def prepare(config: RunConfig, outputs: Iterable[str | os.PathLike[str]] = (), k
         config = dataclasses.replace(config, app_dir=app_dir_of(config.app_dir))
     check_fd_limit(config)
     check_port(config.port)
+    check_target(config)
     for path in outputs:
         record.check_writable(path)
     if keep:
@@ -98,7 +100,7 @@ def finish(run: Run, json_path: str | os.PathLike[str] | None = None, keep: bool
             outcome.problems.append(f"error: the run record could not be written: {exc}{kept}")
         else:
             outcome.notes.append(f"Run record written to {os.fspath(json_path)}")
-    if stopped_by is not None:
+    if stopped_by is not None and not (run.completed and run.config.scenario == "observe"):  # Ctrl-C ends observe
         outcome.status = Exit(stopping.exit_status(stopped_by))
         how = "interrupted" if outcome.status == Exit.INTERRUPTED else f"stopped by {stopping.signal_name(stopped_by)}"
         outcome.verdict = f"{how}; the partial run was kept"

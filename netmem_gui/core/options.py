@@ -56,8 +56,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("message_size", "--message-size", "Message si&ze", kind=int, low=1, high=cfg.MAX_MESSAGE_SIZE,
             unit="bytes", metavar="BYTES", scenarios=("messages",), help="bytes per message (default 1024)"),
     Setting("duration_s", "--duration", "&Duration", kind=float, low=0.1, high=cfg.MAX_DURATION_S, unit="s",
-            metavar="SECONDS", scenarios=("stability",),
-            help="how long the stability scenario runs its connect/send/close cycles (default 10)"),
+            metavar="SECONDS", scenarios=("stability", "observe"),
+            help="how long the stability scenario runs its connect/send/close cycles, or the observe scenario"
+                 " watches (default 10)"),
     Setting("host", "--host", "&Host", kind=str, choices=cfg.HOSTS,
             help="isolated: the echo server runs in a child process and only it is measured (default);"
                  " inapp: everything runs in this process (on a loop in a thread of its own) and the whole"
@@ -91,11 +92,35 @@ SETTINGS: tuple[Setting, ...] = (
                  " (docs/locust.md)"),
     Setting("until_locust_stops", "--until-locust-stops", "End when the Locust test stops", kind=bool,
             group="advanced", help="with --locust: the run ends when the Locust test stops (or its master goes away)"),
+    # The target (docs/targets.md): netmem's built-in echo server unless --attach or --spawn says otherwise.
+    Setting("attach_pid", "--attach", "&Process (PID)", kind=int, group="target", low=1, high=2**31 - 1,
+            metavar="PID", none_text="none",
+            help="measure this running server by PID (netmem never stops it); needs --address"),
+    Setting("address", "--address", "Add&ress", kind=str, group="target", metavar="HOST:PORT",
+            help="where the target listens: 127.0.0.1, ::1 or one of this machine's own addresses, and the port"),
+    Setting("spawn", "--spawn", "Comma&nd", kind=str, group="target", metavar="COMMAND",
+            help="start COMMAND, measure it, and stop it at the end (its whole process tree); {port} in it"
+                 " becomes a free port netmem picks"),
+    Setting("start_timeout_s", "--start-timeout", "Start timeout", kind=float, group="target", low=0.1,
+            high=cfg.MAX_START_TIMEOUT_S, unit="s", metavar="SECONDS",
+            help="how long a --spawn command has to start listening (default 10)"),
+    Setting("protocol", "--protocol", "Pro&tocol", kind=str, group="target", choices=cfg.PROTOCOLS,
+            help="what the clients say to a server of yours: echo (default), redis (PING on connect, ECHO"
+                 " messages), http (keep-alive GET of --path) or idle (connect and send nothing)"),
+    Setting("path", "--path", "Path", kind=str, group="target", metavar="PATH",
+            help="the path the http protocol GETs (default /)"),
+    Setting("include_children", "--include-children", "Include child processes", kind=bool, group="target",
+            help="sum the memory of the target's child processes too (pre-fork servers such as nginx"
+                             " or gunicorn), with a per-process breakdown"),
+    Setting("memory", "--memory", "Memory", kind=str, group="target", choices=cfg.MEMORY_KINDS,
+            help="rss (default), or uss: the unique set size, which does not count pages shared between forked"
+                 " workers twice (slower to read)"),
 )
 LABEL_HELP = "a name for the run, kept in its record and shown in the run list"
 SCENARIO_HELP = ("what to run: connections (open N connections, measure what each takes), messages (echo M messages"
-                 " and check each), stability (connect/send/close cycles for D seconds, to see drift), or all"
-                 " three in turn")
+                 " and check each), stability (connect/send/close cycles for D seconds, to see drift), all"
+                 " three in turn, or observe (no load: watch a server of yours for D seconds or until Ctrl-C and"
+                 " fit memory against the connections others make)")
 
 
 class OneLineErrorParser(argparse.ArgumentParser):

@@ -9,6 +9,7 @@ from .figures import SCOPE_TITLES, title
 from .findings import NOT_RELEASED_SHARE
 from .record import Record
 from .tables import KIB, MIB
+from .targets import KIND_WORDS, target_name
 
 HANDLER_KINDS = {
     "streams": "a streams handler (reader, writer)",
@@ -41,12 +42,63 @@ def pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f} %"
 
 
-def checkpoint_line(cp: dict[str, Any]) -> str:
+def checkpoint_line(cp: dict[str, Any], memory: str = "rss") -> str:
+    """One checkpoint; `memory` is the record's target.memory (with --memory uss the column holds USS)."""
     extra = f", {cp['connections']} open" if cp["connections"] else ""
-    return f"[{cp['label']}] RSS: {mb(cp['rss_bytes'])}, VMS: {mb(cp['vms_bytes'])}{extra}"
+    return f"[{cp['label']}] {memory.upper()}: {mb(cp['rss_bytes'])}, VMS: {mb(cp['vms_bytes'])}{extra}"
 
 
-def scenario_lines(name: str, fig: dict[str, Any]) -> list[str]:
+def target_lines(rec: Record) -> list[str]:
+    """What was measured when it is a server of the user's: process, address, protocol, memory figure."""
+    t = rec.get("target")
+    name = target_name(rec)
+    if name is None:
+        return []
+    how = KIND_WORDS.get(t["kind"], t["kind"])
+    memory = "USS (unique set size)" if t.get("memory") == "uss" else "RSS"
+    tree = ", summed over its child processes" if t.get("include_children") else ""
+    where = f", at {t['address']}" if t.get("address") else ""
+    spoken = "" if rec["config"].get("scenario") == "observe" else f", protocol {t.get('protocol')}"
+    out = [f"Target: {name}, {how}{where}{spoken}; memory is its {memory}{tree}"]
+    if t.get("command"):
+        out.append(f"Command: {t['command']}")
+    elif t.get("cmdline"):
+        out.append(f"Command line: {t['cmdline']}")
+    return out
+
+
+def process_lines(rec: Record) -> list[str]:
+    procs = (rec.get("target") or {}).get("processes")
+    if not procs:
+        return []
+    out = [f"Processes at [{procs['checkpoint']}] ({procs['scenario']}):"]
+    for p in procs["list"]:
+        uss = f", USS {mb(p['uss_bytes'])}" if p.get("uss_bytes") is not None else ""
+        out.append(f"  {p['pid']} {p['name']}: RSS {mb(p['rss_bytes'])}{uss}")
+    return out
+
+
+def scenario_lines(name: str, fig: dict[str, Any], protocol: str = "echo") -> list[str]:
+    if name == "observe":
+        fit = fig["per_connection_fit"]
+        how = (f"least-squares slope over {fit['points']} readings, r² {fit['r_squared']:.3f}" if fit
+               else fig["fit_reason"])
+        return [
+            f"Readings: {num(fig['readings'])} in {num(fig['duration_s'], 1)} s"
+            + (" (ended by the user)" if fig.get("stopped_by_user") else ""),
+            f"Established connections: {num(fig['connections_min'])} to {num(fig['connections_max'])}",
+            f"Memory: {mb(fig['memory_min_bytes'])} to {mb(fig['memory_max_bytes'])}",
+            f"Per-connection overhead: {kb1(fig['per_connection_bytes'])} ({how})",
+        ]
+    if name == "messages" and protocol != "echo":
+        what = {"redis": "ECHO commands answered and checked", "http": "GET requests answered 2xx/3xx"}[protocol]
+        return [
+            f"{what}: {num(fig['messages_echoed'])} of {num(fig['messages_requested'])}"
+            f" over {num(fig['clients'])} connection(s) (failed: {num(fig['messages_mismatched'])})",
+            f"Time: {num(fig['elapsed_s'], 3)} s",
+            f"Throughput: {num(fig['messages_per_s'])} requests/s",
+            f"Memory growth while sending: {kb(fig['memory_growth_bytes'])}",
+        ]
     if name == "connections":
         fit = fig["per_connection_fit"]
         how = (f"least-squares slope over {fit['points']} checkpoints, r² {fit['r_squared']:.3f}" if fit
@@ -179,9 +231,14 @@ def render(rec: Record) -> str:
     target = rec.get("target") or {}
     server = "your server's process" if target.get("kind") == "server" else "the echo server's own process"
     what = {"server": server, "app": "this process (server and clients)"}.get(measured["role"], "nothing")
+    if target_name(rec):
+        what = str(target_name(rec))
+    else:
+        what = f"{what} (pid {measured['pid']})"
     out = [
         f"netmem {rec['tool']['version']}: scenario {cfg['scenario']} on the {cfg['host']} host,"
-        f" measuring {what} (pid {measured['pid']}), sampled every {cfg['interval_ms']} ms",
+        f" measuring {what}, sampled every {cfg['interval_ms']} ms",
+        *target_lines(rec),
     ]
     if target.get("kind") == "server":
         kind = HANDLER_KINDS.get(target.get("handler_kind") or "", "a server object")
@@ -191,10 +248,12 @@ def render(rec: Record) -> str:
         out += [f"Errors in your server's code: {errors['connections']:,} connection(s) ended by an exception"
                 f" (each closed, as asyncio does); the first:", *("  " + line for line in
                                                                      (errors["first"] or "").splitlines())]
+    protocol = cfg.get("protocol", "echo")
     for name, fig in rec["scenarios"].items():
         out += ["", f"=== {SCOPE_TITLES[name]} ==="]
-        out += [checkpoint_line(cp) for cp in rec["checkpoints"] if cp["scenario"] == name]
-        out += scenario_lines(name, fig)
+        memory = (rec.get("target") or {}).get("memory") or "rss"
+        out += [checkpoint_line(cp, memory) for cp in rec["checkpoints"] if cp["scenario"] == name]
+        out += scenario_lines(name, fig, protocol)
         out += verdict_lines(fig.get("leak_verdict"))
         out += allocation_lines(rec.get("allocations", {}).get(name))
     if rec.get("load"):
@@ -216,6 +275,7 @@ def render(rec: Record) -> str:
     out += cost_lines(rec)
     if cfg.get("inject_leak_bytes"):
         out.append(f"Injected leak: {cfg['inject_leak_bytes']:,} B kept per accepted connection (--inject-leak)")
+    out += process_lines(rec)
     if not rec["completed"]:
         out.append(f"Run incomplete: {rec['stop_reason'] or 'stopped before the end'}")
     if "findings" in rec:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import datetime as dt
+import shlex
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,8 +14,8 @@ from typing import Any
 import psutil
 
 from .. import __version__
-from . import analysis, findings, record
-from .config import RunConfig
+from . import analysis, findings, record, targets
+from .config import EXTERNAL_KINDS, RunConfig
 from .hosts import Host, make_host
 from .locust import LocustWatch, check_url, established_connections
 from .memory import MemoryReader, ProcessGone
@@ -60,8 +62,12 @@ class Run:
         self.allocations: dict[str, dict[str, Any]] = {}
         self.load: LocustWatch | None = None  # --locust: the load a Locust cluster puts on the measured process
         self.measured: dict[str, Any] = {"pid": None, "role": None}
-        self.target_info: dict[str, Any] = {}  # what the server process serves, for the record's `target` block
+        # What the target is, for the record's `target` block: what the server process serves (--server), or the
+        # process measured (name, command line, address) from the load side and, for --spawn, from execute().
+        self.target_info: dict[str, Any] = {}
         self.server_errors: dict[str, Any] | None = None  # exceptions raised in the user's server code
+        # The observe scenario's readings; they live in this process, never in the measured one.
+        self.observations: dict[str, list[Any]] = {"t_s": [], "connections": [], "memory_bytes": []}
         self.progress: Event | None = None
         self.completed = False
         self.stop_reason: str | None = None
@@ -84,7 +90,12 @@ class Run:
                 "scenario": event["scenario"], "label": event["label"], "t_s": event["t"] - self.t0,
                 "rss_bytes": event["rss"], "vms_bytes": event["vms"],
                 "connections": event["connections"], "messages": event["messages"],
+                **({"processes": event["processes"]} if "processes" in event else {}),
             })
+        elif kind == "observations":
+            self.observations["t_s"].extend(round(t - self.t0, 4) for t in event["t"])
+            self.observations["connections"].extend(event["connections"])
+            self.observations["memory_bytes"].extend(event["memory"])
         elif kind == "phase":
             self.phases.append({"scenario": event["scenario"], "phase": event["phase"], "t_s": event["t"] - self.t0})
         elif kind == "lag":
@@ -132,7 +143,7 @@ class Run:
     def _compute_figures(self) -> dict[str, Any]:
         t, rss, _ = self.samples.view()
         figures = analysis.analyse(self.config.scenario_list(), self.checkpoints, self.results, t, rss,
-                                   self._leak_verdicts())
+                                   self._leak_verdicts(), self.observations)
         figures["summary"].update(analysis.lag_figures(self.lag.view()[1]))
         figures["summary"]["sampler_cpu_percent"] = analysis.cpu_percent(self.sampler_cpu_s, t)
         if self.load is not None:
@@ -191,6 +202,31 @@ class Run:
             verdicts[name] = cached[2]
         return verdicts
 
+    def target(self) -> dict[str, Any]:
+        """The record's `target` block: what was measured, how it was loaded and which memory figure was read."""
+        cfg = self.config
+        kind = cfg.target_kind()
+        info = self.target_info
+        block: dict[str, Any] = {
+            "kind": kind,
+            "pid": self.measured["pid"],
+            "name": "netmem echo server" if kind == "builtin" else None,
+            "cmdline": None,
+            "address": None,
+            "command": None,
+            "protocol": cfg.protocol,
+            "memory": cfg.memory,
+            "include_children": cfg.include_children,
+            "processes": None,
+            **info,  # --attach/--spawn: name, command line, address; --server: module, attr, file, handler kind
+        }
+        with_tree = [cp for cp in self.checkpoints if cp.get("processes")]
+        if with_tree:
+            peak = max(with_tree, key=lambda cp: cp["rss_bytes"])
+            block["processes"] = {"checkpoint": peak["label"], "scenario": peak["scenario"],
+                                  "list": peak["processes"]}
+        return block
+
     def record(self) -> record.Record:
         t, rss, vms = self.samples.view()
         lag_t, lag = self.lag.view()
@@ -203,7 +239,7 @@ class Run:
             "platform": record.platform_info(),
             "config": self.config.to_dict(),
             "measured": self.measured,
-            "target": {"kind": self.config.target_kind(), **self.target_info},
+            "target": self.target(),
             "completed": self.completed,
             "stop_reason": self.stop_reason,
             "samples": {
@@ -218,6 +254,7 @@ class Run:
             "checkpoints": self.checkpoints,
             "phases": self.phases,
             "cycle_series": {name: s.to_dict() for name, s in self.cycles.items()},
+            **({"observations": self.observations} if "observe" in self.config.scenario_list() else {}),
             "allocations": self.allocations,
             **({"server_errors": self.server_errors} if self.server_errors else {}),
             "scenarios": figures["scenarios"],
@@ -239,12 +276,21 @@ async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None
     host = host or make_host(run.config.host)
     stop = stop or asyncio.Event()
     sampler: Sampler | None = None
+    config = run.config
+    spawned: targets.Spawned | None = None
+    if config.target_kind() == "spawn":
+        # Started here, in the process that outlives the run, so that it is stopped whatever happens to the
+        # load; the load side then sees a running process, as with --attach. TargetError if it never listens.
+        spawned = await targets.start(config)
+        config = dataclasses.replace(config, attach_pid=spawned.measured_pid, spawn=None, address=spawned.address)
+        run.target_info["command"] = shlex.join(spawned.argv)
 
     def on_event(event: Event) -> None:
         nonlocal sampler
         if event["type"] == "target" and sampler is None:
             try:
-                sampler = Sampler(event["pid"], run.config.interval_ms / 1000, run.t0, run.samples)
+                reader = targets.memory_reader(event["pid"], config) if config.target_kind() in EXTERNAL_KINDS else None
+                sampler = Sampler(event["pid"], config.interval_ms / 1000, run.t0, run.samples, reader)
                 sampler.start()
                 if run.config.locust_url and run.load is None:
                     run.load = watch_locust(run, event["pid"], stop)
@@ -260,8 +306,11 @@ async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None
 
     journal = asyncio.ensure_future(_keep_journal(run.journal)) if run.journal is not None else None
     try:
-        await host.run(run.config, on_event, stop)
+        await host.run(config, on_event, stop)
     finally:
+        if spawned is not None:
+            # Off the loop (it may wait out the grace period), and finished even if this task is cancelled again.
+            await asyncio.shield(asyncio.get_running_loop().run_in_executor(None, spawned.stop))
         if sampler is not None:
             sampler.stop()
             run.sampler_cpu_s = sampler.cpu_s

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import numpy as np
 
@@ -62,8 +63,11 @@ class LagBuffer(ColumnBuffer):
 class Sampler:
     """Samples a process's memory on its own thread, so a busy event loop does not delay the samples."""
 
-    def __init__(self, pid: int, interval_s: float, t0: float, buffer: SampleBuffer) -> None:
-        self._reader = MemoryReader(pid)
+    def __init__(self, pid: int, interval_s: float, t0: float, buffer: SampleBuffer,
+                 reader: Any | None = None) -> None:
+        # `reader`: anything with read() -> (memory, vms) and close(), such as targets.TargetMemory (a process
+        # tree, or USS); by default RSS and VMS of the one process.
+        self._reader = reader if reader is not None else MemoryReader(pid)
         self._interval = interval_s
         self._t0 = t0
         self.buffer = buffer

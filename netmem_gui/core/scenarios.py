@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from .config import RunConfig
+from .protocols import Client, make_client
 from .workload import CONNECT_TIMEOUT_S, LOOPBACK, ClientPool, make_payload
 
 Event = dict[str, Any]
@@ -27,10 +28,16 @@ WARMUP_FRACTION = 0.2
 
 
 class Target(Protocol):
-    """The process whose memory is measured, and the echo server inside it."""
+    """The process whose memory is measured, and the echo server inside it.
+
+    A target may also have `protocol` (the clients then speak it, see protocols.py, to `client_host`),
+    `owns_server = False` (netmem did not start its server and does not stop it), `describe()` (what it is, for
+    the record), `processes()` (a per-process breakdown at each checkpoint) and `connections()` (established TCP
+    connections it holds); targets.ExternalTarget has all of them, netmem's own echo server none.
+    """
 
     pid: int
-    role: str  # "app" (in-app: everything in one process) or "server" (isolated: the server's own process)
+    role: str  # "app" (in-app: everything in one process), "server" (isolated: the server's own process), "target"
 
     def memory(self) -> tuple[int, int]:
         """RSS and VMS of the measured process, in bytes."""
@@ -116,19 +123,30 @@ class Reporter:
     def phase(self, scenario: str, phase: str) -> None:
         self._emit({"type": "phase", "scenario": scenario, "phase": phase, "t": time.monotonic()})
 
-    async def checkpoint(self, scenario: str, label: str, connections: int, messages: int = 0) -> None:
+    async def checkpoint(self, scenario: str, label: str, connections: int, messages: int = 0,
+                         settle: bool = True) -> None:
         # The server accepts and closes connections after the clients see them done: wait for it to catch
         # up, so that a checkpoint measures the state it is labelled with.
-        await self._target.settle(connections)
+        if settle:
+            await self._target.settle(connections)
         errors = getattr(self._target, "server_errors", None)
         if errors is not None and errors != self._errors:
             self._errors = errors
             self._emit({"type": "server_errors", **errors})
         rss, vms = self._target.memory()
-        self._emit({
+        event = {
             "type": "checkpoint", "scenario": scenario, "label": label, "t": time.monotonic(),
             "rss": rss, "vms": vms, "connections": connections, "messages": messages,
-        })
+        }
+        processes = getattr(self._target, "processes", None)
+        if processes is not None and (breakdown := processes()) is not None:
+            event["processes"] = breakdown
+        self._emit(event)
+
+    def observations(self, scenario: str, t: list[float], connections: list[int], memory: list[int]) -> None:
+        """A batch of the observe scenario's readings: (time, established connections, memory)."""
+        self._emit({"type": "observations", "scenario": scenario, "t": t, "connections": connections,
+                    "memory": memory})
 
     def progress(self, scenario: str, done: float, total: float, unit: str, force: bool = False) -> None:
         if self._stop.is_set():
@@ -164,7 +182,8 @@ async def connections_scenario(cfg: RunConfig, target: Target, rep: Reporter) ->
     port = await _baseline_and_start(name, cfg, target, rep)
     if steady_from == 0:
         await rep.allocations(name, "first", "After server start")
-    pool = ClientPool(port)
+    client = _client(target, port, cfg)
+    pool = ClientPool(port) if client is None else ClientPool(port, client.host, _greeting(client))
     requested = 0
     first_round_created = 0
     try:
@@ -203,9 +222,34 @@ async def connections_scenario(cfg: RunConfig, target: Target, rep: Reporter) ->
         pool.abort()
         rep.result(name, requested=requested, created=pool.created, failed=pool.failed, last_error=pool.last_error,
                    rounds=rounds, first_round_created=first_round_created)
+    await _stop_server(name, target, rep)
+
+
+def _owns_server(target: Target) -> bool:
+    return getattr(target, "owns_server", True)
+
+
+async def _stop_server(name: str, target: Target, rep: Reporter, messages: int = 0) -> None:
+    """Stop netmem's own server and measure after it; a server netmem did not start is left as it is."""
+    if not _owns_server(target):
+        return
     rep.phase(name, "stop")
     await target.stop_server()
-    await rep.checkpoint(name, "After server stop", 0)
+    await rep.checkpoint(name, "After server stop", 0, messages)
+
+
+def _client(target: Target, port: int, cfg: RunConfig) -> Client | None:
+    """The protocol client for a server of the user's; None for echo to netmem's own server (the fast path)."""
+    protocol = getattr(target, "protocol", None)
+    if protocol is None and cfg.target_kind() == "server" and cfg.protocol != "echo":
+        protocol = cfg.protocol  # --server: the user's code in netmem's server process, spoken to in its protocol
+    if protocol is None:
+        return None
+    return make_client(protocol, getattr(target, "client_host", LOOPBACK), port, getattr(target, "path", "/"))
+
+
+def _greeting(client: Client) -> Callable[..., Any] | None:
+    return client.greet if type(client).greet is not Client.greet else None
 
 
 async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> None:
@@ -214,8 +258,9 @@ async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> No
     clients, total, size = cfg.connections_for(name), cfg.messages, cfg.message_size
     every = cfg.messages_checkpoint_every
     port = await _baseline_and_start(name, cfg, target, rep)
-    pool = ClientPool(port)
-    claimed = echoed = mismatched = broken = 0
+    client = _client(target, port, cfg)
+    pool = ClientPool(port) if client is None else ClientPool(port, client.host)
+    claimed = echoed = mismatched = broken = reconnects = 0
     elapsed = 0.0
     try:
         rep.phase(name, "connect")
@@ -242,10 +287,47 @@ async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> No
                     await rep.checkpoint(name, f"After {done} messages", pool.open_connections, echoed)
                 rep.progress(name, done, total, "messages")
 
+        async def protocol_loop(index: int) -> None:
+            """A target of the user's: its protocol's request per message; reconnects when the server closes."""
+            nonlocal claimed, echoed, mismatched, broken, reconnects
+            assert client is not None
+            reader, writer = pool.clients[index]
+            answered = 0  # on this connection: one closed before its first reply didn't understand the request
+            while claimed < total:
+                claimed += 1
+                try:
+                    ok, alive = await client.exchange(reader, writer, payload)
+                    answered += 1
+                    if not alive:
+                        writer.close()
+                        reader, writer = await client.connect()
+                        pool.clients[index] = (reader, writer)
+                        reconnects += 1
+                        answered = 0
+                except asyncio.IncompleteReadError as exc:
+                    if not answered and not exc.partial:
+                        raise await client.closed_without_reply() from None
+                    broken += 1
+                    return
+                except OSError:
+                    broken += 1
+                    return
+                if ok:
+                    echoed += 1
+                else:
+                    mismatched += 1
+                done = echoed + mismatched
+                if done % every == 0:
+                    await rep.checkpoint(name, f"After {done} messages", pool.open_connections, echoed)
+                rep.progress(name, done, total, "messages")
+
         rep.phase(name, "send")
         started = time.perf_counter()
         try:
-            await asyncio.gather(*(client_loop(r, w) for r, w in pool.clients))
+            if client is None:
+                await asyncio.gather(*(client_loop(r, w) for r, w in pool.clients))
+            else:
+                await asyncio.gather(*(protocol_loop(i) for i in range(len(pool.clients))))
         finally:
             elapsed = time.perf_counter() - started
         rep.progress(name, echoed + mismatched, total, "messages", force=True)
@@ -255,7 +337,8 @@ async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> No
     finally:
         pool.abort()
         rep.result(name, requested=total, message_size=size, clients=clients, clients_created=pool.created,
-                   echoed=echoed, mismatched=mismatched, broken_connections=broken, elapsed_s=elapsed)
+                   echoed=echoed, mismatched=mismatched, broken_connections=broken, elapsed_s=elapsed,
+                   **({"reconnects": reconnects} if client is not None else {}))
     await target.stop_server()
     await rep.checkpoint(name, "After cleanup", 0, echoed)
 
@@ -278,6 +361,7 @@ async def stability_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> N
     """
     name = "stability"
     port = await _baseline_and_start(name, cfg, target, rep)
+    client = _client(target, port, cfg)
     cycles = ok = failed = 0
     pause = cfg.stability_pause_ms / 1000
     warmup_s = cfg.duration_s * WARMUP_FRACTION
@@ -288,7 +372,7 @@ async def stability_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> N
         while (elapsed := time.monotonic() - started) < cfg.duration_s:
             cycles += 1
             try:
-                if await _one_cycle(port):
+                if await (_one_cycle(port) if client is None else client.cycle()):
                     ok += 1
                 else:
                     failed += 1
@@ -311,15 +395,52 @@ async def stability_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> N
         rep.flush_cycles()
         rep.result(name, duration_s=time.monotonic() - started, cycles=cycles, cycles_ok=ok,
                    cycles_failed=failed)
-    rep.phase(name, "stop")
-    await target.stop_server()
-    await rep.checkpoint(name, "After server stop", 0, ok)
+    await _stop_server(name, target, rep, ok)
+
+
+OBSERVE_BATCH = 50
+
+
+async def observe_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> None:
+    """No load: for D seconds (or until stopped), read the target's memory and count its established TCP
+    connections every interval, so that memory can be fitted against connections someone else makes."""
+    name = "observe"
+    count = target.connections_now  # type: ignore[attr-defined]  # only the user's servers are observed (config)
+    rep.phase(name, "observe")
+    await rep.checkpoint(name, "Start of observation", count(), settle=False)
+    interval = cfg.interval_ms / 1000
+    started = time.monotonic()
+    samples = 0
+    batch: tuple[list[float], list[int], list[int]] = ([], [], [])
+    stopped = False
+    try:
+        while (elapsed := time.monotonic() - started) < cfg.duration_s:
+            connections = count()
+            memory, _ = target.memory()
+            for column, value in zip(batch, (time.monotonic(), connections, memory), strict=True):
+                column.append(value)  # type: ignore[attr-defined]
+            samples += 1
+            if len(batch[0]) >= OBSERVE_BATCH:
+                rep.observations(name, *batch)
+                batch = ([], [], [])
+            try:
+                rep.progress(name, round(elapsed, 1), cfg.duration_s, "seconds")
+            except StopRequested:
+                stopped = True  # Ctrl-C or Stop is how an open-ended observation ends: a complete run
+                break
+            await asyncio.sleep(max(0.0, started + samples * interval - time.monotonic()))
+    finally:
+        if batch[0]:
+            rep.observations(name, *batch)
+        rep.result(name, duration_s=time.monotonic() - started, samples=samples, stopped_by_user=stopped)
+    await rep.checkpoint(name, "End of observation", count(), settle=False)
 
 
 SCENARIO_STEPS = {
     "connections": connections_scenario,
     "messages": messages_scenario,
     "stability": stability_scenario,
+    "observe": observe_scenario,
 }
 
 
@@ -343,7 +464,9 @@ async def run_scenarios(cfg: RunConfig, target: Target, emit: Emit, stop: thread
         return
     except Exception as exc:
         await _quietly_stop(target)
-        emit({"type": "end", "completed": False, "reason": _one_line(exc)})
+        # A target that died mid-run makes its clients fail in ways that look like other errors: say it died.
+        gone = getattr(target, "gone", None)
+        emit({"type": "end", "completed": False, "reason": (gone and gone()) or _one_line(exc)})
         return
     emit({"type": "end", "completed": True, "reason": None})
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig
+from .config import EXTERNAL_KINDS, RunConfig
 from .limits import raise_fd_limit
 from .memory import MemoryReader, ProcessGone
 from .scenarios import run_scenarios
@@ -161,12 +161,25 @@ class _ServerChild:
 
 
 async def _load_main(config: RunConfig) -> None:
-    loop = asyncio.get_running_loop()
-
     def emit(event: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
         sys.stdout.flush()
 
+    if config.target_kind() in EXTERNAL_KINDS:
+        # A server of the user's, already listening (the parent started a --spawn command): measured by PID.
+        from .targets import ExternalTarget
+
+        assert config.attach_pid is not None
+        try:
+            external = ExternalTarget(config.attach_pid, config.address, config)
+        except WorkloadError as exc:
+            emit({"type": "end", "completed": False, "reason": str(exc)})
+            return
+        try:
+            await _run_until_stopped(config, external, emit)
+        finally:
+            external.close()
+        return
     serve = [*worker_command("serve"), f"--lag-ms={config.interval_ms}",
              *(["--trace"] if config.trace_allocations else []),
              *([f"--server={config.server}", f"--app-dir={config.app_dir or os.curdir}"] if config.server else [])]
@@ -179,21 +192,28 @@ async def _load_main(config: RunConfig) -> None:
         emit({"type": "end", "completed": False, "reason": problem})
         await target.close()
         return
+    try:
+        await _run_until_stopped(config, target, emit)
+    finally:
+        await target.close()
+
+
+async def _run_until_stopped(config: RunConfig, target: Any, emit: Callable[[dict[str, Any]], None]) -> None:
+    """Run the scenarios until they end or the parent says `stop` (or closes stdin)."""
     stopping = threading.Event()
     task = asyncio.ensure_future(run_scenarios(config, target, emit, stopping))
 
     def on_line(line: str) -> None:
         if line in ("stop", ""):
             stopping.set()
-            task.cancel()
+            if config.scenario != "observe" or line == "":
+                task.cancel()  # observe ends by itself at its next reading: a stop is how it is meant to end
 
-    _watch_stdin(loop, on_line)
+    _watch_stdin(asyncio.get_running_loop(), on_line)
     try:
         await task
     except asyncio.CancelledError:
         pass
-    finally:
-        await target.close()
 
 
 async def _serve_main(trace: bool, lag_ms: int, spec: str | None = None, app_dir: str | None = None) -> None:

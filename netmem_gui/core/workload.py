@@ -6,7 +6,7 @@ import asyncio
 import errno
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 LOOPBACK = "127.0.0.1"
@@ -106,9 +106,15 @@ class EchoServer:
 
 @dataclass
 class ClientPool:
-    """The clients that connect to the server: opened in bounded batches, closed all together."""
+    """The clients that connect to the server: opened in bounded batches, closed all together.
+
+    `greet`, when given, runs on each new connection (a protocol's first request); a connection it fails on
+    counts as failed, and a reply in the wrong protocol ends the run (it raises).
+    """
 
     port: int
+    host: str = LOOPBACK
+    greet: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]] | None = None
     clients: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = field(default_factory=list)
     attempted: int = 0
     created: int = 0
@@ -121,8 +127,14 @@ class ClientPool:
 
     async def _connect_one(self) -> None:
         try:
-            pair = await asyncio.wait_for(asyncio.open_connection(LOOPBACK, self.port), CONNECT_TIMEOUT_S)
-        except (TimeoutError, OSError) as exc:
+            pair = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), CONNECT_TIMEOUT_S)
+            if self.greet is not None:
+                try:
+                    await self.greet(*pair)
+                except BaseException:
+                    pair[1].transport.abort()
+                    raise
+        except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
             self.failed += 1
             self.last_error = str(exc) or type(exc).__name__
             return

@@ -12,7 +12,10 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
+    QHBoxLayout,
+    QLabel,
     QLineEdit,
+    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -21,12 +24,19 @@ from PySide6.QtWidgets import (
 from ..core import config as cfg
 from ..core.config import RunConfig
 from ..core.options import LABEL_HELP, SCENARIO_HELP, SETTINGS, Setting, changed, matters
+from ..core.targets import Listener, guess_protocol
 
 DEFAULTS = RunConfig()
 ADVANCED_HELP = ("Options for testing the leak verdict and finding where memory goes. Tick to use them; unticked, "
                  "runs use the defaults (no injected leak, no tracing, one round).")
 QWIDGETSIZE_MAX = (1 << 24) - 1
 FORM_SETTINGS = tuple(s for s in SETTINGS if s.form)
+SETTING = {s.field: s for s in SETTINGS}
+TARGET_KINDS = {"builtin": "netmem's built-in echo server", "attach": "a running process", "spawn": "a command"}
+TARGET_UNUSED = {"attach": ("spawn", "start_timeout_s"), "spawn": ("attach_pid",)}  # rows greyed out for each
+TARGET_HELP = ("What the run measures: netmem's own echo server; a server already running on this machine, by its "
+               "PID (Pick… lists the listening ones; netmem never stops it); or a command netmem starts, measures "
+               "and stops ({port} in it becomes a free port)")
 
 
 def _tip(widget: QWidget, text: str) -> QWidget:
@@ -128,27 +138,77 @@ class RunForm(QWidget):
         layout = QFormLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addRow("&Scenario", _tip(self.scenario, SCENARIO_HELP))
+        # The Target section: what is measured (docs/targets.md). Its rows are the settings of group "target".
+        self.target_box = QGroupBox("Target")
+        target_form = QFormLayout(self.target_box)
+        self.target_kind = QComboBox()
+        for kind, text in TARGET_KINDS.items():
+            self.target_kind.addItem(text, kind)
+        target_form.addRow("&What to measure", _tip(self.target_kind, TARGET_HELP))
+        self.pick = QPushButton("Pic&k…")
+        _tip(self.pick, "choose a listening process of this machine: fills in its PID, address and protocol")
+        self.pick.clicked.connect(self.pick_listener)
         for s in FORM_SETTINGS:
             widget = _tip(_control(s), s.help)
             self.controls[s.field] = widget
             setattr(self, s.field, widget)
-            rows = advanced_form if s.group == "advanced" else layout
+            rows = {"advanced": advanced_form, "target": target_form}.get(s.group, layout)
             if isinstance(widget, QCheckBox):
                 rows.addRow("", widget)
+            elif s.field == "attach_pid":
+                line = QHBoxLayout()
+                line.addWidget(widget, 1)
+                line.addWidget(self.pick)
+                label = QLabel(s.label)
+                label.setBuddy(widget)  # a row of a layout, not a widget: its & shortcut needs the buddy set
+                rows.addRow(label, line)
             else:
                 rows.addRow(s.label, widget)
+        layout.addRow(self.target_box)
         layout.addRow("&Label", _tip(self.label, LABEL_HELP))
         layout.addRow(self.advanced)
         self.scenario.currentTextChanged.connect(self._enable_relevant)
+        self.target_kind.currentIndexChanged.connect(lambda _: self._enable_relevant(self.scenario.currentText()))
         self.set_config(DEFAULTS)
+
+    def kind(self) -> str:
+        """builtin, attach or spawn: the Target section's choice."""
+        return str(self.target_kind.currentData())
+
+    def set_kind(self, kind: str) -> None:
+        self.target_kind.setCurrentIndex(max(0, self.target_kind.findData(kind)))
+
+    def pick_listener(self) -> None:
+        """The Pick… dialog: a listening process of this machine becomes the target, attached to."""
+        from .pick import PickDialog  # the dialog reads the machine's sockets: only when asked
+
+        dialog = PickDialog(self)
+        if dialog.exec() and dialog.chosen is not None:
+            self.attach(dialog.chosen)
+
+    def attach(self, listener: Listener) -> None:
+        """Make a listening process the target: its PID, its address, the protocol its name suggests."""
+        self.set_kind("attach")
+        _show(SETTING["attach_pid"], self.controls["attach_pid"], listener.pid)
+        _show(SETTING["address"], self.controls["address"], listener.address)
+        _show(SETTING["protocol"], self.controls["protocol"], guess_protocol(listener.name))
+
+    def _in_use(self, s: Setting) -> bool:
+        """Whether a target setting applies to the Target section's choice (builtin: none of them)."""
+        if s.group != "target":
+            return True
+        kind = self.kind()
+        return kind != "builtin" and s.field not in TARGET_UNUSED[kind]
 
     def _enable_relevant(self, scenario: str) -> None:
         # Greyed out, not hidden: the value is kept in the record either way, but the user sees it won't matter.
         for s in FORM_SETTINGS:
-            self.controls[s.field].setEnabled(matters(s, scenario))
+            self.controls[s.field].setEnabled(matters(s, scenario) and self._in_use(s))
+        self.pick.setEnabled(self.kind() == "attach")
 
     def set_config(self, config: RunConfig, label: str | None = None) -> None:
         self.scenario.setCurrentText(config.scenario)
+        self.set_kind(config.target_kind())
         self.label.setText(label or "")
         # A config that uses any advanced option opens the section, so nothing in use is hidden; one that uses
         # none just closes it, keeping the values there for when it is ticked again.
@@ -169,7 +229,7 @@ class RunForm(QWidget):
 
     def _values(self, with_advanced: bool) -> dict[str, Any]:
         return {s.field: _value(s, self.controls[s.field]) for s in FORM_SETTINGS
-                if s.group != "advanced" or with_advanced}
+                if (s.group != "advanced" or with_advanced) and self._in_use(s)}
 
     def config(self) -> RunConfig:
         """The RunConfig the controls describe (ConfigError if it can't be run)."""

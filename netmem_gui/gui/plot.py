@@ -44,6 +44,9 @@ class PlotSource(Protocol):
     def measured(self) -> dict[str, Any]:
         """The record's `measured` (which process, pid and role, the samples are of) and its `target`."""
 
+    def target(self) -> dict[str, Any] | None:
+        """The record's `target`: what that process is (None in records made before targets)."""
+
 
 # pyqtgraph's global look, set once for every plot of the app (before any is made): white, with dark text.
 pg.setConfigOptions(background="w", foreground="#222")
@@ -65,12 +68,18 @@ def style_plot(item: pg.PlotItem, y_label: str) -> None:
     item.setLabel("left", y_label, color="#222")
 
 
-def title_for(measured: dict[str, Any]) -> str:
+def title_for(measured: dict[str, Any], target: dict[str, Any] | None = None) -> str:
     role, pid = measured.get("role"), measured.get("pid")
-    target = measured.get("target") or {}
+    target = target or measured.get("target") or {}
     if role == "server" and target.get("kind") == "server":
         return f"RSS of your server {target.get('module')}:{target.get('attr')}, in its own process (isolated host," \
                f" pid {pid})"
+    if role == "target" and target:
+        memory = "USS" if target.get("memory") == "uss" else "RSS"
+        tree = " and its children" if target.get("include_children") else ""
+        how = "started by netmem" if target.get("kind") == "spawn" else "attached"
+        where = f", {target['address']}" if target.get("address") else ""
+        return f"{memory} of {target.get('name') or 'the target'}{tree} (pid {pid}, {how}{where})"
     if role == "server":
         return f"RSS of the echo server's own process (isolated host, pid {pid})"
     if role == "app":
@@ -101,6 +110,9 @@ class RunSource:
     def measured(self) -> dict[str, Any]:
         return {**self.run.measured, "target": self.run.target_info}
 
+    def target(self) -> dict[str, Any] | None:
+        return self.run.target()
+
 
 class RecordSource:
     """A finished run, from its record."""
@@ -118,6 +130,9 @@ class RecordSource:
 
     def measured(self) -> dict[str, Any]:
         return {**self._measured, "target": self._target}
+
+    def target(self) -> dict[str, Any] | None:
+        return self._target
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         return self._t, self._rss
@@ -284,7 +299,7 @@ class RssPlot(pg.PlotWidget):
         source = self._source
         if source is None:
             return False
-        title = title_for(source.measured())
+        title = title_for(source.measured(), source.target())
         if title != self._title:
             self._title = title
             self.getPlotItem().setTitle(title, color="#222", size="11pt")

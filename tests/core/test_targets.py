@@ -1,0 +1,145 @@
+"""Targets without a server: the address rule, the options that fit together, the protocols' parsing."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from netmem_gui.core import protocols, targets
+from netmem_gui.core.config import ConfigError, RunConfig
+from netmem_gui.core.targets import TargetError, check_local, parse_address
+
+
+def test_addresses_of_this_machine_are_accepted():
+    assert check_local("127.0.0.1") == "127.0.0.1"
+    assert check_local("127.0.0.53") == "127.0.0.53"  # all of 127/8 is loopback
+    assert check_local("::1") == "::1"
+    own = targets.local_addresses()
+    assert "127.0.0.1" in own
+    for address in own:
+        assert check_local(address) == address
+
+
+@pytest.mark.parametrize("host", ["8.8.8.8", "192.0.2.7", "2001:db8::1", "10.255.255.254"])
+def test_other_machines_are_refused_before_any_socket(host, monkeypatch):
+    # A function test only: no packet leaves this machine. A socket opened here would be a bug.
+    def no_sockets(*args, **kwargs):
+        raise AssertionError("a socket was opened")
+
+    monkeypatch.setattr(socket, "socket", no_sockets)
+    with pytest.raises(TargetError, match="is not this machine"):
+        check_local(host, own={"127.0.0.1", "::1"})
+
+
+def test_names_are_refused_localhost_is_loopback():
+    with pytest.raises(TargetError, match="not an IP address"):
+        check_local("example.com")
+    assert parse_address("localhost:6379") == ("127.0.0.1", 6379)
+    assert parse_address("[::1]:8080") == ("::1", 8080)
+
+
+@pytest.mark.parametrize("text", ["6379", "127.0.0.1", "127.0.0.1:", ":80", "127.0.0.1:http", "127.0.0.1:70000",
+                                  "127.0.0.1:0"])
+def test_bad_addresses(text):
+    with pytest.raises(TargetError, match="--address"):
+        parse_address(text)
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"attach_pid": 1}, "--attach needs --address"),
+    ({"attach_pid": 1, "spawn": "x", "address": "127.0.0.1:1"}, "give one target: --attach or --spawn, not both"),
+    ({"attach_pid": 1, "server": "m:a", "address": "127.0.0.1:1"}, "give one target: --attach or --server"),
+    ({"spawn": "redis-server"}, "needs {port}"),
+    ({"spawn": "redis-server --port {port}", "address": "127.0.0.1:1"}, "drop --address"),
+    ({"spawn": "  "}, "needs a command"),
+    ({"protocol": "redis"}, "--protocol is for a server of your own"),
+    ({"include_children": True}, "--include-children is for a server of your own"),
+    ({"memory": "uss"}, "--memory is for a server of your own"),
+    ({"address": "127.0.0.1:1"}, "--address is for a server of your own"),
+    ({"scenario": "observe"}, "observe scenario watches"),
+    ({"attach_pid": 1, "address": "127.0.0.1:1", "inject_leak_bytes": 10}, "--inject-leak"),
+    ({"attach_pid": 1, "address": "127.0.0.1:1", "trace_allocations": True}, "--trace-allocations"),
+    ({"attach_pid": 1, "address": "127.0.0.1:1", "protocol": "idle", "scenario": "messages"}, "idle sends nothing"),
+    ({"attach_pid": 1, "address": "127.0.0.1:1", "protocol": "ftp"}, "unknown protocol"),
+    ({"attach_pid": 1, "address": "127.0.0.1:1", "memory": "pss"}, "unknown memory kind"),
+    ({"attach_pid": 0, "address": "127.0.0.1:1"}, "--attach must be at least 1"),
+    ({"spawn": "x {port}", "start_timeout_s": 0}, "--start-timeout"),
+    ({"attach_pid": 1, "address": "127.0.0.1:1", "protocol": "http", "path": "no-slash"}, "--path"),
+])
+def test_target_options_that_dont_fit(fields, message):
+    with pytest.raises(ConfigError, match=message.replace("{", r"\{").replace("}", r"\}")):
+        RunConfig(**{"scenario": "connections", **fields}).validate()
+
+
+def test_target_kinds():
+    assert RunConfig().target_kind() == "builtin"
+    assert RunConfig(attach_pid=5, address="127.0.0.1:1").target_kind() == "attach"
+    assert RunConfig(spawn="x {port}").target_kind() == "spawn"
+    observe = RunConfig(scenario="observe", attach_pid=5).validate()  # observe needs no address
+    assert observe.scenario_list() == ("observe",) and "observe" not in RunConfig(scenario="all").scenario_list()
+
+
+def test_protocol_guesses_and_hints():
+    assert protocols.guess(b"+PONG\r\n") == "redis"
+    assert protocols.guess(b"-ERR unknown command\r\n") == "redis"
+    assert protocols.guess(b"HTTP/1.1 400 Bad Request\r\n") == "http"
+    assert protocols.guess(b"HTTP") == "http"
+    assert protocols.guess(b"hello") is None
+    msg = str(protocols.mismatch("127.0.0.1:6379", "echo", b"-ERR unknown command\r\n"))
+    assert msg == "replies from 127.0.0.1:6379 do not look like echo; try --protocol redis"
+
+
+async def _serve_once(reply: bytes, close: bool = False) -> tuple[asyncio.Server, int]:
+    """A loopback server that answers any request with `reply` (and then closes, if asked)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(4096)
+        writer.write(reply)
+        await writer.drain()
+        if close:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+@pytest.mark.parametrize(("reply", "ok", "keep"), [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", True, True),
+    (b"HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n", True, True),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;x=1\r\nabc\r\n0\r\nT: 1\r\n\r\n", True,
+     True),
+    (b"HTTP/1.1 500 Oops\r\nContent-Length: 2\r\n\r\nno", False, True),
+    (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", True, False),
+    (b"HTTP/1.0 200 OK\r\n\r\nthe body ends when the server closes", True, False),
+])
+def test_http_responses(reply, ok, keep):
+    async def go() -> tuple[bool, bool]:
+        server, port = await _serve_once(reply, close=reply.startswith(b"HTTP/1.0"))
+        client = protocols.HttpClient("127.0.0.1", port, "/")
+        reader, writer = await client.connect()
+        try:
+            return await client.response(reader, writer, fresh=True)
+        finally:
+            writer.close()
+            server.close()
+
+    assert asyncio.run(go()) == (ok, keep)
+
+
+def test_garbage_instead_of_http_or_redis_stops_with_a_hint():
+    async def go(client_cls, reply) -> str:
+        server, port = await _serve_once(reply, close=True)
+        client = client_cls("127.0.0.1", port, "/")
+        try:
+            with pytest.raises(protocols.ProtocolMismatch) as caught:
+                await client.cycle()
+            return str(caught.value)
+        finally:
+            server.close()
+
+    assert "do not look like http; try --protocol redis" in asyncio.run(go(protocols.HttpClient, b"+PONG\r\n"))
+    assert "do not look like redis; try --protocol http" in asyncio.run(
+        go(protocols.RedisClient, b"HTTP/1.1 400 Bad Request\r\n\r\n"))
+    assert "redis at" in asyncio.run(go(protocols.RedisClient, b"-NOAUTH Authentication required.\r\n"))
