@@ -74,6 +74,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = lifecycle.prepare(config_from_args(args), [] if args.json is None else [args.json],
                                keep=not args.no_save)
     run = Run(config, label=args.label, expectations=expected, expectations_name=args.expect)
+    problem = lifecycle.begin(run, keep=not args.no_save)
+    if problem:
+        print(f"netmem: {shown(problem)}", file=sys.stderr)
     progress = _Progress(run, sys.stderr)
     # The handlers stay until the run is kept and reported: a second signal meanwhile changes nothing.
     with StopSignals() as signals:

@@ -77,7 +77,7 @@ def _entry_row(e: library.Entry) -> list[str]:
     date = (e.started_at or "")[:19].replace("T", " ")
     counts = "/".join("-" if e.counts.get(k) is None else f"{e.counts[k]:,}"
                       for k in ("connections", "messages", "cycles"))
-    return [e.id, date, e.label or "", f"{e.scenario} {'' if e.completed else '(incomplete)'}".strip(),
+    return [e.id, date, e.label or "", f"{e.scenario} {'' if e.completed else f'({e.state_text()})'}".strip(),
             e.host or "", e.verdict or "n/a", counts, tables.size(e.peak_rss_bytes)]
 
 
@@ -106,7 +106,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps({"library": str(library.library_dir()), "runs": [e.to_dict() for e in entries]}, indent=1))
         return Exit.OK
-    good = [e for e in entries if not e.damaged]
+    good = [e for e in entries if not e.damaged]  # with the runs in progress and the interrupted ones
     damaged = [e for e in entries if e.damaged]
     print(f"Run library: {text.shown(library.library_dir())} ({len(good)} run{'s' if len(good) != 1 else ''}"
           + (f", {len(damaged)} damaged file{'s' if len(damaged) != 1 else ''})" if damaged else ")"))

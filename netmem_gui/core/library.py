@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from . import record
+from . import journal, record
+from .files import write_user_file
 from .text import TextError, checked, shown
 from .verdict import leak_verdict
 
 ENV_DATA_DIR = "NETMEM_DATA_DIR"
 SUFFIX = ".json"
+# Beside the records: each file's list entry, keyed by its name, size, modification time and inode, so that a list
+# reads only the records that changed since the last one. A dot file: never taken for a record.
+INDEX_NAME = ".index.json"
+INDEX_FORMAT = "netmem.library-index/1"
 _SAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
@@ -55,11 +61,31 @@ class Entry:
     verdict_source: str | None = None
     completed: bool | None = None
     damaged: str | None = None
+    interrupted: bool = False  # the process running it was killed; recovered from its journal
+    running: bool = False  # a journal whose writer is still running: a run in progress
+    duration_s: float | None = None  # how far the run got: its last sample (seconds since it began)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["path"] = os.fspath(self.path)
         return data
+
+    @property
+    def state(self) -> str:
+        """What became of the run, in a word: completed, stopped, interrupted, running or damaged."""
+        if self.damaged:
+            return "damaged"
+        if self.running:
+            return "running"
+        if self.interrupted:
+            return "interrupted"
+        return "completed" if self.completed else "stopped"
+
+    def state_text(self) -> str:
+        """The state as the list shows it, with how far an interrupted run got ("interrupted at 12.3 s")."""
+        if self.state == "interrupted" and self.duration_s is not None:
+            return f"interrupted at {self.duration_s:,.1f} s"
+        return self.state
 
 
 def run_id(rec: record.Record) -> str:
@@ -83,21 +109,51 @@ def check_folder(folder: Path) -> None:
             return
 
 
-def save_run(rec: record.Record, folder: Path | None = None) -> Entry:
-    """Save a finished or stopped run's record into the library (atomically); return its entry."""
-    folder = library_dir() if folder is None else folder
+def _make_folder(folder: Path) -> None:
     check_folder(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         problem = exc.strerror or exc
         raise LibraryError(f"{shown(os.fspath(folder))}: cannot create the run library: {problem}") from None
+
+
+def _fresh_id(rec: record.Record, folder: Path) -> str:
     while True:
-        path = folder / (run_id(rec) + SUFFIX)
-        if not path.exists():  # 24 random bits per second of start time: a clash is rare, but never overwrite
-            break
+        rid = run_id(rec)
+        # 24 random bits per second of start time: a clash is rare, but never overwrite (a record or a journal)
+        if not (folder / (rid + SUFFIX)).exists() and not (folder / (rid + journal.SUFFIX)).exists():
+            return rid
+
+
+def save_run(rec: record.Record, folder: Path | None = None, journal_of: journal.Journal | None = None) -> Entry:
+    """Save a finished or stopped run's record into the library (atomically); return its entry.
+
+    With the run's journal (`start_journal`), the record takes the journal's ID and then replaces it.
+    """
+    folder = library_dir() if folder is None else folder
+    _make_folder(folder)
+    rid = journal_of.path.stem if journal_of is not None else _fresh_id(rec, folder)
+    path = folder / (rid + SUFFIX)
     record.save(rec, path)
+    if journal_of is not None:
+        journal_of.remove()
     return entry_for(path, rec)
+
+
+def start_journal(run: Any, folder: Path | None = None) -> journal.Journal:
+    """Start journaling `run` (a core.run.Run, not started yet) into the library under a fresh ID; set as
+    `run.journal`, which execute() flushes about every second. save_run(..., journal_of=...) ends it."""
+    folder = library_dir() if folder is None else folder
+    _make_folder(folder)
+    rid = _fresh_id({"started_at": journal.timestamp(run.started_at), "config": {"scenario": run.config.scenario}},
+                    folder)
+    try:
+        run.journal = journal.Journal(run, folder / (rid + journal.SUFFIX))
+    except OSError as exc:
+        problem = exc.strerror or exc
+        raise LibraryError(f"{shown(os.fspath(folder))}: cannot start the run's journal: {problem}") from None
+    return run.journal
 
 
 def entry_for(path: Path, rec: record.Record) -> Entry:
@@ -120,36 +176,146 @@ def entry_for(path: Path, rec: record.Record) -> Entry:
         verdict=verdict,
         verdict_source=source,
         completed=rec.get("completed"),
+        interrupted=bool(rec.get("interrupted")),
+        duration_s=_last(rec.get("samples", {}).get("t_s")),
     )
 
 
-def _files(folder: Path) -> list[Path]:
+def _last(values: list[float] | None) -> float | None:
+    return float(values[-1]) if values else None
+
+
+def _files(folder: Path, suffixes: tuple[str, ...] = (SUFFIX, journal.SUFFIX)) -> list[Path]:
     check_folder(folder)
     if not folder.is_dir():
         return []
-    # Dot files are record.save's temporary files (or the user's own); they are never records of the library.
-    return [p for p in folder.iterdir() if p.suffix == SUFFIX and not p.name.startswith(".")]
+    # Dot files are the writer's temporary files and the index (or the user's own); they are never runs.
+    return [p for p in folder.iterdir() if p.suffix in suffixes and not p.name.startswith(".")]
+
+
+def _reason(exc: Exception, path: Path) -> str:
+    # The reason without the path: the entry carries the path already.
+    return str(exc).removeprefix(shown(os.fspath(path)) + ": ").removeprefix(os.fspath(path) + ": ")
+
+
+def _load_entry(path: Path) -> Entry:
+    try:
+        return entry_for(path, record.load(path))
+    except record.RecordError as exc:
+        return Entry(id=path.stem, path=path, damaged=_reason(exc, path))
+
+
+def _journal_entry(path: Path) -> Entry | None:
+    """The entry of a journal: a run in progress, or (its writer gone) an interrupted run, recovered into a record
+    beside it; None when the journal was left over next to its run's final record (it is removed)."""
+    final = path.with_suffix(SUFFIX)
+    try:
+        head = journal.header(path)
+    except journal.JournalError as exc:
+        head = None
+        reason = _reason(exc, path)
+    if head is not None and journal.writer_alive(head):
+        return Entry(id=path.stem, path=path, started_at=head.get("started_at"), label=head.get("label"),
+                     scenario=(head.get("config") or {}).get("scenario"), host=(head.get("config") or {}).get("host"),
+                     running=True)
+    if final.exists():
+        path.unlink(missing_ok=True)  # the process died after saving the final record, before removing this
+        return None
+    if head is not None:
+        try:
+            rec = journal.recover(path)
+        except (journal.JournalError, record.RecordError) as exc:
+            reason = _reason(exc, path)
+        else:
+            try:
+                record.save(rec, final)
+            except (record.RecordError, OSError) as exc:
+                reason = f"interrupted run, recovered but not saved: {_reason(exc, final)}"
+            else:
+                path.unlink(missing_ok=True)
+                return entry_for(final, rec)
+    return Entry(id=path.stem, path=path, damaged=reason, interrupted=True)
 
 
 def list_runs(folder: Path | None = None) -> list[Entry]:
-    """Every record in the library, newest first; a file that isn't a valid record is an entry with `damaged` set."""
+    """Every run in the library, newest first: records, runs in progress, and interrupted runs (recovered from their
+    journals into records now); a file that isn't a valid record is an entry with `damaged` set.
+
+    Each record is read only when it changed since the last list (the index beside the records says); an index
+    that is missing, unreadable or of another version is rebuilt, one that is stale is brought up to date.
+    """
     folder = library_dir() if folder is None else folder
-    entries = []
-    for path in _files(folder):
+    files = _files(folder)
+    entries = [e for p in files if p.suffix == journal.SUFFIX and (e := _journal_entry(p)) is not None]
+    recovered = {e.id for e in entries if not e.running and not e.damaged}
+    index = _read_index(folder)
+    fresh: dict[str, Any] = {}
+    for path in files:
+        if path.suffix != SUFFIX or path.stem in recovered:
+            continue
         try:
-            entries.append(entry_for(path, record.load(path)))
-        except record.RecordError as exc:
-            # The reason without the path: the entry carries the path already.
-            reason = str(exc).removeprefix(os.fspath(path) + ": ")
-            entries.append(Entry(id=path.stem, path=path, damaged=reason))
+            info = path.stat()
+        except OSError:
+            continue  # deleted since the folder was read
+        key = [info.st_size, info.st_mtime_ns, info.st_ino]
+        cached = index.get(path.name)
+        entry = _from_index(path, cached["entry"]) if cached and cached.get("key") == key else None
+        if entry is None:
+            entry = _load_entry(path)
+        fresh[path.name] = {"key": key, "entry": _to_index(entry)}
+        entries.append(entry)
+    for entry in entries:
+        if entry.id in recovered:
+            info = entry.path.stat()
+            fresh[entry.path.name] = {"key": [info.st_size, info.st_mtime_ns, info.st_ino], "entry": _to_index(entry)}
+    if fresh != index:
+        _write_index(folder, fresh)
     # IDs begin with the UTC start time, so sorting by ID is sorting by date, damaged files included.
     return sorted(entries, key=lambda e: e.id, reverse=True)
+
+
+_ENTRY_FIELDS = {f.name for f in fields(Entry)} - {"id", "path"}
+
+
+def _to_index(entry: Entry) -> dict[str, Any]:
+    return {k: v for k, v in asdict(entry).items() if k in _ENTRY_FIELDS}
+
+
+def _from_index(path: Path, data: Any) -> Entry | None:
+    if not isinstance(data, dict) or set(data) != _ENTRY_FIELDS:
+        return None  # written by another version of netmem: read the record again
+    try:
+        return Entry(id=path.stem, path=path, **data)
+    except TypeError:
+        return None
+
+
+def _read_index(folder: Path) -> dict[str, Any]:
+    """The index's entries by file name; {} when there is none or it can't be used (it is rebuilt then)."""
+    try:
+        data = json.loads((folder / INDEX_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT or not isinstance(data.get("files"), dict):
+        return {}
+    return data["files"]
+
+
+def _write_index(folder: Path, files: dict[str, Any]) -> None:
+    # Only a cache: a library that can't be written (read-only, full) is still listed, just not faster next time.
+    try:
+        write_user_file(folder / INDEX_NAME, json.dumps({"format": INDEX_FORMAT, "files": files}), LibraryError)
+    except LibraryError:
+        pass
 
 
 def find(ref: str, folder: Path | None = None) -> Path:
     """The library file an ID names: the whole ID, its short random part, or a unique beginning of it."""
     folder = library_dir() if folder is None else folder
     files = _files(folder)
+    # An interrupted run's journal and its recovered record share an ID: the record is the run.
+    records = {p.stem for p in files if p.suffix == SUFFIX}
+    files = [p for p in files if p.suffix == SUFFIX or p.stem not in records]
     exact = [p for p in files if p.stem == ref]
     if exact:
         return exact[0]

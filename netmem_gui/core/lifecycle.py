@@ -72,6 +72,18 @@ class Outcome:
     library_id: str | None = None
 
 
+def begin(run: Run, keep: bool = True) -> str | None:
+    """Before the run starts: when it is to be kept, journal it into the run library as it goes (core.journal),
+    so that a killed process leaves an interrupted run there. None, or why there is no journal (the run goes on)."""
+    if not keep:
+        return None
+    try:
+        library.start_journal(run)
+    except (library.LibraryError, OSError) as exc:
+        return f"warning: the run is not journaled (a crash would lose it): {_reason(exc)}"
+    return None
+
+
 def finish(run: Run, json_path: str | os.PathLike[str] | None = None, keep: bool = True,
            fail_on_leak: bool = False, stopped_by: int | None = None) -> Outcome:
     """Make the run's record, keep it in the run library (`keep`), write it to `json_path`, and judge the status.
@@ -84,12 +96,14 @@ def finish(run: Run, json_path: str | os.PathLike[str] | None = None, keep: bool
     outcome = Outcome(record=rec, status=Exit.OK)
     if keep:
         try:
-            entry = library.save_run(rec)
+            entry = library.save_run(rec, journal_of=run.journal)
         except (library.LibraryError, OSError, ValueError) as exc:
             outcome.problems.append(f"the run was not saved to the run library: {_reason(exc)}")
         else:
             outcome.library_id = entry.id
             outcome.notes.append(f"Run saved to the library as {entry.id} ({entry.path})")
+    elif run.journal is not None:
+        run.journal.remove()
     wrote = True
     if json_path is not None:
         try:

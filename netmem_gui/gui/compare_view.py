@@ -62,9 +62,9 @@ def library_candidates(folder: Path | None = None, skip: set[str] | frozenset[st
     """Every good record of the run library, newest first, except the IDs in `skip`."""
     out = []
     for entry in library.list_runs(folder):
-        if entry.damaged or entry.id in skip:
-            continue
-        state = "" if entry.completed else " · incomplete"
+        if entry.damaged or entry.running or entry.id in skip:
+            continue  # a run in progress (another window, a terminal) is compared once it has ended
+        state = "" if entry.completed else f" · {entry.state_text()}"
         when = (entry.started_at or "")[:19].replace("T", " ")
         text = f"{entry.label or entry.id}\n{when} · {entry.scenario} · {entry.host}{state} · library"
         out.append(Candidate(entry.id, text, entry.started_at or "", lambda p=entry.path: record.load(p)))

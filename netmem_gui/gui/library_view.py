@@ -26,6 +26,7 @@ from ..core import library, record, tables
 
 COLUMNS = ("Date (UTC)", "Label", "Scenario", "Host", "Conns / msgs / cycles", "Peak RSS", "Verdict", "Completed")
 DAMAGED_BRUSH = QBrush(QColor("#fde2e1"))
+RESIZE_ROWS = 200
 
 
 def date_text(started_at: str | None) -> str:
@@ -42,7 +43,7 @@ def entry_cells(entry: library.Entry) -> list[str]:
     """One table row, as `netmem runs` words it; a damaged file says so and why."""
     if entry.damaged:
         return [entry.id, "", "", "", "", "", f"DAMAGED: {entry.damaged}", ""]
-    completed = "yes" if entry.completed else "no (stopped)"
+    completed = "yes" if entry.completed else f"no ({entry.state_text()})"
     return [date_text(entry.started_at), entry.label or "", entry.scenario or "", entry.host or "",
             counts_text(entry.counts), tables.size(entry.peak_rss_bytes), entry.verdict or "n/a", completed]
 
@@ -68,6 +69,8 @@ class LibraryDialog(QDialog):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Columns fit the first rows (the newest, the ones shown), not all of a library of thousands.
+        self.table.horizontalHeader().setResizeContentsPrecision(RESIZE_ROWS)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.table.doubleClicked.connect(lambda _=None: self.open_selected())
@@ -108,6 +111,7 @@ class LibraryDialog(QDialog):
             self.where.setText(f"Cannot read the run library {folder}: {exc.strerror or exc}")
         else:
             self.where.setText(f"Run library: {folder} ({len(self.entries)} runs; the newest first)")
+        self.table.setUpdatesEnabled(False)  # one layout and paint for the whole table, not one per cell
         self.table.setRowCount(len(self.entries))
         for row, entry in enumerate(self.entries):
             for col, text in enumerate(entry_cells(entry)):
@@ -116,6 +120,7 @@ class LibraryDialog(QDialog):
                 if entry.damaged:
                     item.setBackground(DAMAGED_BRUSH)
                 self.table.setItem(row, col, item)
+        self.table.setUpdatesEnabled(True)
         self._update_buttons()
 
     def selected(self) -> list[library.Entry]:
@@ -133,7 +138,7 @@ class LibraryDialog(QDialog):
 
     def _update_buttons(self) -> None:
         chosen = self.selected()
-        good = [e for e in chosen if not e.damaged]
+        good = [e for e in chosen if not e.damaged and not e.running]  # a run in progress opens once it ends
         self.open_button.setEnabled(bool(good))
         self.compare_button.setEnabled(len(good) >= 2)
         self.label_button.setEnabled(len(good) == 1)

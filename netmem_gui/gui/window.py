@@ -295,6 +295,7 @@ class MainWindow(QMainWindow):
         if self.persist:
             self.form.save(self.settings)  # type: ignore[arg-type]
         run = Run(config, label=label)
+        problem = lifecycle.begin(run, keep=True)
         number = sum(1 for e in self.entries if e.run is not None) + 1
         title = f"#{number} {label + ' · ' if label else ''}{config.scenario} · {config.host}"
         entry = SessionRun(title=title, run=run, stop=asyncio.Event(), export=export)
@@ -302,7 +303,8 @@ class MainWindow(QMainWindow):
         self._add_entry(entry)
         entry.task = asyncio.ensure_future(execute(run, entry.stop))
         entry.task.add_done_callback(lambda task, e=entry: self._on_run_done(e, task))
-        self.statusBar().showMessage(f"Running {config.scenario} on the {config.host} host…")
+        self.statusBar().showMessage(f"Running {config.scenario} on the {config.host} host…"
+                                     + (f" ({problem})" if problem else ""))
         self._update_buttons()
         return entry
 
