@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -175,7 +176,27 @@ def sampler_cost(seconds: float = 10.0) -> dict:
     time.sleep(seconds)
     sampler.stop()
     wall = time.monotonic() - started
-    return {"samples": len(buf), "cpu_percent_of_one_core": 100 * sampler.cpu_s / wall}
+    return {"samples": len(buf), "cpu_percent_of_one_core": 100 * sampler.cpu_s / wall,
+            "empty_loop_percent": empty_loop_cost(seconds)}
+
+
+def empty_loop_cost(seconds: float) -> float:
+    """CPU of a thread that wakes 100 times a second on the sampler's schedule and does nothing: the floor."""
+    spent: list[float] = []
+
+    def body() -> None:
+        started, tick = time.monotonic(), 0
+        while time.monotonic() - started < seconds:
+            tick += 1
+            delay = started + tick * 0.01 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        spent.append(100 * time.thread_time() / (time.monotonic() - started))
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join()
+    return spent[0]
 
 
 def in_child(mode: str, args: argparse.Namespace) -> dict:
@@ -222,7 +243,8 @@ def main() -> None:
           f" plot's MB column {plot['plot_mb_bytes'] / 2**20:.0f} MiB")
     cost = sampler_cost()
     print(f"Sampler at 100 Hz for 10 s: {cost['samples']} samples,"
-          f" {cost['cpu_percent_of_one_core']:.2f} % of one core (goal < 1 %)")
+          f" {cost['cpu_percent_of_one_core']:.2f} % of one core (goal < 1 %); a thread waking as often and doing"
+          f" nothing: {cost['empty_loop_percent']:.2f} % (the floor)")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,11 @@ class Journal:
     def __init__(self, run: Run, path: Path) -> None:
         self.run = run
         self.path = path
+        # Flushed by a thread of its own, not a task on the caller's loop: on qasync a task sleeping a second and
+        # cancelled at the end crashed Qt (a segfault in its event dispatch, in 1 of 3 GUI test runs here).
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self._events: list[dict[str, Any]] = []
         self._progress: dict[str, Any] | None = None
         self._samples_done = 0
@@ -66,12 +72,29 @@ class Journal:
         if event["type"] == "progress":
             self._progress = event
         elif event["type"] not in _SKIPPED_EVENTS:
-            self._events.append(event)
+            with self._lock:
+                self._events.append(event)
+
+    def start(self, every_s: float) -> None:
+        """Flush every `every_s` seconds on a thread of its own until close()."""
+        def keep() -> None:
+            while not self._stop.wait(every_s):
+                try:
+                    self.flush()
+                except (OSError, ValueError):
+                    self.close_quietly()  # a full or vanished disk: the run goes on without its journal
+                    return
+
+        self._thread = threading.Thread(target=keep, name="netmem-journal", daemon=True)
+        self._thread.start()
 
     def flush(self) -> None:
         """Append what arrived since the last flush (nothing when nothing did) and hand it to the OS."""
-        if self._file.closed:
-            return
+        with self._lock:
+            if not self._file.closed:
+                self._flush()
+
+    def _flush(self) -> None:
         t, rss, vms = self.run.samples.view()
         lag_t, lag = self.run.lag.view()
         s0, l0 = self._samples_done, self._lag_done
@@ -92,9 +115,15 @@ class Journal:
         self._file.flush()
 
     def close(self) -> None:
-        if not self._file.closed:
+        """Stop flushing, write what is left, close the file (it stays until remove())."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        try:
             self.flush()
-            self._file.close()
+        except (OSError, ValueError):
+            pass
+        self.close_quietly()
 
     def close_quietly(self) -> None:
         """Stop journaling without a last write (the disk is full or gone: the run goes on without it)."""
@@ -105,7 +134,7 @@ class Journal:
 
     def remove(self) -> None:
         """The run's final record is saved: the journal has served."""
-        self.close_quietly()
+        self.close()
         try:
             self.path.unlink()
         except FileNotFoundError:

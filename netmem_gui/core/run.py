@@ -74,7 +74,7 @@ class Run:
         self.ended = False
         self._listeners: list[Listener] = []
         self._verdict_cache: dict[str, tuple[int, float, dict[str, Any] | None]] = {}
-        # Set by whoever keeps the run in the library (core.journal.Journal): execute flushes it about every second.
+        # Set by whoever keeps the run in the library (core.journal.Journal); execute starts and closes it.
         self.journal: Any = None
         self._events = 0  # events handled so far: with the sample counts, what the figures depend on
         self._figures: tuple[tuple[Any, ...], dict[str, Any]] | None = None
@@ -304,7 +304,8 @@ async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None
                 run.load.stop()
         run.handle(event)
 
-    journal = asyncio.ensure_future(_keep_journal(run.journal)) if run.journal is not None else None
+    if run.journal is not None:
+        run.journal.start(JOURNAL_FLUSH_S)
     try:
         await host.run(config, on_event, stop)
     finally:
@@ -318,27 +319,12 @@ async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None
             run.load.stop()
         if not run.ended:
             run.handle({"type": "end", "completed": False, "reason": "stopped before the end"})
-        if journal is not None:
-            journal.cancel()
-            try:
-                run.journal.close()  # complete up to the end, until the final record replaces it
-            except (OSError, ValueError):
-                run.journal.close_quietly()
+        if run.journal is not None:
+            run.journal.close()  # complete up to the end, until the final record replaces it
     return run
 
 
 JOURNAL_FLUSH_S = 1.0
-
-
-async def _keep_journal(journal: Any) -> None:
-    """Flush the run's journal about every second; a journal that can't be written stops, the run goes on."""
-    while not journal.closed:
-        await asyncio.sleep(JOURNAL_FLUSH_S)
-        try:
-            journal.flush()
-        except (OSError, ValueError):
-            journal.close_quietly()
-            return
 
 
 def watch_locust(run: Run, pid: int, stop: asyncio.Event) -> LocustWatch:
