@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,9 @@ def spawn_options() -> dict[str, Any]:
     return {}
 
 
+PARENT_CHECK_S = 0.25
+
+
 def _watch_stdin(loop: asyncio.AbstractEventLoop, on_line: Callable[[str], None]) -> None:
     """Feed stdin lines to on_line on the loop; an empty line stands for end of input."""
 
@@ -69,6 +73,22 @@ def _watch_stdin(loop: asyncio.AbstractEventLoop, on_line: Callable[[str], None]
         loop.call_soon_threadsafe(on_line, "")
 
     threading.Thread(target=pump, name="netmem-stdin", daemon=True).start()
+    _exit_with_parent()
+
+
+def _exit_with_parent() -> None:
+    """End this process at once when its parent is gone (killed, crashed): it was reparented, so its parent PID
+    changed. The end of stdin says so too, but only once every copy of the pipe's other end has closed; a killed
+    `netmem run` left its load and server processes running in 2 of about a dozen tries here
+    (tests/core/test_killed_run.py)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="netmem-parent", daemon=True).start()
 
 
 class _ServerChild:
