@@ -12,8 +12,8 @@ import numpy as np
 
 from .tables import MIB
 
-SEED_LEAK_THRESHOLD_BYTES = MIB
-SEED_LEAK_RULE = "final RSS > baseline RSS + 1 MiB"
+BASELINE_RULE_THRESHOLD_BYTES = MIB
+BASELINE_RULE = "final RSS > baseline RSS + 1 MiB"
 
 Checkpoint = dict[str, Any]
 
@@ -228,8 +228,8 @@ def baseline_rule(baseline: int | None, final: int | None) -> dict[str, Any]:
     so that runs can be set beside it."""
     verdict = None
     if baseline is not None and final is not None:
-        verdict = "POSSIBLE LEAK" if final > baseline + SEED_LEAK_THRESHOLD_BYTES else "OK"
-    return {"rule": SEED_LEAK_RULE, "threshold_bytes": SEED_LEAK_THRESHOLD_BYTES, "verdict": verdict}
+        verdict = "POSSIBLE LEAK" if final > baseline + BASELINE_RULE_THRESHOLD_BYTES else "OK"
+    return {"rule": BASELINE_RULE, "threshold_bytes": BASELINE_RULE_THRESHOLD_BYTES, "verdict": verdict}
 
 
 def _rss(checkpoints: list[Checkpoint], label: str) -> int | None:
