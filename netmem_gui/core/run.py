@@ -331,7 +331,17 @@ def watch_locust(run: Run, pid: int, stop: asyncio.Event) -> LocustWatch:
     """The Locust watch of a run: polls at the sampling interval; its checkpoints and stop reach the run on the
     loop's thread, as every event does."""
     loop = asyncio.get_running_loop()
-    reader = MemoryReader(pid)
+    if run.config.target_kind() in EXTERNAL_KINDS:  # the same memory as the samples (a process tree, USS ...)
+        tree = targets.memory_reader(pid, run.config)
+        reader: Any = tree
+
+        def count() -> int | None:
+            return targets.established_connections(tree.pids())
+    else:
+        reader = MemoryReader(pid)
+
+        def count() -> int | None:
+            return established_connections(pid)
 
     def mark(label: str, when: float) -> None:
         try:
@@ -339,10 +349,10 @@ def watch_locust(run: Run, pid: int, stop: asyncio.Event) -> LocustWatch:
         except ProcessGone:
             return
         event = {"type": "checkpoint", "scenario": run.scenario or run.config.scenario_list()[0], "label": label,
-                 "t": when, "rss": rss, "vms": vms, "connections": established_connections(pid) or 0, "messages": 0}
+                 "t": when, "rss": rss, "vms": vms, "connections": count() or 0, "messages": 0}
         loop.call_soon_threadsafe(run.handle, event)
 
     on_stopped = (lambda: loop.call_soon_threadsafe(stop.set)) if run.config.until_locust_stops else None
     assert run.config.locust_url is not None
     return LocustWatch(check_url(run.config.locust_url), run.config.interval_ms / 1000, run.t0, reader.read,
-                       lambda: established_connections(pid), mark, on_stopped)
+                       count, mark, on_stopped)

@@ -55,3 +55,25 @@ def _listening(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_netmem_observes_redis_under_a_locust_cluster_until_the_test_stops(tmp_path, netmem_cmd):
+    from tests.core.servers import redis_server
+
+    need_locust()
+    out = tmp_path / "observe.json"
+    with redis_server() as (redis, port), cluster("redis_user.py", f"127.0.0.1:{port}", users=USERS, spawn_rate=10,
+                                                  run_time_s=10, workers=2, log_dir=tmp_path) as locust:
+        netmem = subprocess.Popen([*netmem_cmd, "run", "observe", "--attach", str(redis.pid), "--locust", locust.url,
+                                   "--until-locust-stops", "--duration", "60", "--json", str(out)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # The workers may join before netmem's first poll: the 2 s ramp and 8 s at full load are seen either way.
+        locust.start_workers()
+        _, stderr = netmem.communicate(timeout=60)
+    assert netmem.returncode == 0, stderr  # the Locust test stopping ends an observation as complete
+    rec = record.load(out)
+    assert rec["completed"]
+    assert max(rec["load"]["series"]["users"]) == USERS
+    assert rec["load"]["figures"]["per_connection_bytes"] is not None
+    labels = [cp["label"] for cp in rec["checkpoints"]]
+    assert f"Locust running {USERS} users" in labels and any(label.startswith("Locust stopped") for label in labels)
