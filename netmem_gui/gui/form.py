@@ -139,6 +139,7 @@ class RunForm(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addRow("&Scenario", _tip(self.scenario, SCENARIO_HELP))
         # The Target section: what is measured (docs/targets.md). Its rows are the settings of group "target".
+        self._target_rows: dict[str, int] = {}
         self.target_box = QGroupBox("Target")
         target_form = QFormLayout(self.target_box)
         self.target_kind = QComboBox()
@@ -164,6 +165,9 @@ class RunForm(QWidget):
                 rows.addRow(label, line)
             else:
                 rows.addRow(s.label, widget)
+            if s.group == "target":
+                self._target_rows[s.field] = target_form.rowCount() - 1
+        self._target_form = target_form
         layout.addRow(self.target_box)
         layout.addRow("&Label", _tip(self.label, LABEL_HELP))
         layout.addRow(self.advanced)
@@ -204,6 +208,9 @@ class RunForm(QWidget):
         # Greyed out, not hidden: the value is kept in the record either way, but the user sees it won't matter.
         for s in FORM_SETTINGS:
             self.controls[s.field].setEnabled(matters(s, scenario) and self._in_use(s))
+        # The Target section shows only what its choice asks for: the built-in server asks nothing more.
+        for name, row in self._target_rows.items():
+            self._target_form.setRowVisible(row, self._in_use(SETTING[name]))
         self.pick.setEnabled(self.kind() == "attach")
 
     def set_config(self, config: RunConfig, label: str | None = None) -> None:
