@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import socket
 import threading
 import time
 import urllib.error
@@ -23,6 +22,7 @@ import numpy as np
 import psutil
 
 from .sampler import ColumnBuffer
+from .targets import local_addresses
 
 STATS_PATH = "/stats/requests"
 TIMEOUT_S = 1.0  # a master that takes longer than this to answer is a gap in the series, not a stalled run
@@ -37,16 +37,6 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no pro
 
 class LocustError(ValueError):
     """A Locust URL that can't be watched (not this machine, no answer, not Locust); one line for the user."""
-
-
-def local_addresses() -> set[str]:
-    """Every address of this machine's own network interfaces (loopback included), as text."""
-    found = {"127.0.0.1", "::1"}
-    for addrs in psutil.net_if_addrs().values():
-        for a in addrs:
-            if a.family in (socket.AF_INET, socket.AF_INET6):
-                found.add(a.address.split("%")[0])
-    return found
 
 
 def check_url(url: str, own: set[str] | None = None) -> str:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import ConfigError
-from .workload import LOOPBACK, SETTLE_TIMEOUT_S, WorkloadError
+from .workload import LOOPBACK, SETTLE_TIMEOUT_S, WorkloadError, settle
 
 STREAMS, PROTOCOL, FACTORY = "streams", "protocol", "factory"
 EXPECTED = ("a streams handler (async def handler(reader, writer)), an asyncio.Protocol subclass, or a factory"
@@ -285,12 +285,7 @@ class UserServer:
             self.errors.add(exc)
 
     async def settle(self, connections: int, timeout_s: float = SETTLE_TIMEOUT_S) -> bool:
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while len(self.transports) != connections:
-            if asyncio.get_running_loop().time() > deadline:
-                return False
-            await asyncio.sleep(0.002)
-        return True
+        return await settle(lambda: len(self.transports), connections, timeout_s)
 
     async def start(self, port: int = 0, leak_bytes: int = 0) -> int:
         self.leak_bytes = leak_bytes

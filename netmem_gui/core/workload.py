@@ -45,6 +45,17 @@ class _EchoProtocol(asyncio.Protocol):
         self._transport = None
 
 
+async def settle(held: Callable[[], int], connections: int, timeout_s: float = SETTLE_TIMEOUT_S) -> bool:
+    """Wait until held() is `connections`; False if it isn't within timeout_s (a server's accepts and closes
+    lag its clients')."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while held() != connections:
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.002)
+    return True
+
+
 @dataclass
 class EchoServer:
     """Echoes every byte back on every connection; one listener, bound to loopback."""
@@ -65,12 +76,7 @@ class EchoServer:
 
     async def settle(self, connections: int, timeout_s: float = SETTLE_TIMEOUT_S) -> bool:
         """Wait until the server holds `connections` connections (accepts and closes lag the clients')."""
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while len(self.transports) != connections:
-            if asyncio.get_running_loop().time() > deadline:
-                return False
-            await asyncio.sleep(0.002)
-        return True
+        return await settle(lambda: len(self.transports), connections, timeout_s)
 
     async def start(self, port: int = 0, leak_bytes: int = 0) -> int:
         """Listen on 127.0.0.1:port (0: an ephemeral port); return the port bound."""
