@@ -268,6 +268,18 @@ async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> No
         await rep.checkpoint(name, "After connecting clients", pool.open_connections)
         payload = make_payload(size)
 
+        async def answered_one(ok: bool) -> None:
+            """Count one reply (as echoed when it was right) and report the progress it makes."""
+            nonlocal echoed, mismatched
+            if ok:
+                echoed += 1
+            else:
+                mismatched += 1
+            done = echoed + mismatched
+            if done % every == 0:
+                await rep.checkpoint(name, f"After {done} messages", pool.open_connections, echoed)
+            rep.progress(name, done, total, "messages")
+
         async def client_loop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             nonlocal claimed, echoed, mismatched, broken
             while claimed < total:
@@ -278,14 +290,7 @@ async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> No
                 except (OSError, asyncio.IncompleteReadError):
                     broken += 1
                     return
-                if reply == payload:
-                    echoed += 1
-                else:
-                    mismatched += 1
-                done = echoed + mismatched
-                if done % every == 0:
-                    await rep.checkpoint(name, f"After {done} messages", pool.open_connections, echoed)
-                rep.progress(name, done, total, "messages")
+                await answered_one(reply == payload)
 
         async def protocol_loop(index: int) -> None:
             """A target of the user's: its protocol's request per message; reconnects when the server closes."""
@@ -312,14 +317,7 @@ async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> No
                 except OSError:
                     broken += 1
                     return
-                if ok:
-                    echoed += 1
-                else:
-                    mismatched += 1
-                done = echoed + mismatched
-                if done % every == 0:
-                    await rep.checkpoint(name, f"After {done} messages", pool.open_connections, echoed)
-                rep.progress(name, done, total, "messages")
+                await answered_one(ok)
 
         rep.phase(name, "send")
         started = time.perf_counter()
