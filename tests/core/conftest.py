@@ -49,3 +49,15 @@ def netmem_cmd() -> list[str]:
 def _library_in_tmp(tmp_path_factory, monkeypatch):
     """Every test (and every `netmem` it starts) keeps its run library in a fresh folder, never the user's."""
     monkeypatch.setenv("NETMEM_DATA_DIR", str(tmp_path_factory.mktemp("netmem-data")))
+
+
+def netmem_here(capsys, *args: str) -> tuple[int, str, str]:
+    """`netmem ARGS` run in this process: (exit status, stdout, stderr)."""
+    from netmem_gui import cli
+
+    try:
+        status = cli.main(list(args))
+    except SystemExit as exc:  # argparse's own errors
+        status = exc.code
+    out = capsys.readouterr()
+    return status, out.out, out.err

@@ -16,22 +16,15 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
+from conftest import netmem_here as netmem
 from records import real_record
 
-from netmem_gui import cli
 from netmem_gui.core import expectations, files, library, record
 from netmem_gui.core.text import checked, shown
 
 HEAD = 'schema = "netmem.expectations/1"\n'
 
 
-def netmem(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        status = cli.main(list(args))
-    except SystemExit as exc:  # argparse's own errors
-        status = exc.code
-    out = capsys.readouterr()
-    return status, out.out, out.err
 
 
 def one_line_error(err: str, *words: str) -> None:

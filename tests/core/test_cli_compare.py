@@ -9,21 +9,14 @@ import sys
 
 import pytest
 from conftest import ROOT
+from conftest import netmem_here as netmem
 from records import edited, real_record
 
-from netmem_gui import cli
 from netmem_gui.core import library, record
 
 EXAMPLE = str(ROOT / "resources" / "expectations" / "isolated-host.toml")
 
 
-def netmem(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        status = cli.main(list(args))
-    except SystemExit as exc:  # argparse's own errors
-        status = exc.code
-    out = capsys.readouterr()
-    return status, out.out, out.err
 
 
 def one_line_error(err: str, words: str) -> None:

@@ -73,3 +73,13 @@ def window(qapp: Any, qtbot: Any, loop: asyncio.AbstractEventLoop) -> Iterator[A
         win.stop_run()
         run_async(loop, win.wait_idle(), 30)
     win.close()
+
+
+@pytest.fixture
+def dialogs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Error dialogs, captured instead of shown (a modal dialog would block the test)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text, *a, **k: shown.append((title, text)))
+    return shown

@@ -20,14 +20,6 @@ from .conftest import run_async
 pytestmark = pytest.mark.qt
 
 
-@pytest.fixture
-def dialogs(monkeypatch):
-    """Error dialogs, captured instead of shown (a modal dialog would block the test)."""
-    from PySide6.QtWidgets import QMessageBox
-
-    shown: list[tuple[str, str]] = []
-    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text, *a, **k: shown.append((title, text)))
-    return shown
 
 
 def _finished_run(window, loop):

@@ -20,13 +20,6 @@ from .conftest import run_async
 pytestmark = pytest.mark.qt
 
 
-@pytest.fixture
-def dialogs(monkeypatch):
-    from PySide6.QtWidgets import QMessageBox
-
-    shown: list[tuple[str, str]] = []
-    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text, *a, **k: shown.append((title, text)))
-    return shown
 
 
 def test_open_loads_or_says_why_in_one_line(window, loop, tmp_path, dialogs):
