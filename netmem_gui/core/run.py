@@ -28,6 +28,7 @@ REFIT_EVERY_CYCLES = 100  # the load process sends cycles in batches of this siz
 # ~30-60 ms, and a stability run brings a batch of cycles about every second (the record's verdict, fitted when
 # the run ends, is not affected).
 REFIT_EVERY_S = 10.0
+STEADY_EVENTS = frozenset({"lag", "progress", "cycles", "observations"})
 
 
 class Run:
@@ -76,15 +77,22 @@ class Run:
         self._verdict_cache: dict[str, tuple[int, float, dict[str, Any] | None]] = {}
         # Set by whoever keeps the run in the library (core.journal.Journal); execute starts and closes it.
         self.journal: Any = None
-        self._events = 0  # events handled so far: with the sample counts, what the figures depend on
-        self._figures: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        # Events handled so far, with the sample counts what the figures depend on: steady ones (lag, progress,
+        # cycles, observations) arrive many times a second, the others (phases, checkpoints, results...) rarely.
+        self._events = 0
+        self._steady_events = 0
+        self._figured_at = 0.0
+        self._figures: tuple[tuple[tuple[Any, ...], tuple[Any, ...]], dict[str, Any]] | None = None
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
     def handle(self, event: Event) -> None:
         kind = event["type"]
-        self._events += 1
+        if kind in STEADY_EVENTS:
+            self._steady_events += 1
+        else:
+            self._events += 1
         if kind == "checkpoint":
             self.checkpoints.append({
                 "scenario": event["scenario"], "label": event["label"], "t_s": event["t"] - self.t0,
@@ -129,15 +137,22 @@ class Run:
         """The scenario running now (the last one that began)."""
         return self.phases[-1]["scenario"] if self.phases else None
 
-    def figures(self) -> dict[str, Any]:
+    def figures(self, max_age_s: float = 0.0) -> dict[str, Any]:
         """The figures as they stand now: {"scenarios": ..., "summary": ...}, as the record will hold them.
 
-        Computed again only when something they depend on has arrived since the last call (views ask several
-        times a second); the result is shared, so callers must not change it.
+        Computed again only when something they depend on has arrived since the last call; the result is shared,
+        so callers must not change it. A live view passes `max_age_s`: new samples, lag points, cycles and
+        progress then wait until the figures are that old, while a phase, a checkpoint, a result or the end
+        shows at once (a fit over every sample, five times a second, was a tenth of the app's CPU).
         """
-        inputs = (self._events, len(self.samples), len(self.lag), self.sampler_cpu_s)
-        if self._figures is None or self._figures[0] != inputs:
-            self._figures = (inputs, self._compute_figures())
+        structural = (self._events, self.ended)
+        steady = (self._steady_events, len(self.samples), len(self.lag), self.sampler_cpu_s)
+        cached = self._figures
+        now = time.monotonic()
+        if (cached is None or cached[0][0] != structural
+                or (cached[0][1] != steady and now - self._figured_at >= max_age_s)):
+            self._figures = ((structural, steady), self._compute_figures())
+            self._figured_at = now
         return self._figures[1]
 
     def _compute_figures(self) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from PySide6.QtWidgets import QWidget
 from ..core.record import Record
 from ..core.run import Run
 from .live import loop_name
-from .plot import DOWNSAMPLE_FACTOR, HEADROOM, style_plot
+from .live_curve import LiveCurve
+from .plot import HEADROOM, style_plot
 
 HEIGHT_PX = 120  # modest, so the RSS plot stays the dominant one at 1280x800
 LAG_COLOUR = "#1f6fb4"
@@ -51,10 +52,7 @@ class LagPlot(pg.PlotWidget):
         item.getViewBox().setLimits(yMin=0)
         self._top = 0.0
         # The fill is opaque (the lag colour at 20 % on white): a translucent fill doubled the cost of each repaint.
-        self.curve = item.plot(pen=pg.mkPen(LAG_COLOUR, width=1), fillLevel=0, brush=pg.mkBrush(FILL_COLOUR))
-        self.curve.setDownsampling(auto=True, method="peak")
-        self.curve.opts["autoDownsampleFactor"] = DOWNSAMPLE_FACTOR
-        self.curve.setClipToView(True)
+        self.curve = LiveCurve(item, pen=pg.mkPen(LAG_COLOUR, width=1), fillLevel=0, brush=pg.mkBrush(FILL_COLOUR))
         self._get: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None  # None: no lag in the record
         self._measured_of: Callable[[], dict[str, Any]] = dict
         self._live: Callable[[], bool] = lambda: False
@@ -85,14 +83,13 @@ class LagPlot(pg.PlotWidget):
     def _restart(self, note: str = "") -> None:
         self._shown = -1
         self._top = 0.0
-        self.curve.setData([], [])
+        self.curve.clear()
         self._note = note
         self.set_title(self._measured_of(), note)
         self.refresh()
 
     def point_count(self) -> int:
-        x, _ = self.curve.getOriginalDataset()
-        return 0 if x is None else len(x)
+        return self.curve.count()
 
     def refresh(self) -> None:
         """Hand new lag samples to the curve; nothing to do when none arrived since the last frame."""
@@ -112,7 +109,7 @@ class LagPlot(pg.PlotWidget):
         fresh = self._ms[done:n]
         np.multiply(lag[done:n], 1000.0, out=fresh)
         self._shown = n
-        self.curve.setData(t, self._ms[:n])
+        self.curve.set_data(t, self._ms[:n], growing=self._live())
         worst = float(fresh.max()) if fresh.size else 0.0
         if worst > self._top or done == 0:
             self._top = max(worst * (1 + HEADROOM if self._live() else 1.05), MIN_TOP_MS)

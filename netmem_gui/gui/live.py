@@ -8,6 +8,10 @@ from typing import Any
 from ..core.record import Record
 from ..core.run import Run
 
+# The live panel's figures (peak, per connection, verdict...) follow new samples at most this late; what the run
+# measures at this moment (RSS now, its delta, connections open) is read at every refresh.
+FIGURES_MAX_AGE_S = 1.0
+
 
 @dataclass(frozen=True)
 class LiveFigures:
@@ -86,7 +90,7 @@ def from_run(run: Run, now_s: float) -> LiveFigures:
     (`run.now()`: the latest sample, its delta from the baseline, connections open, the echo rate so far).
     `now_s` is the run's clock now (seconds since it began).
     """
-    figures = run.figures()
+    figures = run.figures(max_age_s=FIGURES_MAX_AGE_S)
     summary, scenarios = figures["summary"], figures["scenarios"]
     now = run.now(now_s)
     current, delta, open_now = now["rss_bytes"], now["delta_bytes"], now["open_connections"]

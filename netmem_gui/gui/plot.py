@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QGraphicsItem, QWidget
 from ..core.record import Record
 from ..core.run import Run
 from ..core.tables import MIB
+from .live_curve import LiveCurve
 
 # Phase labels sit in rows along the top of the plot (fractions of its height), each about this wide per letter.
 LABEL_ROWS = (0.97, 0.90, 0.83)
@@ -22,9 +23,6 @@ CURVE_COLOUR = "#d62728"
 # While following a live run the view grows in steps with this much room ahead of the data, so the axes (costly
 # to redraw: ~20 ms a frame offscreen against ~3 ms for the curve alone) change a few times a run, not every frame.
 HEADROOM = 0.5
-# Samples drawn per pixel column, at most: the curve is cut down (min and max of each bucket, "peak") to about two
-# points a column, so an hour of samples costs a repaint what a minute does (pyqtgraph's default is 5).
-DOWNSAMPLE_FACTOR = 1.0
 MAX_STALE_S = 1.0  # new samples that move the curve by less than a pixel are still drawn within this
 MIN_Y_SPAN_MB = 0.1
 
@@ -161,10 +159,7 @@ class RssPlot(pg.PlotWidget):
         # Bottom right: the curve rises from the left and the phase labels sit along the top.
         self.legend = item.addLegend(offset=(-10, -10), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 220),
                                      pen=pg.mkPen("#bbb"))
-        self.curve = item.plot(pen=pg.mkPen(CURVE_COLOUR, width=2), name="RSS (sampled)")
-        self.curve.setDownsampling(auto=True, method="peak")
-        self.curve.opts["autoDownsampleFactor"] = DOWNSAMPLE_FACTOR
-        self.curve.setClipToView(True)
+        self.curve = LiveCurve(item, name="RSS (sampled)", pen=pg.mkPen(CURVE_COLOUR, width=2))
         # Following is ours (stepped, see HEADROOM), so pyqtgraph's own auto range and its 'A' button are off.
         item.disableAutoRange()
         item.hideButtons()
@@ -214,8 +209,7 @@ class RssPlot(pg.PlotWidget):
 
     def sample_count(self) -> int:
         """Samples currently handed to the curve."""
-        x, _ = self.curve.getOriginalDataset()
-        return 0 if x is None else len(x)
+        return self.curve.count()
 
     def show_source(self, source: PlotSource | None) -> None:
         """Show a run or record from the start (clears the previous one)."""
@@ -229,7 +223,7 @@ class RssPlot(pg.PlotWidget):
             self.getPlotItem().removeItem(line)
         self._phase_lines.clear()
         self.checkpoint_dots.clear()
-        self.curve.setData([], [])
+        self.curve.clear()
         self.baseline.setVisible(False)
         self.refresh()
         self.follow()
@@ -319,7 +313,7 @@ class RssPlot(pg.PlotWidget):
         changed = n != self._drawn and self._worth_drawing(t, n, source.live)
         if changed:
             self._drawn, self._drawn_at = n, time.monotonic()
-            self.curve.setData(t[:n], self._mb[:n])
+            self.curve.set_data(t[:n], self._mb[:n], growing=source.live)
         if len(source.checkpoints) != self._shown_checkpoints:
             self._add_checkpoints(source.checkpoints)
             changed = True

@@ -47,6 +47,9 @@ from .plot import RecordSource, RssPlot, RunSource
 
 FRAME_MS = 40  # 25 frames a second, whatever the sampling interval
 FIGURES_EVERY = 5  # the analysis runs 5 times a second; the curve moves every frame
+# The progress bar moves in percent: QProgressBar repaints at once on every new value, and finer steps on a bar a
+# few hundred pixels wide were repaints nobody could see.
+PROGRESS_STEPS = 100
 LAG_EVERY = 25  # frames: the lag strip catches up at least once a second
 AXIS_WIDTH_PX = 64  # both plots' left axes, so their time axes line up
 
@@ -137,7 +140,7 @@ class MainWindow(QMainWindow):
         buttons.addWidget(self.stop_button)
 
         self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
+        self.progress.setRange(0, PROGRESS_STEPS)
         self.progress.setValue(0)
         self.progress.setTextVisible(True)
         self.progress.setFormat("idle")
@@ -337,7 +340,7 @@ class MainWindow(QMainWindow):
         self._item_of(entry).setText(f"{entry.title} · {state}")
         if self.current_entry() is entry:
             self._show_entry(entry)
-        self.progress.setValue(1000 if run.completed else self.progress.value())
+        self.progress.setValue(PROGRESS_STEPS if run.completed else self.progress.value())
         self.progress.setFormat("finished" if run.completed else f"incomplete: {run.stop_reason}")
         self.statusBar().showMessage(
             f"{entry.title}: finished" if run.completed else f"{entry.title}: incomplete ({run.stop_reason}); "
@@ -492,7 +495,7 @@ class MainWindow(QMainWindow):
         p = run.progress
         if not p or p["scenario"] != run.scenario or not p["total"]:
             return 0
-        return int(1000 * min(1.0, p["done"] / p["total"]))
+        return int(PROGRESS_STEPS * min(1.0, p["done"] / p["total"]))
 
     @staticmethod
     def _progress_text(run: Run) -> str:
@@ -504,7 +507,8 @@ class MainWindow(QMainWindow):
         text = f"{scenario}{step} · {phase}"
         p = run.progress
         if p and p["scenario"] == scenario:
-            text += f" · {p['done']:,.{1 if p['unit'] == 'seconds' else 0}f}/{p['total']:,.0f} {p['unit']}"
+            # Whole seconds: a tenth changing five times a second repainted the bar five times a second.
+            text += f" · {int(p['done']):,}/{p['total']:,.0f} {p['unit']}"
         return text
 
     def _on_follow_changed(self, following: bool) -> None:
