@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any, Protocol
 
@@ -185,10 +186,13 @@ class RssPlot(pg.PlotWidget):
         self._drawn_at = 0.0
         self._low = np.inf  # lowest and highest MB converted so far, kept as samples arrive
         self._high = -np.inf
+        self._checkpoints_low = np.inf  # and of the checkpoints shown
+        self._checkpoints_high = -np.inf
         self._shown_checkpoints = 0
         self._shown_phases = 0
         self._following = True
         self._title = ""
+        self._measured: dict[str, Any] | None = None
         item.getViewBox().sigRangeChangedManually.connect(self._on_manual_range)
         item.getViewBox().sigXRangeChanged.connect(lambda *_: self._declutter())
 
@@ -217,6 +221,8 @@ class RssPlot(pg.PlotWidget):
         self._converted = 0
         self._drawn = 0
         self._low, self._high = np.inf, -np.inf
+        self._checkpoints_low, self._checkpoints_high = np.inf, -np.inf
+        self._measured = None
         self._shown_checkpoints = 0
         self._shown_phases = 0
         for line in self._phase_lines:
@@ -251,9 +257,7 @@ class RssPlot(pg.PlotWidget):
         baseline = source.baseline_bytes()
         if baseline is not None:
             y0, y1 = min(y0, baseline / MIB), max(y1, baseline / MIB)
-        for cp in source.checkpoints:
-            y0, y1 = min(y0, cp["rss_bytes"] / MIB), max(y1, cp["rss_bytes"] / MIB)
-        return x0, x1, y0, y1
+        return x0, x1, min(y0, self._checkpoints_low), max(y1, self._checkpoints_high)
 
     def _fit(self, headroom: float) -> None:
         extent = self._extent()
@@ -293,10 +297,15 @@ class RssPlot(pg.PlotWidget):
         source = self._source
         if source is None:
             return False
-        title = title_for(source.measured(), source.target())
-        if title != self._title:
-            self._title = title
-            self.getPlotItem().setTitle(title, color="#222", size="11pt")
+        # The title depends on what is measured, which arrives once, early in a run: the target's block is only built
+        # when that changes (it walks every checkpoint, thousands an hour in).
+        measured = source.measured()
+        if measured != self._measured:
+            self._measured = copy.deepcopy(measured)  # the run fills its target's info in place
+            title = title_for(measured, source.target())
+            if title != self._title:
+                self._title = title
+                self.getPlotItem().setTitle(title, color="#222", size="11pt")
         t, rss = source.arrays()
         n = len(t)
         if n != self._converted:
@@ -339,6 +348,10 @@ class RssPlot(pg.PlotWidget):
     def _add_checkpoints(self, checkpoints: list[dict[str, Any]]) -> None:
         new = checkpoints[self._shown_checkpoints :]
         self._shown_checkpoints = len(checkpoints)
+        if new:
+            mb = [cp["rss_bytes"] / MIB for cp in new]
+            self._checkpoints_low = min(self._checkpoints_low, *mb)
+            self._checkpoints_high = max(self._checkpoints_high, *mb)
         self.checkpoint_dots.addPoints(
             x=[cp["t_s"] for cp in new], y=[cp["rss_bytes"] / MIB for cp in new], data=new,
         )

@@ -50,6 +50,7 @@ FIGURES_EVERY = 5  # the analysis runs 5 times a second; the curve moves every f
 # The progress bar moves in percent: QProgressBar repaints at once on every new value, and finer steps on a bar a
 # few hundred pixels wide were repaints nobody could see.
 PROGRESS_STEPS = 100
+LAG_MIN_FRAMES = 5
 LAG_EVERY = 25  # frames: the lag strip catches up at least once a second
 AXIS_WIDTH_PX = 64  # both plots' left axes, so their time axes line up
 
@@ -104,6 +105,7 @@ class MainWindow(QMainWindow):
         self._closing = False
         self.stopped_by: int | None = None  # the signal (SIGINT, SIGTERM) that closed the window, if one did
         self._frame = 0
+        self._lag_frame = 0  # the frame the lag and load strips last caught up
         self.library_dialog: LibraryDialog | None = None
         self.compare_view: CompareView | None = None
         self._build()
@@ -470,9 +472,13 @@ class MainWindow(QMainWindow):
     def _tick(self) -> None:
         self._frame += 1
         if self.plot.source is not None and (self.plot.source.live or self.active is not None):
-            # The lag strip follows the RSS plot's frames (or every LAG_EVERY frames when no sample came), so the
-            # two repaint together: one pass of Qt's painting per new sample rather than two.
-            if self.plot.refresh() or self._frame % LAG_EVERY == 0:
+            # The lag strip repaints with the RSS plot (one pass of Qt's painting rather than two), at most every
+            # LAG_MIN_FRAMES frames (it is the smaller plot; each repaint of either costs 1-2 ms), and at least every
+            # LAG_EVERY frames when no sample came.
+            moved = self.plot.refresh()
+            due = self._frame - self._lag_frame
+            if (moved and due >= LAG_MIN_FRAMES) or due >= LAG_EVERY:
+                self._lag_frame = self._frame
                 self.lag_plot.refresh()
                 self.load_plot.refresh()  # its polls come at most 4 times a second
         if self.active is not None and self._frame % FIGURES_EVERY == 0:
