@@ -46,7 +46,7 @@ from .panels import LivePanel, SummaryPanel
 from .plot import RecordSource, RssPlot, RunSource
 
 FRAME_MS = 40  # 25 frames a second, whatever the sampling interval
-FIGURES_EVERY = 5  # the analysis runs 5 times a second; the curve moves every frame
+FIGURES_EVERY = 5  # the figures panel and progress bar look 5 times a second (the analysis reruns at most once)
 # The progress bar moves in percent: QProgressBar repaints at once on every new value, and finer steps on a bar a
 # few hundred pixels wide were repaints nobody could see.
 PROGRESS_STEPS = 100

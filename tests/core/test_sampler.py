@@ -7,6 +7,8 @@ import time
 
 import numpy as np
 
+from netmem_gui.core.config import RunConfig
+from netmem_gui.core.run import Run
 from netmem_gui.core.sampler import SampleBuffer, Sampler
 
 
@@ -46,3 +48,26 @@ def test_sampler_stops_by_itself_when_the_process_is_gone():
     sampler._thread.join(timeout=2)
     assert not sampler._thread.is_alive()
     assert len(buf) >= 5
+
+
+def test_live_figures_wait_for_steady_inputs_but_not_for_a_checkpoint():
+    """Views ask for the figures many times a second: new samples and lag points may wait up to `max_age_s`, a
+    checkpoint (or a phase, a result, the end) shows at once, and without `max_age_s` nothing waits."""
+    run = Run(RunConfig(scenario="stability", host="isolated", duration_s=5).validate())
+    t0 = run.t0
+    run.handle({"type": "phase", "scenario": "stability", "phase": "start", "t": t0})
+    run.handle({"type": "checkpoint", "scenario": "stability", "label": "Baseline", "t": t0, "rss": 10_000_000,
+                "vms": 20_000_000, "connections": 0, "messages": 0})
+    for i in range(5):
+        run.samples.append(0.1 * i, 10_000_000 + i, 20_000_000)
+    first = run.figures(max_age_s=3600)
+    assert first["summary"]["peak_rss_bytes"] == 10_000_004
+    run.samples.append(0.6, 12_000_000, 20_000_000)
+    run.handle({"type": "lag", "t": t0 + 0.6, "lag": 0.001})
+    assert run.figures(max_age_s=3600) is first  # steady inputs only: the live view waits
+    run.handle({"type": "checkpoint", "scenario": "stability", "label": "After 100 cycles", "t": t0 + 0.7,
+                "rss": 12_500_000, "vms": 20_000_000, "connections": 1, "messages": 0})
+    second = run.figures(max_age_s=3600)
+    assert second is not first and second["summary"]["peak_rss_bytes"] == 12_500_000
+    run.samples.append(0.8, 13_000_000, 20_000_000)
+    assert run.figures()["summary"]["peak_rss_bytes"] == 13_000_000  # no max age: fresh
