@@ -164,8 +164,11 @@ def test_the_index_follows_changes_and_survives_damage(tmp_path):
     assert [e.label for e in library.list_runs(tmp_path) if e.id == second.id] == ["after"]
     library.delete(first.id, tmp_path)
     assert [e.id for e in library.list_runs(tmp_path)] == [second.id]
-    # An index that is damaged, or of another version, is rebuilt.
-    for junk in ("{not json", json.dumps({"format": "netmem.library-index/0", "files": {}}), "[]"):
+    # An index that is damaged, or of another version, is rebuilt; so is an entry of it that isn't one.
+    key = [second.path.stat().st_size, second.path.stat().st_mtime_ns, second.path.stat().st_ino]
+    for junk in ("{not json", json.dumps({"format": "netmem.library-index/0", "files": {}}), "[]",
+                 json.dumps({"format": library.INDEX_FORMAT, "files": {second.path.name: [1]}}),
+                 json.dumps({"format": library.INDEX_FORMAT, "files": {second.path.name: {"key": key}}})):
         index.write_text(junk)
         assert [e.label for e in library.list_runs(tmp_path)] == ["after"]
         assert json.loads(index.read_text())["format"] == library.INDEX_FORMAT
