@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__, cli_library
-from .core import expectations, lifecycle, record, report
 from .core.config import SCENARIOS
-from .core.lifecycle import Exit
+from .core.entry import WORKER_FLAG, Exit
 from .core.options import SCENARIO_HELP, OneLineErrorParser, add_run_options, config_from_args
-from .core.run import Run, execute
-from .core.stopping import StopSignals
 from .core.text import shown
+
+# What only `netmem run` needs (asyncio, numpy, psutil, jsonschema, the hosts) is imported in cmd_run: the other
+# commands and --version start in a third of the time without it (docs/long-runs.md).
+if TYPE_CHECKING:
+    from .core.run import Run
+    from .core.stopping import StopSignals
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +49,8 @@ class _Progress:
             run.subscribe(self._on_event)
 
     def _on_event(self, event: dict[str, Any]) -> None:
+        from .core import report
+
         if event["type"] != "progress":
             return
         _, rss, _ = self._run.samples.view()
@@ -64,12 +68,32 @@ class _Progress:
 
 async def _run_until_done(run: Run, signals: StopSignals) -> None:
     """Execute the run; SIGINT or SIGTERM stops it cleanly (core.stopping)."""
+    import asyncio
+
+    from .core.run import execute
+
     stop = asyncio.Event()
     signals.connect(stop.set)
     await execute(run, stop)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .core import lifecycle
+
+    try:
+        return _run(args)
+    except lifecycle.NOT_STARTABLE as exc:
+        print(f"netmem: error: {shown(exc)}", file=sys.stderr)
+        return Exit.USAGE
+
+
+def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .core import expectations, lifecycle, report
+    from .core.run import Run
+    from .core.stopping import StopSignals
+
     expected = expectations.load(args.expect) if args.expect else None
     config = lifecycle.prepare(config_from_args(args), [] if args.json is None else [args.json],
                                keep=not args.no_save)
@@ -94,23 +118,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    from .core.worker import WORKER_FLAG
-    from .core.worker import main as worker_main
-
     if argv[:1] == [WORKER_FLAG]:
+        from .core.worker import main as worker_main
+
         return worker_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "schema":
+            from .core import record
+
             sys.stdout.write(record.schema_text())
             return Exit.OK
         status = cli_library.dispatch(args)
         if status is not None:
             return status
         return cmd_run(args)
-    except lifecycle.NOT_STARTABLE as exc:
-        print(f"netmem: error: {shown(exc)}", file=sys.stderr)
-        return Exit.USAGE
     except OSError as exc:
         print(f"netmem: error: {shown(exc.strerror or exc)}", file=sys.stderr)
         return Exit.FAILED

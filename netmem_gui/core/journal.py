@@ -17,8 +17,6 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psutil
-
 from .. import __version__
 from . import record
 from .config import RunConfig
@@ -147,12 +145,16 @@ def timestamp(at: dt.datetime) -> str:
 
 def _writer() -> dict[str, Any]:
     """Who writes the journal: with the process's start time, a PID reused later is not taken for the writer."""
+    import psutil  # here, not at the top: a library list without journals never needs it
+
     me = psutil.Process()
     return {"pid": me.pid, "started": me.create_time()}
 
 
 def writer_alive(header: dict[str, Any]) -> bool:
     """Is the process that wrote this journal still running (so the run is in progress, not interrupted)?"""
+    import psutil
+
     writer = header.get("writer") or {}
     try:
         proc = psutil.Process(int(writer["pid"]))

@@ -7,32 +7,19 @@ so a run ends the same way wherever it was started.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from . import expectations, library, locust, record, stopping
 from .config import ConfigError, RunConfig
+from .entry import Exit
 from .limits import check_fd_limit
 from .run import Run
 from .targets import check_target
 from .userserver import app_dir_of, load
 from .verdict import leak_verdict, names_a_leak
 from .workload import WorkloadError, check_port
-
-
-class Exit(enum.IntEnum):
-    """The exit statuses of `netmem` and `netmem-gui`."""
-
-    OK = 0
-    FAILED = 1  # the run failed, or a result could not be written
-    REGRESSED = 1  # `compare` / `check`: a gated figure regressed or an expectation was breached
-    USAGE = 2  # bad arguments or input, or a --json/--export path that can't be written: one line on stderr
-    LEAK = 3  # with --fail-on-leak: the leak verdict is POSSIBLE LEAK
-    INTERRUPTED = 130  # stopped by SIGINT (Ctrl-C); the partial run was kept
-    TERMINATED = 143  # stopped by SIGTERM (timeout, systemd, CI); the partial run was kept
-
 
 # Everything that means "this run can't start as asked": one line for the user and Exit.USAGE.
 NOT_STARTABLE = (ConfigError, record.RecordError, WorkloadError, expectations.ExpectationsError,

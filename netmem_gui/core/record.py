@@ -7,14 +7,16 @@ import json
 import os
 import platform
 from importlib import resources
-from typing import Any
-
-import jsonschema
-import numpy as np
-import psutil
+from typing import TYPE_CHECKING, Any
 
 from . import files
 from .text import shown
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# jsonschema, numpy and psutil are imported where a record is validated or made, not here: the library's list
+# (`netmem runs`) imports this module for its errors and names and would pay 0.2 s of start-up for them.
 
 SCHEMA_ID = "netmem.run/1"
 SCHEMA_RESOURCE = "run-1.schema.json"
@@ -36,6 +38,8 @@ def schema() -> dict[str, Any]:
 
 
 def platform_info() -> dict[str, Any]:
+    import psutil
+
     return {
         "os": platform.platform(),
         "system": platform.system(),
@@ -96,6 +100,8 @@ def validate(record: Any, source: str = "record") -> Record:
     if tag != SCHEMA_ID:
         found = f"schema {_one_line(repr(tag))}" if tag is not None else "no schema tag"
         raise RecordError(f"{shown(source)}: not a {SCHEMA_ID} record ({found})")
+    import jsonschema
+
     rest = dict(record)
     columns: dict[tuple[str, str], list[Any]] = {}
     for group, names in COLUMNS.items():
@@ -115,6 +121,8 @@ def validate(record: Any, source: str = "record") -> Record:
 
 
 def _column(values: list[Any], where: str, kind: str, source: str) -> np.ndarray:
+    import numpy as np
+
     def bad(problem: str) -> RecordError:
         return RecordError(f"{shown(source)}: invalid record at {where}: {problem}")
 

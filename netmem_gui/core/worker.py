@@ -26,14 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from .config import EXTERNAL_KINDS, RunConfig
+from .entry import WORKER_FLAG
 from .limits import raise_fd_limit
 from .memory import MemoryReader, ProcessGone
 from .scenarios import run_scenarios
 from .tracing import Tracer
 from .userserver import ServerLoadError, make_server
 from .workload import WorkloadError, watch_lag
-
-WORKER_FLAG = "--netmem-worker"
 
 
 def worker_command(role: str) -> list[str]:

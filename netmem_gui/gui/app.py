@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from .. import __version__
 from ..core import lifecycle
 from ..core.config import SCENARIOS, RunConfig
-from ..core.lifecycle import Exit
+from ..core.entry import Exit
 from ..core.options import OneLineErrorParser, add_run_options, config_from_args
 from ..core.stopping import StopSignals
 
@@ -100,7 +100,7 @@ def _warn_about_known_crash(pyside_version: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    from ..core.worker import WORKER_FLAG
+    from ..core.entry import WORKER_FLAG
     from ..core.worker import main as worker_main
 
     # A frozen bundle starts its isolated-host children through this same executable.

@@ -9,7 +9,7 @@ from conftest import run_to_end, small_config
 
 from netmem_gui.core import library, lifecycle, record
 from netmem_gui.core.config import ConfigError, RunConfig
-from netmem_gui.core.lifecycle import Exit
+from netmem_gui.core.entry import Exit
 
 
 def test_prepare_refuses_what_cannot_run(tmp_path):
