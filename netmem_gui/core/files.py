@@ -66,11 +66,15 @@ def read_user_bytes(path: str | os.PathLike[str], what: str, error: type[Excepti
 def read_user_file(path: str | os.PathLike[str], what: str, error: type[Exception],
                    limit: int = MAX_TEXT_BYTES) -> str:
     """The UTF-8 text of `path` (see read_user_bytes); text that isn't UTF-8 is an `error` in one line."""
-    data = read_user_bytes(path, what, error, limit)
+    return decode_text(read_user_bytes(path, what, error, limit), os.fspath(path), error)
+
+
+def decode_text(data: bytes, name: str, error: type[Exception]) -> str:
+    """`data` as UTF-8 text; bytes that aren't are an `error` in one line naming the first bad one."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise error(f"{shown(os.fspath(path))}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset"
+        raise error(f"{shown(name)}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset"
                     f" {exc.start})") from None
 
 
@@ -95,6 +99,21 @@ def parse_json(text: str, name: str, error: type[Exception]) -> Any:
         raise error(f"{shown(name)}: nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
         raise error(f"{shown(name)}: not usable JSON ({exc})") from None
+
+
+def parse_json_quickly(data: bytes) -> Any | None:
+    """JSON parsed by orjson (about 3 times faster than Python's json on a long run's record), or None when orjson
+    refuses it or isn't installed: then parse_json decides, and says why in its own words. What orjson accepts
+    parses to what parse_json would give, but for integers beyond 64 bits (floats there, which check_values
+    refuses as parse_json's integers are)."""
+    try:
+        import orjson  # here, not at the top: most commands read no record, and start faster without it
+    except ImportError:  # a platform without its wheels: Python's json reads every record, only slower
+        return None
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def parse_toml(text: str, name: str, error: type[Exception]) -> dict[str, Any]:

@@ -308,6 +308,10 @@ def main(argv: list[str]) -> int:
         parsed = options.parse_args(argv[1:])
         asyncio.run(_serve_main(trace=parsed.trace, lag_ms=parsed.lag_ms, spec=parsed.server, app_dir=parsed.app_dir))
         return 0
+    if role == "open":  # a frozen bundle's way to core.opening's child
+        from .opening import child_main
+
+        return child_main(argv[1:])
     print(f"netmem worker: unknown role {argv!r}", file=sys.stderr)
     return 2
 

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import lifecycle, record
+from ..core import lifecycle, opening, record, tables
 from ..core.config import ConfigError, RunConfig
 from ..core.record import Record, RecordError
 from ..core.run import Run, execute
@@ -108,6 +108,9 @@ class MainWindow(QMainWindow):
         self._lag_frame = 0  # the frame the lag and load strips last caught up
         self.library_dialog: LibraryDialog | None = None
         self.compare_view: CompareView | None = None
+        self.opening: opening.Opening | None = None  # the big record being opened in a child process, if any
+        self._openings: list[opening.Opening] = []  # waiting for it, in the order asked
+        self._open_tasks: set[asyncio.Task] = set()
         self._build()
         self._build_actions()
         if settings is not None:
@@ -235,6 +238,17 @@ class MainWindow(QMainWindow):
         main.setSizes([340, 940])
         self.setCentralWidget(main)
         self.statusBar().showMessage("Ready: choose a scenario and press Start (Ctrl+R)")
+        # Shown while a big record opens in a child process: what and how far, a busy bar, and Cancel.
+        self.open_label = QLabel()
+        self.open_bar = QProgressBar()
+        self.open_bar.setRange(0, 0)  # busy: parsing is one call of the child's, with no steps to count
+        self.open_bar.setMaximumWidth(160)
+        self.open_cancel = QPushButton("Cancel")
+        self.open_cancel.setToolTip("Stop opening this record")
+        self.open_cancel.clicked.connect(self.cancel_opening)
+        for widget in (self.open_label, self.open_bar, self.open_cancel):
+            self.statusBar().addPermanentWidget(widget)
+            widget.hide()
         self.resize(1280, 800)
 
     def _action(self, text: str, keys: list[QKeySequence | str], slot: Any, tip: str) -> QAction:
@@ -534,12 +548,78 @@ class MainWindow(QMainWindow):
     # --- files ---------------------------------------------------------------------------------------------
 
     def open_record(self, path: str) -> bool:
-        """Add a saved run record to the run list and show it; an error dialog (and False) if it isn't one."""
+        """Add a saved run record to the run list and show it; an error dialog (and False) if it isn't one.
+
+        A big record (core.opening.needs_child) opens in a child process while the window goes on, with its progress
+        and a Cancel button in the status bar: this returns True at once and the record (or the error dialog)
+        follows; `open_file` is the same, awaited."""
+        if opening.needs_child(path):
+            task = asyncio.ensure_future(self.open_file(path))
+            self._open_tasks.add(task)  # the loop keeps only a weak reference to a task
+            task.add_done_callback(self._open_tasks.discard)
+            return True
         try:
             rec = record.load(path)
         except RecordError as exc:
             self._error("Cannot open the run record", str(exc))
             return False
+        self._add_record(path, rec)
+        return True
+
+    async def open_file(self, path: str) -> bool:
+        """Open a record as open_record does, and return once it is shown (True) or refused or cancelled (False)."""
+        if not opening.needs_child(path):
+            return self.open_record(path)
+        try:
+            job = opening.Opening(path)
+        except (RecordError, OSError) as exc:
+            self._error("Cannot open the run record", str(exc))
+            return False
+        # One at a time: each child takes a core and a record's memory; the others wait their turn, in order.
+        self._openings.append(job)
+        try:
+            while self._openings[0] is not job:
+                await asyncio.sleep(0.05)
+                if job.cancelled:
+                    return False
+            return await self._open_in_child(job)
+        finally:
+            self._openings.remove(job)
+
+    async def _open_in_child(self, job: opening.Opening) -> bool:
+        self.opening = job
+        name = os.path.basename(job.path)
+        waiting = asyncio.get_running_loop().run_in_executor(None, job.result)
+        started = time.monotonic()
+        for widget in (self.open_label, self.open_bar, self.open_cancel):
+            widget.show()
+        try:
+            while not waiting.done():
+                text = f"Opening {name} ({tables.size(job.size)}): {job.stage}… {time.monotonic() - started:.1f} s"
+                if self.open_label.text() != text:
+                    self.open_label.setText(text)
+                await asyncio.wait({waiting}, timeout=0.1)
+        finally:
+            self.opening = None
+            for widget in (self.open_label, self.open_bar, self.open_cancel):
+                widget.hide()
+        try:
+            rec = waiting.result()
+        except opening.Cancelled:
+            self.statusBar().showMessage(f"Opening {job.path} cancelled")
+            return False
+        except RecordError as exc:
+            self._error("Cannot open the run record", str(exc))
+            return False
+        self._add_record(job.path, rec)
+        return True
+
+    def cancel_opening(self) -> None:
+        """Stop opening the big record being opened, and those waiting their turn."""
+        for job in list(self._openings):
+            job.cancel()
+
+    def _add_record(self, path: str, rec: Record) -> None:
         label = rec.get("label")
         title = f"{os.path.basename(path)}{' · ' + label if label else ''} · {rec['config']['scenario']}"
         self._add_entry(SessionRun(title=f"{title} · {'done' if rec['completed'] else 'incomplete'}", rec=rec))
@@ -600,6 +680,7 @@ class MainWindow(QMainWindow):
             self.stop_run()
             event.ignore()
             return
+        self.cancel_opening()
         if self.persist:
             assert self.settings is not None
             try:
