@@ -67,7 +67,7 @@ class Opening:
 
         self.path = os.fspath(path)
         self.size = os.stat(path).st_size
-        self.stage = "starting"  # then "reading" (and checking), "handing over", "building": for a progress display
+        self.stage = "starting"  # then "reading" (the child parses and checks), "receiving", "preparing"
         self._cancelled = threading.Event()
         try:
             self._proc = subprocess.Popen(child_command(path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -120,7 +120,7 @@ class Opening:
                 raise RecordError(message["error"])
             else:
                 break
-        self.stage = "handing over"
+        self.stage = "receiving"
         columns: record.Columns = {}
         for group, column, kind, count in message["columns"]:
             dtype = _DTYPES[kind]
@@ -129,7 +129,7 @@ class Opening:
             if data is None:
                 raise RecordError(self._crashed())
             columns[group, column] = np.frombuffer(data, dtype=dtype)
-        self.stage = "building"
+        self.stage = "preparing"
         return record.with_columns(message["record"], columns, REBUILD_CHUNK, self._between)
 
     def _crashed(self) -> str:

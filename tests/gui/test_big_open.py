@@ -1,0 +1,113 @@
+"""A big record opens in a child process while the window goes on: shown whole, its errors one line, cancellable."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pyqtgraph")
+pytest.importorskip("qasync")
+
+from netmem_gui.core import opening, record
+from netmem_gui.core.config import RunConfig
+from tests.core.long_records import with_samples
+
+from .conftest import run_async, until
+
+pytestmark = pytest.mark.qt
+
+SAMPLES = 200_000
+
+
+@pytest.fixture
+def long_file(window, loop, tmp_path):
+    async def go():
+        entry = window.start_run(RunConfig(scenario="messages", messages=200, interval_ms=20, host="inapp"))
+        await window.wait_idle()
+        return entry
+
+    path = tmp_path / "long.json"
+    record.save(with_samples(run_async(loop, go()).record(), SAMPLES), path)
+    assert opening.needs_child(path)
+    return path
+
+
+class Watch:
+    """A Qt timer on the window's thread, counting its ticks while the window is opening a record in a child."""
+
+    def __init__(self, window):
+        from PySide6.QtCore import QTimer
+
+        self.window = window
+        self.ticks = 0
+        self.progress = set()
+        self.timer = QTimer()
+        self.timer.setInterval(20)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
+
+    def _tick(self):
+        if self.window.opening is not None:
+            self.ticks += 1
+            if self.window.open_label.isVisible():
+                self.progress.add(self.window.open_label.text().split("…")[0])
+
+
+def test_a_big_record_opens_while_the_window_goes_on(window, loop, long_file, dialogs):
+    watch = Watch(window)
+    rows = window.run_list.count()
+    assert run_async(loop, window.open_file(str(long_file)))
+    watch.timer.stop()
+    assert not dialogs and window.run_list.count() == rows + 1
+    entry = window.current_entry()
+    assert "long.json" in entry.title and window.summary.shown_record is entry.rec
+    assert window.plot.sample_count() == SAMPLES == len(entry.rec["samples"]["t_s"])
+    assert entry.rec == record.load(long_file)
+    # The window's thread went on handling events while the child read the file, and showed how far it had got.
+    assert watch.ticks >= 3
+    assert watch.progress and all(text.startswith(f"Opening long.json ({_size(long_file)}): ")
+                                  for text in watch.progress), watch.progress
+    assert not window.open_label.isVisible() and not window.open_cancel.isVisible()
+
+
+def _size(path):
+    from netmem_gui.core import tables
+
+    return tables.size(path.stat().st_size)
+
+
+def test_open_record_starts_it_and_the_record_follows(window, loop, long_file, dialogs):
+    rows = window.run_list.count()
+    assert window.open_record(str(long_file))  # returns at once: the child is still reading
+    assert window.run_list.count() == rows
+    run_async(loop, until(lambda: window.run_list.count() == rows + 1, 60, "the record opened"))
+    assert window.plot.sample_count() == SAMPLES and not dialogs
+
+
+def test_a_bad_big_file_gives_one_line(window, loop, long_file, dialogs, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(long_file.read_text(encoding="utf-8").replace('"lag_s": [\n  ', '"lag_s": [\n  -1.0,\n  ', 1),
+                   encoding="utf-8")
+    rows = window.run_list.count()
+    assert not run_async(loop, window.open_file(str(bad)))
+    assert len(dialogs) == 1 and window.run_list.count() == rows
+    title, text = dialogs[0]
+    assert title == "Cannot open the run record" and "\n" not in text
+    assert "bad.json" in text and "a negative lag" in text
+    assert window.start_button.isEnabled()
+
+
+def test_cancel_stops_opening(window, loop, long_file, dialogs):
+    async def go():
+        task = asyncio.ensure_future(window.open_file(str(long_file)))
+        await until(lambda: window.open_cancel.isVisible(), 30, "the Cancel button")
+        window.open_cancel.click()
+        return await task
+
+    rows = window.run_list.count()
+    assert not run_async(loop, go())
+    assert window.run_list.count() == rows and not dialogs
+    assert "cancelled" in window.statusBar().currentMessage()
+    assert not window.open_cancel.isVisible() and window.opening is None
