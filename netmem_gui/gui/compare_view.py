@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import os
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import compare, files, library, record
+from ..core import compare, files, library, opening, record, tables
 from ..core.record import Record
 from ..core.tables import MIB
 from . import exporting
@@ -56,6 +57,7 @@ class Candidate:
     text: str
     started_at: str
     load: Callable[[], Record]
+    path: Path | None = None  # a library run's file: a big one is read in a child process (core.opening)
 
 
 def library_candidates(folder: Path | None = None, skip: set[str] | frozenset[str] = frozenset()) -> list[Candidate]:
@@ -67,7 +69,7 @@ def library_candidates(folder: Path | None = None, skip: set[str] | frozenset[st
         state = "" if entry.completed else f" · {entry.state_text()}"
         when = (entry.started_at or "")[:19].replace("T", " ")
         text = f"{entry.label or entry.id}\n{when} · {entry.scenario} · {entry.host}{state} · library"
-        out.append(Candidate(entry.id, text, entry.started_at or "", lambda p=entry.path: record.load(p)))
+        out.append(Candidate(entry.id, text, entry.started_at or "", lambda p=entry.path: record.load(p), entry.path))
     return out
 
 
@@ -79,6 +81,8 @@ class CompareView(QWidget):
         self.setWindowTitle("Compare runs – netmem")
         self.candidates: list[Candidate] = []
         self.records: dict[str, Record] = {}  # loaded once per name
+        self.opening: dict[str, opening.Opening] = {}  # big records being read in a child process, by name
+        self._open_tasks: set[asyncio.Task] = set()
         self.comparison: compare.Comparison | None = None
         self.curves: list[pg.PlotDataItem] = []
         self._phase_lines: list[pg.InfiniteLine] = []
@@ -224,15 +228,54 @@ class CompareView(QWidget):
         return [base, *sorted((n for n in names if n != base), key=lambda n: by_start[n])]
 
     def _load(self, names: list[str]) -> list[Record] | None:
-        loaders = {c.name: c.load for c in self.candidates}
+        """The runs' records; None if one can't be read (a dialog says why) or a big one is still being read in a
+        child process (the view is updated again once it has been)."""
+        by_name = {c.name: c for c in self.candidates}
         try:
             for name in names:
-                if name not in self.records:
-                    self.records[name] = loaders[name]()
+                path = by_name[name].path
+                if name in self.records or name in self.opening:
+                    continue
+                if path is not None and opening.needs_child(path):
+                    self._open_later(name, path)
+                else:
+                    self.records[name] = by_name[name].load()
         except (record.RecordError, OSError) as exc:
             QMessageBox.critical(self, "Cannot load the run", str(exc))
             return None
+        if any(name not in self.records for name in names):
+            return None
         return [self.records[n] for n in names]
+
+    def _open_later(self, name: str, path: Path) -> None:
+        job = opening.Opening(path)
+        self.opening[name] = job
+        task = asyncio.ensure_future(self._receive(name, job))
+        self._open_tasks.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(self._open_tasks.discard)
+
+    async def _receive(self, name: str, job: opening.Opening) -> None:
+        try:
+            self.records[name] = await asyncio.get_running_loop().run_in_executor(None, job.result)
+        except opening.Cancelled:
+            return
+        except record.RecordError as exc:
+            QMessageBox.critical(self, "Cannot load the run", str(exc))
+            self._untick(name)  # or every later update would try it again
+            return
+        finally:
+            del self.opening[name]
+        self.update_view()
+
+    def _untick(self, name: str) -> None:
+        for i, c in enumerate(self.candidates):
+            if c.name == name:
+                self.run_list.item(i).setCheckState(Qt.CheckState.Unchecked)
+
+    def cancel_opening(self) -> None:
+        """Stop reading the big records still being read (the view is closing)."""
+        for job in list(self.opening.values()):
+            job.cancel()
 
     # --- showing -------------------------------------------------------------------------------------------
 
@@ -288,7 +331,10 @@ class CompareView(QWidget):
         if records is None:
             self.comparison = None
             self.table.setRowCount(0)
-            self.verdict.setText("Tick two or more runs on the left to compare them.")
+            waiting = [f"{html.escape(name)} ({tables.size(job.size)})" for name, job in self.opening.items()
+                       if name in names]
+            self.verdict.setText(f"Opening {', '.join(waiting)}…; the comparison follows." if waiting
+                                 else "Tick two or more runs on the left to compare them.")
             self.notes.setText("")
             return
         cmp = compare.compare(records, names, self.threshold.value())

@@ -681,6 +681,8 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.cancel_opening()
+        if self.compare_view is not None:
+            self.compare_view.cancel_opening()
         if self.persist:
             assert self.settings is not None
             try:

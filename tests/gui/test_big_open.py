@@ -10,7 +10,7 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
 pytest.importorskip("qasync")
 
-from netmem_gui.core import opening, record
+from netmem_gui.core import library, opening, record
 from netmem_gui.core.config import RunConfig
 from tests.core.long_records import with_samples
 
@@ -22,14 +22,20 @@ SAMPLES = 200_000
 
 
 @pytest.fixture
-def long_file(window, loop, tmp_path):
+def short_record(window, loop):
+    """A real run's record, made in the window (which lists it: the tests count rows from there)."""
     async def go():
         entry = window.start_run(RunConfig(scenario="messages", messages=200, interval_ms=20, host="inapp"))
         await window.wait_idle()
         return entry
 
+    return run_async(loop, go()).record()
+
+
+@pytest.fixture
+def long_file(short_record, tmp_path):
     path = tmp_path / "long.json"
-    record.save(with_samples(run_async(loop, go()).record(), SAMPLES), path)
+    record.save(with_samples(short_record, SAMPLES), path)
     assert opening.needs_child(path)
     return path
 
@@ -111,3 +117,20 @@ def test_cancel_stops_opening(window, loop, long_file, dialogs):
     assert window.run_list.count() == rows and not dialogs
     assert "cancelled" in window.statusBar().currentMessage()
     assert not window.open_cancel.isVisible() and window.opening is None
+
+
+def test_the_library_and_the_compare_view_open_big_records_in_a_child(window, loop, short_record, long_file, dialogs):
+    big = library.save_run(record.load(long_file))
+    view = window.show_compare([big.id, window.entries[0].title])
+    assert view.comparison is None and "Opening" in view.verdict.text() and big.id in view.verdict.text()
+    run_async(loop, until(lambda: view.comparison is not None, 60, "the comparison"))
+    assert sorted(curve.xData.size for curve in view.curves) == [len(short_record["samples"]["t_s"]), SAMPLES]
+    assert not view.opening and not dialogs
+
+    dialog = window.show_library()
+    row = [e.id for e in dialog.entries].index(big.id)
+    dialog.table.selectRow(row)
+    rows = window.run_list.count()
+    dialog.open_selected()
+    run_async(loop, until(lambda: window.run_list.count() == rows + 1, 60, "the record opened"))
+    assert window.plot.sample_count() == SAMPLES and not dialogs
