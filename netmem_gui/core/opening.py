@@ -59,53 +59,64 @@ def child_command(path: str | os.PathLike[str]) -> list[str]:
 
 
 class Opening:
-    """One record being opened by a child process: started at once; `result()` (blocking, for a thread of the
-    caller's) gives the record or raises RecordError in one line, or Cancelled after `cancel()`."""
+    """One record to open by a child process. `result()` (blocking: for a thread of the caller's) starts the child,
+    waits for it and gives the record, or raises RecordError in one line, or Cancelled after `cancel()`."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        from .worker import spawn_options
-
         self.path = os.fspath(path)
-        self.size = os.stat(path).st_size
-        self.stage = "starting"  # then "reading" (the child parses and checks), "receiving", "preparing"
-        self._cancelled = threading.Event()
         try:
-            self._proc = subprocess.Popen(child_command(path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, **spawn_options())
+            self.size = os.stat(path).st_size
         except OSError as exc:
-            raise RecordError(f"{shown(self.path)}: cannot start a process to open it: {exc.strerror or exc}") from None
+            raise RecordError(f"{shown(self.path)}: cannot read: {exc.strerror or exc}") from None
+        self.stage = "waiting"  # then "reading" (the child parses and checks), "receiving", "preparing"
+        self._cancelled = threading.Event()
+        self._lock = threading.Lock()  # between cancel() and the start of the child
+        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def cancelled(self) -> bool:
         return self._cancelled.is_set()
 
     def cancel(self) -> None:
-        """Stop the child now; result() then raises Cancelled. Safe to call from any thread, and more than once."""
-        self._cancelled.set()
-        if self._proc.poll() is None:
-            try:
-                self._proc.kill()
-            except OSError:
-                pass  # it ended meanwhile
+        """Stop the child now, or keep it from starting; result() then raises Cancelled. Safe from any thread."""
+        with self._lock:
+            self._cancelled.set()
+            if self._proc is not None and self._proc.poll() is None:
+                try:
+                    self._proc.kill()
+                except OSError:
+                    pass  # it ended meanwhile
 
     def result(self) -> Record:
-        """Wait for the child and return the record it read, as record.load would have."""
+        """Start the child, wait for it and return the record it read, as record.load would have."""
+        from .worker import spawn_options
+
+        with self._lock:
+            self._between()
+            try:
+                self._proc = subprocess.Popen(child_command(self.path), stdin=subprocess.DEVNULL,
+                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, **spawn_options())
+            except OSError as exc:
+                raise RecordError(f"{shown(self.path)}: cannot start a process to open it: {exc.strerror or exc}"
+                                  ) from None
+            self.stage = "starting"
+        proc = self._proc
         try:
-            return self._receive()
+            return self._receive(proc)
         finally:
-            if self._proc.poll() is None:
-                self._proc.kill()
-            self._proc.wait()
-            assert self._proc.stdout is not None and self._proc.stderr is not None
-            self._proc.stdout.close()
-            self._proc.stderr.close()
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            assert proc.stdout is not None and proc.stderr is not None
+            proc.stdout.close()
+            proc.stderr.close()
 
     def _between(self) -> None:
         if self._cancelled.is_set():
             raise Cancelled(self.path)
 
-    def _receive(self) -> Record:
-        out = self._proc.stdout
+    def _receive(self, proc: subprocess.Popen[bytes]) -> Record:
+        out = proc.stdout
         assert out is not None
         while True:
             line = out.readline()
@@ -113,7 +124,7 @@ class Opening:
             try:
                 message = json.loads(line)
             except ValueError:  # cut short (the child died) or not ours (something else wrote to its stdout)
-                raise RecordError(self._crashed()) from None
+                raise RecordError(self._crashed(proc)) from None
             if "stage" in message:
                 self.stage = message["stage"]
             elif "error" in message:
@@ -127,19 +138,19 @@ class Opening:
             data = _read_exactly(out, count * dtype.itemsize)
             self._between()
             if data is None:
-                raise RecordError(self._crashed())
+                raise RecordError(self._crashed(proc))
             columns[group, column] = np.frombuffer(data, dtype=dtype)
         self.stage = "preparing"
         return record.with_columns(message["record"], columns, REBUILD_CHUNK, self._between)
 
-    def _crashed(self) -> str:
+    def _crashed(self, proc: subprocess.Popen[bytes]) -> str:
         """What to say when the child's output ended early: it was cancelled, or it died (out of memory...)."""
         self._between()
-        self._proc.wait()
-        assert self._proc.stderr is not None
-        last = [line for line in self._proc.stderr.read(65536).decode("utf-8", "replace").splitlines() if line.strip()]
+        proc.wait()
+        assert proc.stderr is not None
+        last = [line for line in proc.stderr.read(65536).decode("utf-8", "replace").splitlines() if line.strip()]
         why = f": {last[-1].strip()}" if last else ""
-        return f"{shown(self.path)}: the process opening it ended early (exit status {self._proc.returncode}){why}"
+        return f"{shown(self.path)}: the process opening it ended early (exit status {proc.returncode}){why}"
 
 
 def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:

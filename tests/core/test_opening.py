@@ -3,9 +3,11 @@ error; cancelled at once; and the columns it hands back, lists that are arrays t
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -59,10 +61,24 @@ def test_a_bad_file_gives_the_error_record_load_gives(long_file, tmp_path, damag
 
 def test_cancel_stops_the_child(long_file):
     job = opening.Opening(long_file)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(job.result)
+        deadline = time.monotonic() + 60
+        while job.stage in ("waiting", "starting") and not waiting.done():
+            assert time.monotonic() < deadline, "the child never started"
+            time.sleep(0.01)
+        job.cancel()
+        with pytest.raises(opening.Cancelled):
+            waiting.result(60)
+    assert job._proc.returncode is not None  # the child is gone, not left running
+
+
+def test_cancelled_before_it_starts_it_never_starts(long_file):
+    job = opening.Opening(long_file)
     job.cancel()
     with pytest.raises(opening.Cancelled):
         job.result()
-    assert job._proc.returncode is not None  # the child is gone, not left running
+    assert job._proc is None
 
 
 def test_a_child_that_dies_is_a_one_line_error(long_file, monkeypatch):
