@@ -98,11 +98,15 @@ async def one(window, ticks: Ticks, how: str, path: str) -> tuple[float, float, 
 async def measure(window, path: str, repeat: int) -> None:
     ticks = Ticks()
     print(f"{'':9} {'open':>7} {'longest gap':>12} {'ticks':>6}   (a tick every {TICK_MS} ms while it opens)")
+    rows = {}
     for how in ("before", "in place", "thread", "after"):
-        best = min([await one(window, ticks, how, path) for _ in range(repeat)])
+        rows[how] = best = min([await one(window, ticks, how, path) for _ in range(repeat)])
         print(f"{how:9} {best[0]:6.2f} s {best[1] * 1000:9.0f} ms {best[2]:6d}")
         window.run_list.clear()
         window.entries.clear()
+    (before, before_gap, _), (after, after_gap, _) = rows["before"], rows["after"]
+    print(f"after / before: open {after / before:.2f}x, longest gap {after_gap / before_gap:.2f}x"
+          f" ({before_gap / after_gap:.0f} times shorter)")
 
 
 def main() -> int:

@@ -8,9 +8,12 @@ points (10 ms apart, RSS and VMS around 40 and 400 MB, as a 2.8-hour run at 10 m
 
 - generic   json.loads, then jsonschema over the whole document (every sample walked by the validator): what
             netmem did before it checked the columns with numpy
-- netmem    record.load: the capped strict reader, jsonschema over everything but the columns, numpy checks of
-            the columns (finite, non-negative, times in order, equal lengths)
-- json only json.loads alone: the floor both stand on
+- netmem    record.load: the capped strict reader, orjson when installed (else Python's json), jsonschema over
+            everything but the columns, numpy checks of the columns (finite, non-negative, times in order, equal
+            lengths)
+- json only json.loads alone: the floor the generic validator stands on (netmem's, with orjson, is lower)
+
+How the app opens such a record without freezing its window: benchmarks/big_open.py.
 
 Then the cap: a file one byte over record.files.MAX_RECORD_BYTES (sparse, so it costs no disk) and
 /dev/zero are refused, with the time and the peak memory of the refusal. Times are best of --repeat.
