@@ -123,7 +123,8 @@ def main() -> int:
         path = os.path.join(folder, "big.json")
         record.save(big_record(args.samples), path)
         size = os.path.getsize(path)
-        parser_name = "orjson" if files.orjson else "Python's json (orjson is not installed)"
+        fast = files.parse_json_quickly(b"{}") is not None
+        parser_name = "orjson" if fast else "Python's json (orjson is not installed)"
         print(f"record: {args.samples:,} samples (+ as many loop-lag points), {size / 1e6:.1f} MB; a child process"
               f" opens records from {opening.CHILD_FROM_BYTES / 1e6:g} MB; parsed by {parser_name}")
         window = MainWindow(None)
