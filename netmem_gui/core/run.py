@@ -209,7 +209,7 @@ class Run:
             due = cached is not None and size - cached[0] >= REFIT_EVERY_CYCLES and now - cached[1] >= REFIT_EVERY_S
             if cached is None or due or (self.ended and cached[1] >= 0):
                 per_cycle = self.config.connections_for("connections") if name == "connections" else 1
-                data = series.to_dict() if size or name == "stability" else None
+                data = series.columns() if size or name == "stability" else None
                 # A fit made after the end is marked (time -1) so that it is the last one.
                 cached = (size, -1.0 if self.ended else now,
                           analysis.scenario_leak_verdict(data, per_cycle, self.config.host))

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QPixmapCache, QScreen
 from PySide6.QtWidgets import QGraphicsItem, QWidget
 
 from ..core.record import Record
@@ -65,6 +66,23 @@ def style_plot(item: pg.PlotItem, y_label: str) -> None:
         item.getAxis(axis).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
     # After setPen, which would otherwise turn the axis titles grey.
     item.setLabel("left", y_label, color="#222")
+
+
+# Plot-sized pixmaps Qt's item cache holds for the app's plots: each plot's two axes (they draw the grid, so they
+# cover the plot), its curve's history and the checkpoint markers, for the RSS, lag and load plots together.
+CACHED_PLOT_LAYERS = 8
+
+
+def size_pixmap_cache(screens: list[QScreen]) -> None:
+    """Make Qt's pixmap cache big enough for the plots' cached layers at the size of the largest screen.
+
+    Item caches live in QPixmapCache, 10 MB by default: a plot 1,800 x 900 pixels wide needs about 6.5 MB per
+    layer, and once the layers don't fit they push each other out and are drawn again on every repaint (16 ms
+    instead of 0.7 ms per new sample, measured). The limit is a ceiling, not an allocation.
+    """
+    pixels = max((s.size().width() * s.size().height() * s.devicePixelRatio() ** 2 for s in screens), default=0)
+    needed_kb = int(CACHED_PLOT_LAYERS * pixels * 4 / 1024)
+    QPixmapCache.setCacheLimit(max(QPixmapCache.cacheLimit(), needed_kb))
 
 
 def title_for(measured: dict[str, Any], target: dict[str, Any] | None = None) -> str:

@@ -83,3 +83,22 @@ def test_a_growing_run_is_drawn_whole_with_a_short_tail_and_all_history_once_it_
     assert _tail_length(plot) == 0
     assert len(plot.curve.history.getOriginalDataset()[0]) == source.n
     plot.close()
+
+
+def test_the_pixmap_cache_holds_the_plots_layers_at_the_largest_screens_size(qapp: QApplication) -> None:
+    from PySide6.QtGui import QPixmapCache
+
+    from netmem_gui.gui.plot import CACHED_PLOT_LAYERS, size_pixmap_cache
+
+    before = QPixmapCache.cacheLimit()
+    try:
+        QPixmapCache.setCacheLimit(10_240)
+        screens = qapp.screens()
+        size_pixmap_cache(screens)
+        biggest = max(s.size().width() * s.size().height() * s.devicePixelRatio() ** 2 for s in screens)
+        assert QPixmapCache.cacheLimit() >= CACHED_PLOT_LAYERS * biggest * 4 / 1024
+        QPixmapCache.setCacheLimit(10 ** 7)
+        size_pixmap_cache(screens)
+        assert QPixmapCache.cacheLimit() == 10 ** 7  # never made smaller
+    finally:
+        QPixmapCache.setCacheLimit(before)
