@@ -32,6 +32,9 @@ PERIOD_S = 0.5
 # What the core keeps per value (sampler.py): samples are t, RSS, VMS (8 bytes each); lag t, lag; cycles are
 # preallocated columns of cycle, RSS and traced bytes (CycleSeries, 32,768 rows, fixed).
 SAMPLE_ROW_BYTES, LAG_ROW_BYTES, CYCLE_ROW_BYTES = 24, 16, 24
+# A checkpoint is a dict of seven small values: about 470 bytes each (tracemalloc over 3,065 of them, as a
+# stability run makes in an hour at one per 100 cycles).
+CHECKPOINT_BYTES = 470
 
 
 def command(kind: str, duration: float, interval: int, out: Path) -> list[str]:
@@ -83,7 +86,8 @@ def watch(kind: str, duration: float, warmup: float, interval: int) -> dict:
     half = len(t) // 2  # the second half alone: does the growth level off?
     late = _slope(t[half:], r[half:])
     cycles = rec["cycle_series"].get("stability") or {"cycle": []}
-    kept = (len(rec["samples"]["t_s"]) * SAMPLE_ROW_BYTES + len(rec["loop_lag"]["t_s"]) * LAG_ROW_BYTES)
+    kept = (len(rec["samples"]["t_s"]) * SAMPLE_ROW_BYTES + len(rec["loop_lag"]["t_s"]) * LAG_ROW_BYTES
+            + len(rec["checkpoints"]) * CHECKPOINT_BYTES)
     span = t[-1] - t[0] if len(t) > 1 else float("nan")
     return {
         "kind": kind, "seconds_read": span,
@@ -140,8 +144,9 @@ def main() -> None:
               f" | {r['kept_bytes_per_h'] / 2**20:.2f} MB/h + cycles {r['cycle_bytes'] / 1024:,.0f} KB |")
     if len(rows) == 2:
         print(f"\napp/CLI CPU: {rows['app']['cpu_percent'] / rows['cli']['cpu_percent']:.1f}x")
-    print("\n'run keeps': samples (24 B) and loop-lag points (16 B) in the core's buffers and the stability"
-          " cycles kept (24 B each; their columns are preallocated, so they don't grow RSS).")
+    print("\n'run keeps': samples (24 B) and loop-lag points (16 B) in the core's buffers, checkpoints (about"
+          f" {CHECKPOINT_BYTES} B) and the stability cycles kept (24 B each; their columns are preallocated, so they"
+          " don't grow RSS).")
     print(json.dumps(rows))
 
 
