@@ -77,9 +77,19 @@ class Sampler:
         self._stopped = False
         self._thread = threading.Thread(target=self._loop, name=f"netmem-sampler-{pid}", daemon=True)
         self.cpu_s = 0.0  # CPU time the sampling thread used: the sampler's own cost, kept in the record
+        self._started = 0.0
 
     def start(self) -> None:
-        self._thread.start()
+        """Take the first sample now, on the caller's thread, then the others on the sampler's own.
+
+        A tiny run's events can arrive together (the isolated host delivers them in batches): without this, a stop
+        that came before the new thread first ran left the run with no sample at all.
+        """
+        self._started = time.monotonic()
+        if self.sample_once():
+            self._thread.start()
+        else:
+            self._reader.close()
 
     def stop(self) -> None:
         if not self._stopped:
@@ -107,14 +117,14 @@ class Sampler:
     def _tick_until_stopped(self) -> None:
         # Ticks are scheduled from the start time, not from the last wake-up, so the interval does not drift;
         # a tick missed because the machine was busy is skipped rather than bunched up.
-        start = time.monotonic()
+        start = self._started
         tick = 0
         while not self._stopped:
-            if not self.sample_once():
-                return
             tick = max(tick + 1, int((time.monotonic() - start) / self._interval) + 1)
             delay = start + tick * self._interval - time.monotonic()
             if delay > 0 and self._running.acquire(timeout=delay):
+                return
+            if not self.sample_once():
                 return
 
 

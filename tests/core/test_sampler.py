@@ -50,6 +50,46 @@ def test_sampler_stops_by_itself_when_the_process_is_gone():
     assert len(buf) >= 5
 
 
+def test_a_sampler_stopped_at_once_still_has_its_first_sample():
+    """A tiny run's target and end events can be handled back to back, before the sampler's thread first runs:
+    the run must still have a sample."""
+    import threading
+
+    buf = SampleBuffer()
+    sampler = Sampler(os.getpid(), 0.01, time.monotonic(), buf)
+    gate = threading.Event()
+    body = sampler._loop
+    # The thread is held back until the stop has happened, as a busy machine may do.
+    sampler._thread = threading.Thread(target=lambda: (gate.wait(5), body()), daemon=True)
+    sampler.start()
+    sampler._stopped = True
+    sampler._running.release()
+    gate.set()
+    sampler._thread.join(timeout=5)
+    assert len(buf) == 1 and buf.view()[1][0] > 0
+
+
+def test_a_sampler_of_a_process_already_gone_takes_nothing_and_stops_cleanly():
+    import subprocess
+    import sys
+
+    import psutil
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        # Exited but not reaped yet: its /proc entry is still there, answering zeros.
+        deadline = time.monotonic() + 10
+        while psutil.Process(child.pid).status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+            time.sleep(0.01)
+        buf = SampleBuffer()
+        sampler = Sampler(child.pid, 0.01, time.monotonic(), buf)
+        sampler.start()
+        sampler.stop()
+        assert len(buf) == 0 and not sampler._thread.is_alive()
+    finally:
+        child.wait()
+
+
 def test_live_figures_wait_for_steady_inputs_but_not_for_a_checkpoint():
     """Views ask for the figures many times a second: new samples and lag points may wait up to `max_age_s`, a
     checkpoint (or a phase, a result, the end) shows at once, and without `max_age_s` nothing waits."""
