@@ -93,7 +93,9 @@ def test_advanced_settings_persist_and_reach_the_run_config(qapp, qtbot, loop):
 
 
 def test_lag_plot_fills_during_an_inapp_run_and_from_its_record(window, loop, tmp_path):
-    config = RunConfig(scenario="messages", messages=3000, interval_ms=20, host="inapp")
+    # Long enough for the lag strip's catch-up (at least once a second) to come while the run is live: a
+    # 3000-message run can end within a few frames on an idle machine, before the strip's first repaint.
+    config = RunConfig(scenario="stability", duration_s=3.0, interval_ms=20, host="inapp")
     entry, seen = run_async(loop, _run(window, config, window.lag_plot.point_count))
     assert entry.run.completed and max(seen) > 0  # points while the run went on
     rec = entry.record()
