@@ -111,7 +111,8 @@ class MainWindow(QMainWindow):
         self.library_dialog: LibraryDialog | None = None
         self.compare_view: CompareView | None = None
         self.opening: opening.Opening | None = None  # the big record being opened in a child process, if any
-        self._openings: list[opening.Opening] = []  # waiting for it, in the order asked
+        self._openings: list[opening.Opening] = []  # the one being opened and those waiting, in the order asked
+        self._opening_turn = asyncio.Lock()
         self._open_tasks: set[asyncio.Task] = set()
         self._build()
         self._build_actions()
@@ -577,14 +578,12 @@ class MainWindow(QMainWindow):
         except (RecordError, OSError) as exc:
             self._error("Cannot open the run record", str(exc))
             return False
-        # One at a time: each child takes a core and a record's memory; the others wait their turn, in order.
+        # One at a time: each child takes a core and a record's memory; the others wait their turn, in order (an
+        # asyncio.Lock wakes its waiters first come, first served).
         self._openings.append(job)
         try:
-            while self._openings[0] is not job:
-                await asyncio.sleep(0.05)
-                if job.cancelled:
-                    return False
-            return await self._open_in_child(job)
+            async with self._opening_turn:
+                return False if job.cancelled else await self._open_in_child(job)
         finally:
             self._openings.remove(job)
 
@@ -626,7 +625,6 @@ class MainWindow(QMainWindow):
         title = f"{os.path.basename(path)}{' · ' + label if label else ''} · {rec['config']['scenario']}"
         self._add_entry(SessionRun(title=f"{title} · {'done' if rec['completed'] else 'incomplete'}", rec=rec))
         self.statusBar().showMessage(f"Opened {path}")
-        return True
 
     def open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a run record", "", "Run record (*.json);;All files (*)")

@@ -134,3 +134,40 @@ def test_the_library_and_the_compare_view_open_big_records_in_a_child(window, lo
     dialog.open_selected()
     run_async(loop, until(lambda: window.run_list.count() == rows + 1, 60, "the record opened"))
     assert window.plot.sample_count() == SAMPLES and not dialogs
+
+
+def test_big_records_open_one_at_a_time_in_the_order_asked(window, loop, long_file, tmp_path, dialogs):
+    second = tmp_path / "second.json"
+    second.write_bytes(long_file.read_bytes())
+    opened = []  # the job in the child each time the window's timer looks: never two, and in order
+
+    async def go():
+        first_task = asyncio.ensure_future(window.open_file(str(long_file)))
+        second_task = asyncio.ensure_future(window.open_file(str(second)))
+        while not (first_task.done() and second_task.done()):
+            if window.opening is not None and (not opened or opened[-1] != window.opening.path):
+                opened.append(window.opening.path)
+                assert window.opening.path == str(long_file) or first_task.done(), "two opened at once"
+            await asyncio.sleep(0.01)
+        return first_task.result(), second_task.result()
+
+    rows = window.run_list.count()
+    assert run_async(loop, go()) == (True, True)
+    assert opened == [str(long_file), str(second)]
+    assert [window.run_list.item(r).text().split(" · ")[0] for r in (rows, rows + 1)] == ["long.json", "second.json"]
+    assert not dialogs
+
+
+def test_cancel_also_stops_the_records_waiting_their_turn(window, loop, long_file, tmp_path, dialogs):
+    second = tmp_path / "second.json"
+    second.write_bytes(long_file.read_bytes())
+
+    async def go():
+        tasks = [asyncio.ensure_future(window.open_file(str(p))) for p in (long_file, second)]
+        await until(lambda: window.open_cancel.isVisible(), 30, "the Cancel button")
+        window.open_cancel.click()
+        return [await t for t in tasks]
+
+    rows = window.run_list.count()
+    assert run_async(loop, go()) == [False, False]
+    assert window.run_list.count() == rows and not dialogs and window.opening is None
