@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .allocator import pin_malloc_thresholds
 from .config import EXTERNAL_KINDS, RunConfig
 from .entry import WORKER_FLAG
 from .limits import raise_fd_limit
@@ -295,6 +296,7 @@ def main(argv: list[str]) -> int:
     if hasattr(signal, "SIGINT"):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise_fd_limit()
+    pin_malloc_thresholds()  # before the first read: its cost must not depend on what came first
     role = argv[0] if argv else ""
     if role == "load" and len(argv) == 2:
         asyncio.run(_load_main(RunConfig.from_dict(json.loads(argv[1]))))

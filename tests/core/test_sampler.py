@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from netmem_gui.core import run as run_module
 from netmem_gui.core.config import RunConfig
 from netmem_gui.core.run import Run
 from netmem_gui.core.sampler import SampleBuffer, Sampler
@@ -90,10 +91,36 @@ def test_a_sampler_of_a_process_already_gone_takes_nothing_and_stops_cleanly():
         child.wait()
 
 
-def test_live_figures_wait_for_steady_inputs_but_not_for_a_checkpoint():
+class FakeClock:
+    """The figures' clock, moved by hand; `cost` is how far each computation of the figures moves it."""
+
+    def __init__(self, monkeypatch, run, cost=0.0):
+        self.now = 1000.0
+        monkeypatch.setattr(run_module, "_clock", lambda: self.now)
+        compute = run._compute_figures
+
+        def costly():
+            self.now += cost
+            return compute()
+
+        monkeypatch.setattr(run, "_compute_figures", costly)
+
+
+def _stability_run_with_samples(n):
+    run = Run(RunConfig(scenario="stability", host="isolated", duration_s=5).validate())
+    run.handle({"type": "phase", "scenario": "stability", "phase": "start", "t": run.t0})
+    run.handle({"type": "checkpoint", "scenario": "stability", "label": "Baseline", "t": run.t0,
+                "rss": 10_000_000, "vms": 20_000_000, "connections": 0, "messages": 0})
+    for i in range(n):
+        run.samples.append(0.1 * i, 10_000_000 + i, 20_000_000)
+    return run
+
+
+def test_live_figures_wait_for_steady_inputs_but_not_for_a_checkpoint(monkeypatch):
     """Views ask for the figures many times a second: new samples and lag points may wait up to `max_age_s`, a
     checkpoint (or a phase, a result, the end) shows at once, and without `max_age_s` nothing waits."""
     run = Run(RunConfig(scenario="stability", host="isolated", duration_s=5).validate())
+    FakeClock(monkeypatch, run)  # figures that cost nothing to compute: no budget holds them back
     t0 = run.t0
     run.handle({"type": "phase", "scenario": "stability", "phase": "start", "t": t0})
     run.handle({"type": "checkpoint", "scenario": "stability", "label": "Baseline", "t": t0, "rss": 10_000_000,
@@ -111,3 +138,25 @@ def test_live_figures_wait_for_steady_inputs_but_not_for_a_checkpoint():
     assert second is not first and second["summary"]["peak_rss_bytes"] == 12_500_000
     run.samples.append(0.8, 13_000_000, 20_000_000)
     assert run.figures()["summary"]["peak_rss_bytes"] == 13_000_000  # no max age: fresh
+
+
+def test_costly_live_figures_keep_to_their_share_of_a_core(monkeypatch):
+    """Figures that take 0.1 s to compute (hours of samples) come at most every 0.1 s / FIGURES_SHARE in a live
+    view, checkpoints included; the end, and a caller without `max_age_s`, still get them at once."""
+    run = _stability_run_with_samples(5)
+    clock = FakeClock(monkeypatch, run, cost=0.1)
+    spacing = 0.1 / run_module.FIGURES_SHARE
+    first = run.figures(max_age_s=1.0)
+    clock.now += 2.0  # past max_age_s, well inside the budget's spacing
+    run.handle({"type": "checkpoint", "scenario": "stability", "label": "After 100 cycles", "t": run.t0 + 0.7,
+                "rss": 12_500_000, "vms": 20_000_000, "connections": 1, "messages": 0})
+    assert run.figures(max_age_s=1.0) is first
+    clock.now = 1000.0 + spacing + 0.01
+    second = run.figures(max_age_s=1.0)
+    assert second is not first and second["summary"]["peak_rss_bytes"] == 12_500_000
+    run.samples.append(0.8, 13_000_000, 20_000_000)
+    assert run.figures(max_age_s=1.0) is second
+    assert run.figures()["summary"]["peak_rss_bytes"] == 13_000_000  # no max age: fresh
+    run.samples.append(0.9, 14_000_000, 20_000_000)
+    run.handle({"type": "end", "t": run.t0 + 1.0, "completed": True})
+    assert run.figures(max_age_s=1.0)["summary"]["peak_rss_bytes"] == 14_000_000  # the end never waits
