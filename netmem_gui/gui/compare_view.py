@@ -38,7 +38,7 @@ from ..core import compare, files, library, opening, record, tables
 from ..core.record import Record
 from ..core.tables import MIB
 from . import exporting
-from .plot import style_plot
+from .plot import CachedPlot, style_plot
 
 # Colour-blind-safe (Okabe-Ito), BASE first in a neutral dark blue so that the new runs stand out against it.
 PALETTE = ("#0b3d91", "#e69f00", "#009e73", "#cc79a7", "#d55e00", "#56b4e9", "#f0e442", "#000000")
@@ -135,7 +135,7 @@ class CompareView(QWidget):
         choose.addWidget(QLabel("Export the comparison as"))
         choose.addLayout(exports)
 
-        self.plot = pg.PlotWidget()
+        self.plot = CachedPlot()
         self.plot.setToolTip("Each run's RSS in its own colour. Grey lines: where BASE's scenarios (solid) and "
                              "phases (dotted) begin. Drag to pan, wheel to zoom; drag the legend aside if it hides "
                              "a curve.")

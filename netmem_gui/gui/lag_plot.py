@@ -13,7 +13,7 @@ from ..core.record import Record
 from ..core.run import Run
 from .live import loop_name
 from .live_curve import LiveCurve
-from .plot import HEADROOM, style_plot
+from .plot import HEADROOM, CachedPlot, style_plot
 
 HEIGHT_PX = 120  # modest, so the RSS plot stays the dominant one at 1280x800
 LAG_COLOUR = "#1f6fb4"
@@ -35,7 +35,7 @@ def record_lag(rec: Record) -> tuple[np.ndarray, np.ndarray] | None:
     return np.asarray(lag["t_s"], dtype=np.float64), np.asarray(lag["lag_s"], dtype=np.float64)
 
 
-class LagPlot(pg.PlotWidget):
+class LagPlot(CachedPlot):
     """Lag (ms) against run time; its X axis follows the RSS plot's (setXLink), its Y axis fits the data."""
 
     def __init__(self, parent: QWidget | None = None) -> None:

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QWidget
 
 from ..core.record import Record
 from ..core.run import Run
-from .plot import style_plot
+from .plot import CachedPlot, style_plot
 
 HEIGHT_PX = 120  # as the lag strip: the RSS plot stays the dominant one
 USERS_COLOUR = "#2a7d2a"
@@ -38,7 +38,7 @@ def record_load(rec: Record) -> Series | None:
             np.asarray(s["rps"], dtype=np.float64))
 
 
-class LoadPlot(pg.PlotWidget):
+class LoadPlot(CachedPlot):
     """Users (left axis) and requests per second (right axis) against run time; hidden for runs without load.
 
     Its X axis follows the RSS plot's (setXLink). Spans when the master did not answer are shaded.

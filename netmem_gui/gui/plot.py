@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 import time
+import weakref
 from typing import Any, Protocol
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QPixmapCache, QScreen
+from PySide6.QtGui import QHideEvent, QPixmapCache, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QGraphicsItem, QWidget
 
 from ..core.record import Record
@@ -68,21 +69,49 @@ def style_plot(item: pg.PlotItem, y_label: str) -> None:
     item.setLabel("left", y_label, color="#222")
 
 
-# Plot-sized pixmaps Qt's item cache holds for the app's plots: each plot's two axes (they draw the grid, so they
-# cover the plot), its curve's history and the checkpoint markers, for the RSS, lag and load plots together.
-CACHED_PLOT_LAYERS = 8
+# Plot-sized pixmaps Qt's item cache holds for a plot: its two axes (they draw the grid, so they cover the plot),
+# its curve's history and, on the RSS plot, the checkpoint markers.
+CACHED_LAYERS_PER_PLOT = 4
+CACHE_HEADROOM = 1.5  # room for layers being replaced, and for a dialog's plots
+QT_DEFAULT_CACHE_KB = 10_240
+_PLOTS: weakref.WeakSet[CachedPlot] = weakref.WeakSet()
 
 
-def size_pixmap_cache(screens: list[QScreen]) -> None:
-    """Make Qt's pixmap cache big enough for the plots' cached layers at the size of the largest screen.
+def size_pixmap_cache() -> int:
+    """Size Qt's pixmap cache for the cached layers of the plots on screen now; return its limit in KB.
 
     Item caches live in QPixmapCache, 10 MB by default: a plot 1,800 x 900 pixels wide needs about 6.5 MB per
     layer, and once the layers don't fit they push each other out and are drawn again on every repaint (16 ms
-    instead of 0.7 ms per new sample, measured). The limit is a ceiling, not an allocation.
+    instead of 0.7 ms per new sample, measured). The limit follows the plots as they are shown, hidden and
+    resized, and never goes under Qt's default. It is what the cache holds after a while, not what it needs now:
+    least recently used, it keeps layers no longer shown until it is full (sized for the largest screen, eight
+    layers at 4K and twice the pixel density came to 265 MB for a window that needed 20).
     """
-    pixels = max((s.size().width() * s.size().height() * s.devicePixelRatio() ** 2 for s in screens), default=0)
-    needed_kb = int(CACHED_PLOT_LAYERS * pixels * 4 / 1024)
-    QPixmapCache.setCacheLimit(max(QPixmapCache.cacheLimit(), needed_kb))
+    pixels = sum(p.width() * p.height() * p.devicePixelRatioF() ** 2 for p in list(_PLOTS) if p.isVisible())
+    limit = max(QT_DEFAULT_CACHE_KB, int(CACHE_HEADROOM * CACHED_LAYERS_PER_PLOT * pixels * 4 / 1024))
+    if QPixmapCache.cacheLimit() != limit:
+        QPixmapCache.setCacheLimit(limit)
+    return limit
+
+
+class CachedPlot(pg.PlotWidget):
+    """A plot whose layers Qt's item cache keeps (see style_plot): it resizes the cache as it comes and goes."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        _PLOTS.add(self)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        size_pixmap_cache()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        size_pixmap_cache()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        size_pixmap_cache()
 
 
 def title_for(measured: dict[str, Any], target: dict[str, Any] | None = None) -> str:
@@ -164,7 +193,7 @@ def _checkpoint_tip(x: float, y: float, data: Any) -> str:
     return f"{cp.get('scenario')}: {cp.get('label')}\nRSS {y:.2f} MB at {x:.2f} s{open_now}"
 
 
-class RssPlot(pg.PlotWidget):
+class RssPlot(CachedPlot):
     """RSS over time. Follows the data until the user zooms or pans; `follow()` goes back to following."""
 
     followChanged = Signal(bool)

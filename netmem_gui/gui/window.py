@@ -12,7 +12,6 @@ from typing import Any
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication,
     QFileDialog,
     QFrame,
     QGroupBox,
@@ -44,7 +43,7 @@ from .lag_plot import LagPlot
 from .library_view import LibraryDialog
 from .load_plot import LoadPlot
 from .panels import LivePanel, SummaryPanel
-from .plot import RecordSource, RssPlot, RunSource, size_pixmap_cache
+from .plot import RecordSource, RssPlot, RunSource
 
 FRAME_MS = 40  # 25 frames a second, whatever the sampling interval
 FIGURES_EVERY = 5  # the figures panel and progress bar look 5 times a second (the analysis reruns at most once)
@@ -99,7 +98,6 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("netmem – memory profiler for network workloads")
         self.setWindowIcon(app_icon())
-        size_pixmap_cache(QApplication.screens())
         self.settings = settings
         self.persist = persist and settings is not None
         self.entries: list[SessionRun] = []

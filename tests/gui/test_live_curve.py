@@ -85,20 +85,37 @@ def test_a_growing_run_is_drawn_whole_with_a_short_tail_and_all_history_once_it_
     plot.close()
 
 
-def test_the_pixmap_cache_holds_the_plots_layers_at_the_largest_screens_size(qapp: QApplication) -> None:
+def test_the_pixmap_cache_follows_the_plots_on_screen(qapp: QApplication) -> None:
+    """Room for every shown plot's cached layers, never under Qt's default; a plot that shrinks or hides gives
+    its share back (a least-recently-used cache fills to its limit with layers no longer shown)."""
     from PySide6.QtGui import QPixmapCache
 
-    from netmem_gui.gui.plot import CACHED_PLOT_LAYERS, size_pixmap_cache
+    from netmem_gui.gui.lag_plot import LagPlot
+    from netmem_gui.gui.plot import CACHE_HEADROOM, CACHED_LAYERS_PER_PLOT, QT_DEFAULT_CACHE_KB, RssPlot
+
+    def room(*plots) -> int:
+        pixels = sum(p.width() * p.height() * p.devicePixelRatioF() ** 2 for p in plots)
+        return max(QT_DEFAULT_CACHE_KB, int(CACHE_HEADROOM * CACHED_LAYERS_PER_PLOT * pixels * 4 / 1024))
 
     before = QPixmapCache.cacheLimit()
+    rss, lag = RssPlot(), LagPlot()
     try:
-        QPixmapCache.setCacheLimit(10_240)
-        screens = qapp.screens()
-        size_pixmap_cache(screens)
-        biggest = max(s.size().width() * s.size().height() * s.devicePixelRatio() ** 2 for s in screens)
-        assert QPixmapCache.cacheLimit() >= CACHED_PLOT_LAYERS * biggest * 4 / 1024
-        QPixmapCache.setCacheLimit(10 ** 7)
-        size_pixmap_cache(screens)
-        assert QPixmapCache.cacheLimit() == 10 ** 7  # never made smaller
+        rss.resize(1800, 900)
+        rss.show()
+        qapp.processEvents()
+        assert QPixmapCache.cacheLimit() == room(rss) > 30_000  # 1,800 x 900: four 6.3 MB layers and headroom
+        lag.resize(1800, lag.height())
+        lag.show()
+        qapp.processEvents()
+        assert QPixmapCache.cacheLimit() == room(rss, lag)
+        rss.resize(400, 300)
+        qapp.processEvents()
+        assert QPixmapCache.cacheLimit() == room(rss, lag) < 15_000
+        lag.hide()
+        rss.hide()
+        qapp.processEvents()
+        assert QPixmapCache.cacheLimit() == QT_DEFAULT_CACHE_KB
     finally:
+        rss.close()
+        lag.close()
         QPixmapCache.setCacheLimit(before)
