@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import gc
 import json
 import os
@@ -230,6 +231,8 @@ class IsolatedHost:
             nonlocal ended
             ended = ended or event.get("type") == "end"
             emit(event)
+            if event.get("type") == "target":
+                _tell(proc, "sampling")  # emit() has started the sampler (run.execute): the load may begin
 
         def read_events() -> None:
             assert proc.stdout is not None
@@ -279,7 +282,8 @@ class IsolatedHost:
             for pipe in (proc.stdin, proc.stdout, proc.stderr):
                 # Closing a pipe that a thread is reading blocks until that read returns: leave it to that thread.
                 if pipe is not None and not (pipe is proc.stderr and error_reader.is_alive()):
-                    pipe.close()
+                    with contextlib.suppress(OSError):  # stdin may still hold a line the child never read
+                        pipe.close()
         if not ended:
             last = next((e for e in reversed(errors) if e.strip()), f"exit status {proc.returncode}")
             emit({"type": "end", "completed": False, "reason": f"the workload process failed: {last}"})

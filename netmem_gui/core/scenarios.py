@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import threading
 import time
@@ -17,6 +18,8 @@ Event = dict[str, Any]
 Emit = Callable[[Event], None]
 
 PROGRESS_EVERY_S = 0.25
+# How long a run in a process of its own waits for its parent to start sampling the target before it goes on.
+SAMPLING_WAIT_S = 10.0
 STABILITY_MESSAGE = b"ping"
 # Per-cycle memory readings travel to the parent in batches of this many: the load process holds at most one
 # batch, and nothing of the series is ever stored in the process being measured.
@@ -442,16 +445,24 @@ SCENARIO_STEPS = {
 }
 
 
-async def run_scenarios(cfg: RunConfig, target: Target, emit: Emit, stop: threading.Event | None = None) -> None:
+async def run_scenarios(cfg: RunConfig, target: Target, emit: Emit, stop: threading.Event | None = None,
+                        sampling: asyncio.Event | None = None) -> None:
     """Run the configured scenario(s) against `target`, always ending with one `end` event.
 
     Setting `stop` (Stop, Ctrl-C, a closed window), or cancelling, ends the run with `completed: false`; the
-    scenarios' own `finally` blocks have closed every client by then, and the server is stopped here.
+    scenarios' own `finally` blocks have closed every client by then, and the server is stopped here. With
+    `sampling`, the scenarios wait after the `target` event until it is set (the parent samples the target now),
+    for at most SAMPLING_WAIT_S.
     """
     rep = Reporter(emit, target, stop, tracing=cfg.trace_allocations)
     describe = getattr(target, "describe", None)
     emit({"type": "target", "pid": target.pid, "role": target.role, **({"info": describe()} if describe else {})})
     try:
+        if sampling is not None:
+            # In another process the sampler starts when the parent's loop gets to the target event; on a busy
+            # machine a small run could be over by then, its server gone, with nothing sampled (seen in CI).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sampling.wait(), SAMPLING_WAIT_S)
         for name in cfg.scenario_list():
             await SCENARIO_STEPS[name](cfg, target, rep)
     except (asyncio.CancelledError, StopRequested) as exc:

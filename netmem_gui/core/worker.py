@@ -221,10 +221,13 @@ async def _load_main(config: RunConfig) -> None:
 async def _run_until_stopped(config: RunConfig, target: Any, emit: Callable[[dict[str, Any]], None]) -> None:
     """Run the scenarios until they end or the parent says `stop` (or closes stdin)."""
     stopping = threading.Event()
-    task = asyncio.ensure_future(run_scenarios(config, target, emit, stopping))
+    sampling = asyncio.Event()  # the parent says "sampling" once it samples the target
+    task = asyncio.ensure_future(run_scenarios(config, target, emit, stopping, sampling))
 
     def on_line(line: str) -> None:
-        if line in ("stop", ""):
+        if line == "sampling":
+            sampling.set()
+        elif line in ("stop", ""):
             stopping.set()
             if config.scenario != "observe" or line == "":
                 task.cancel()  # observe ends by itself at its next reading: a stop is how it is meant to end

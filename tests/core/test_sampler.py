@@ -160,3 +160,24 @@ def test_costly_live_figures_keep_to_their_share_of_a_core(monkeypatch):
     run.samples.append(0.9, 14_000_000, 20_000_000)
     run.handle({"type": "end", "t": run.t0 + 1.0, "completed": True})
     assert run.figures(max_age_s=1.0)["summary"]["peak_rss_bytes"] == 14_000_000  # the end never waits
+
+
+def test_a_parent_late_to_the_target_event_still_samples_a_small_isolated_run(monkeypatch):
+    """The load process waits until its parent samples the server: a parent whose loop gets to the target event a
+    second late (a busy machine) still samples a 20-connection run, which is over well within that second."""
+    import asyncio
+
+    from netmem_gui.core.run import execute
+
+    class LateSampler(run_module.Sampler):
+        def start(self) -> None:
+            time.sleep(1.0)  # the parent's loop, busy elsewhere when the target event came
+            super().start()
+
+    monkeypatch.setattr(run_module, "Sampler", LateSampler)
+    run = Run(RunConfig(scenario="connections", connections=20, host="isolated", interval_ms=20).validate())
+    asyncio.run(execute(run))
+    assert run.completed, run.stop_reason
+    assert len(run.samples) > 0
+    started = min(cp["t_s"] for cp in run.checkpoints if cp["label"] != "Baseline")
+    assert run.samples.view()[0][0] <= started  # sampled from before the load began

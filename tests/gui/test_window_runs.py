@@ -43,10 +43,8 @@ def test_small_run_fills_plot_and_summary(window, loop, host, scenario):
     assert run.completed, run.stop_reason
     samples = len(run.samples)
     assert window.plot.sample_count() == samples
-    # On the isolated host a run this small can be over, its server gone, before a loaded machine's event loop
-    # handles the server's start: then there is nothing left to sample (seen in CI, 2 suites in 8). In-app, the
-    # sampler starts before the workload.
-    assert samples > 0 or host == "isolated"
+    # Even on a loaded machine, whose loop may get to the server's start late: the load waits for the sampler.
+    assert samples > 0
     assert len(window.plot.checkpoint_dots.data) == len(run.checkpoints)
     # A labelled marker for every phase the run went through.
     labels = [line.label.format for line in window.plot.phase_lines]
