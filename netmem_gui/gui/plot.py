@@ -9,8 +9,9 @@ from typing import Any, Protocol
 
 import numpy as np
 import pyqtgraph as pg
+import shiboken6
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QHideEvent, QPixmapCache, QResizeEvent, QShowEvent
+from PySide6.QtGui import QPixmapCache, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QGraphicsItem, QWidget
 
 from ..core.record import Record
@@ -84,10 +85,11 @@ def size_pixmap_cache() -> int:
     layer, and once the layers don't fit they push each other out and are drawn again on every repaint (16 ms
     instead of 0.7 ms per new sample, measured). The limit follows the plots as they are shown, hidden and
     resized, and never goes under Qt's default. It is what the cache holds after a while, not what it needs now:
-    least recently used, it keeps layers no longer shown until it is full (sized for the largest screen, eight
-    layers at 4K and twice the pixel density came to 265 MB for a window that needed 20).
+    least recently used, it keeps layers no longer shown until it is full. (It was sized for the largest screen:
+    eight layers of a 4K screen at twice the pixel density came to 265 MB, where a 1,280 x 800 window needs 39.)
     """
-    pixels = sum(p.width() * p.height() * p.devicePixelRatioF() ** 2 for p in list(_PLOTS) if p.isVisible())
+    pixels = sum(p.width() * p.height() * p.devicePixelRatioF() ** 2 for p in list(_PLOTS)
+                 if shiboken6.isValid(p) and p.isVisible())
     limit = max(QT_DEFAULT_CACHE_KB, int(CACHE_HEADROOM * CACHED_LAYERS_PER_PLOT * pixels * 4 / 1024))
     if QPixmapCache.cacheLimit() != limit:
         QPixmapCache.setCacheLimit(limit)
@@ -95,7 +97,11 @@ def size_pixmap_cache() -> int:
 
 
 class CachedPlot(pg.PlotWidget):
-    """A plot whose layers Qt's item cache keeps (see style_plot): it resizes the cache as it comes and goes."""
+    """A plot whose layers Qt's item cache keeps (see style_plot): it resizes the cache when it is shown or resized.
+
+    Not when it is hidden: Qt hides a widget while destroying it, and a Python override called then can crash
+    (seen in the tests). A hidden plot's share is given back at the next show or resize of any plot.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -109,9 +115,6 @@ class CachedPlot(pg.PlotWidget):
         super().showEvent(event)
         size_pixmap_cache()
 
-    def hideEvent(self, event: QHideEvent) -> None:
-        super().hideEvent(event)
-        size_pixmap_cache()
 
 
 def title_for(measured: dict[str, Any], target: dict[str, Any] | None = None) -> str:

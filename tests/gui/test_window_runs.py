@@ -121,7 +121,9 @@ def test_zooming_pauses_follow_and_a_resumes_it(window, loop):
     t, _, _ = entry.run.samples.view()
     view = window.plot.getPlotItem().getViewBox()
     (x0, x1), _ = view.viewRange()
-    assert x0 <= t[0] and x1 >= t[-1]  # following: all the data is in view
+    # Following: all the data is in view (the finished run is shown from its record, whose times are kept to
+    # 0.1 ms, and its first sample can come a few microseconds before the run's first phase).
+    assert x0 <= t[0] + 1e-4 and x1 >= t[-1] - 1e-4
 
     view.scaleBy((0.25, 0.25))
     view.sigRangeChangedManually.emit([True, True])  # what a wheel or drag emits
@@ -132,4 +134,4 @@ def test_zooming_pauses_follow_and_a_resumes_it(window, loop):
     QTest.keyClick(window, Qt.Key.Key_A)
     assert window.plot.following and window.follow_state.text() == "following the data"
     (x0, x1), _ = view.viewRange()
-    assert x0 <= t[0] and x1 >= t[-1]
+    assert x0 <= t[0] + 1e-4 and x1 >= t[-1] - 1e-4
