@@ -83,7 +83,7 @@ def size_pixmap_cache() -> int:
 
     Item caches live in QPixmapCache, 10 MB by default: a plot 1,800 x 900 pixels wide needs about 6.5 MB per
     layer, and once the layers don't fit they push each other out and are drawn again on every repaint (16 ms
-    instead of 0.7 ms per new sample, measured). The limit follows the plots as they are shown, hidden and
+    instead of 0.7 ms per new sample, measured). The limit follows the plots on screen as they are shown and
     resized, and never goes under Qt's default. It is what the cache holds after a while, not what it needs now:
     least recently used, it keeps layers no longer shown until it is full. (It was sized for the largest screen:
     eight layers of a 4K screen at twice the pixel density came to 265 MB, where a 1,280 x 800 window needs 39.)
