@@ -204,6 +204,9 @@ class CompareView(QWidget):
         if self._updating:
             return
         names = self.chosen()
+        for name, job in list(self.opening.items()):
+            if name not in names:
+                job.cancel()  # unticked while it was being read: no need to wait for it any longer
         current = base or self.base_box.currentData() or ""
         if current not in names:
             # The oldest run is the natural BASE: the diff then reads "what changed since".
@@ -333,7 +336,8 @@ class CompareView(QWidget):
             self.table.setRowCount(0)
             waiting = [f"{html.escape(name)} ({tables.size(job.size)})" for name, job in self.opening.items()
                        if name in names]
-            self.verdict.setText(f"Opening {', '.join(waiting)}…; the comparison follows." if waiting
+            self.verdict.setText(f"Opening {', '.join(waiting)}…; the comparison follows (untick a run to stop"
+                                 " reading it)." if waiting
                                  else "Tick two or more runs on the left to compare them.")
             self.notes.setText("")
             return

@@ -171,3 +171,18 @@ def test_cancel_also_stops_the_records_waiting_their_turn(window, loop, long_fil
     rows = window.run_list.count()
     assert run_async(loop, go()) == [False, False]
     assert window.run_list.count() == rows and not dialogs and window.opening is None
+
+
+def test_unticking_a_big_record_in_the_compare_view_stops_reading_it(window, loop, short_record, long_file, dialogs):
+    from PySide6.QtCore import Qt
+
+    big = library.save_run(record.load(long_file))
+    view = window.show_compare([big.id, window.entries[0].title])
+    job = view.opening[big.id]
+    assert "untick a run to stop" in view.verdict.text()
+    row = [c.name for c in view.candidates].index(big.id)
+    view.run_list.item(row).setCheckState(Qt.CheckState.Unchecked)
+    assert job.cancelled
+    run_async(loop, until(lambda: not view.opening, 60, "the reading stopped"))
+    assert big.id not in view.records and view.comparison is None and not dialogs
+    assert view.verdict.text() == "Tick two or more runs on the left to compare them."
