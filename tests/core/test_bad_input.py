@@ -153,10 +153,10 @@ def test_dev_zero_and_an_oversized_record_are_refused_by_the_cap(tmp_path, capsy
     big = tmp_path / "big.json"
     with open(big, "wb") as handle:
         handle.truncate(files.MAX_RECORD_BYTES + 1)  # sparse: no disk used
-    refused(str(big), "netmem reads a record file of at most 160 MB")
+    refused(str(big), "netmem reads a record file of at most 200 MB")
     status, _, err = netmem(capsys, "compare", "/dev/zero", str(big))
     assert status == 2
-    one_line_error(err, "/dev/zero", "more than 160 MB")
+    one_line_error(err, "/dev/zero", "more than 200 MB")
 
 
 def test_the_cap_holds_for_files_without_a_size(tmp_path):
