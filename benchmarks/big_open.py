@@ -1,4 +1,5 @@
-"""Big-open benchmark: opening a long run's record in the app, and how long its window stops repainting meanwhile.
+"""Big-open benchmark: opening a long run's record in the app, and exporting it, and how long its window stops
+repainting meanwhile.
 
     PYTHONPATH=. QT_QPA_PLATFORM=offscreen python benchmarks/big_open.py [--samples 1000000] [--repeat 2]
 
@@ -13,6 +14,11 @@ on the same file:
 - thread    today's record.load in a thread of the app: the GIL is held for the whole parse all the same
 - after     MainWindow.open_file: a child process parses and checks it, the window rebuilds the columns in a
             thread a chunk at a time (core/opening.py)
+
+Then the opened record is exported as CSV and as JSON, each two ways:
+
+- in place  exporting.export on the window's thread (as every export was before)
+- after     MainWindow.export_file: a big record's JSON or CSV is written in a worker thread (gui/exporting.py)
 
 Times are the best of --repeat; the gap is that of the same attempt.
 """
@@ -107,6 +113,30 @@ async def measure(window, path: str, repeat: int) -> None:
     (before, before_gap, _), (after, after_gap, _) = rows["before"], rows["after"]
     print(f"after / before: open {after / before:.2f}x, longest gap {after_gap / before_gap:.2f}x"
           f" ({before_gap / after_gap:.0f} times shorter)")
+    await one(window, ticks, "after", path)
+    print(f"\n{'export':14} {'time':>7} {'longest gap':>12}")
+    for kind in (".csv", ".json"):
+        out = {}
+        for how in ("in place", "after"):
+            out[how] = min([await one_export(window, ticks, how, path + "-out" + kind) for _ in range(repeat)])
+            print(f"{kind[1:]:5}{how:9} {out[how][0]:6.2f} s {out[how][1] * 1000:9.0f} ms")
+        print(f"{kind[1:]} after / in place: longest gap {out['after'][1] / out['in place'][1]:.2f}x")
+
+
+async def one_export(window, ticks: Ticks, how: str, path: str) -> tuple[float, float]:
+    from netmem_gui.gui import exporting
+
+    await settle(ticks)
+    ticks.reset()
+    started = time.perf_counter()
+    if how == "in place":
+        exporting.export(window.current_entry().record(), window.plot, path, os.path.splitext(path)[1])
+    else:
+        assert await window.export_file(path)
+    await settle(ticks, 1)
+    took = time.perf_counter() - started
+    os.remove(path)
+    return took, ticks.longest
 
 
 def main() -> int:

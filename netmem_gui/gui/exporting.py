@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
 from pathlib import Path
 
@@ -18,6 +19,12 @@ from ..core.record import Record
 KINDS = {".json": "Run record (*.json)", ".png": "Plot as PNG (*.png)", ".svg": "Plot as SVG (*.svg)",
          ".csv": "Samples as CSV (*.csv)"}
 FILTERS = ";;".join(KINDS.values())
+# From this many samples a record's JSON or CSV is written in a worker thread while the window goes on: the CSV
+# of 1,000,000 samples takes about a second, and at this size (about 4 MB of record, where opening also moves
+# to a child) an export would hold up a frame or two.
+IN_THREAD_FROM_SAMPLES = 50_000
+DATA_KINDS = (".json", ".csv")
+CSV_CHUNK_ROWS = 10_000  # about 10 ms of writing
 
 
 class ExportError(ValueError):
@@ -45,7 +52,11 @@ def write_csv(rec: Record, path: str | os.PathLike[str]) -> None:
     text = io.StringIO(newline="")
     out = csv.writer(text)
     out.writerow(["t_s", "rss_bytes", "vms_bytes"])
-    out.writerows(zip(s["t_s"], s["rss_bytes"], s["vms_bytes"], strict=True))
+    rows = zip(s["t_s"], s["rss_bytes"], s["vms_bytes"], strict=True)
+    # In chunks: writerows is one C call that holds the GIL until it returns (1M rows: about a second), so a
+    # worker thread writing a big record's CSV would stop the window all the same; between chunks it can go on.
+    while chunk := list(itertools.islice(rows, CSV_CHUNK_ROWS)):
+        out.writerows(chunk)
     files.write_user_file(path, text.getvalue(), ExportError)
 
 
@@ -110,13 +121,21 @@ def _qt_svg(plot: pg.PlotWidget) -> bytes:
     return bytes(data.data())
 
 
-def export(rec: Record, plot: pg.PlotWidget, path: str | os.PathLike[str], kind: str) -> None:
+def in_thread(rec: Record, kind: str) -> bool:
+    """Whether this export is written in a worker thread: a big record's JSON or CSV (the plot's kinds draw
+    with Qt, on the window's thread, and their cost does not grow with the samples)."""
+    return kind in DATA_KINDS and len(rec["samples"]["t_s"]) >= IN_THREAD_FROM_SAMPLES
+
+
+def export(rec: Record, plot: pg.PlotWidget | None, path: str | os.PathLike[str], kind: str) -> None:
     """Write one export with the core's one writer (atomic, mode kept); RecordError or ExportError, naming the
-    path, when the file can't be written."""
+    path, when the file can't be written. JSON and CSV touch no Qt object, so they can run in any thread."""
     record.check_writable(path)
     if kind == ".json":
         record.save(rec, path)
     elif kind == ".csv":
         write_csv(rec, path)
-    else:
+    elif plot is not None:
         write_plot(plot, path, kind)
+    else:
+        raise ExportError(f"{os.fspath(path)}: a {kind} export draws the plot; none was given")

@@ -630,22 +630,65 @@ class MainWindow(QMainWindow):
             self.open_record(path)
 
     def export_to(self, path: str, kind: str | None = None) -> bool:
-        """Export the selected run to `path` (the kind from its suffix unless given); False with a dialog if not."""
+        """Export the selected run to `path` (the kind from its suffix unless given); False with a dialog if not.
+
+        A big record's JSON or CSV (exporting.in_thread) is written in a worker thread while the window goes on:
+        this returns True at once, and the status bar (or the error dialog) follows; `export_file` is the same,
+        awaited."""
+        prepared = self._export_of(path, kind)
+        if prepared is None:
+            return False
+        rec, kind = prepared
+        if exporting.in_thread(rec, kind):
+            task = asyncio.ensure_future(self._export_in_thread(rec, path, kind))
+            self._open_tasks.add(task)  # the loop keeps only a weak reference to a task
+            task.add_done_callback(self._open_tasks.discard)
+            return True
+        return self._export_now(rec, path, kind)
+
+    async def export_file(self, path: str, kind: str | None = None) -> bool:
+        """Export as export_to does, and return once the file is written (True) or refused (False)."""
+        prepared = self._export_of(path, kind)
+        if prepared is None:
+            return False
+        rec, kind = prepared
+        return (await self._export_in_thread(rec, path, kind)) if exporting.in_thread(rec, kind) \
+            else self._export_now(rec, path, kind)
+
+    def _export_of(self, path: str, kind: str | None) -> tuple[Record, str] | None:
+        """The selected run's record and the export's kind, or None after saying why there is nothing to export."""
         entry = self.current_entry()
         if entry is None or entry.live:
             self._error("Nothing to export", "Select a finished run first (runs export once they end).")
-            return False
+            return None
         try:
-            kind = kind or exporting.kind_of(path)
-            exporting.export(entry.record(), self.plot, path, kind)
-        except (exporting.ExportError, RecordError) as exc:
+            return entry.record(), kind or exporting.kind_of(path)
+        except exporting.ExportError as exc:
             self._error("Cannot export", str(exc))
-            return False
-        except OSError as exc:
-            self._error("Cannot export", f"{path}: {exc.strerror or exc}")
-            return False
+            return None
+
+    def _export_now(self, rec: Record, path: str, kind: str) -> bool:
+        try:
+            exporting.export(rec, self.plot, path, kind)
+        except (exporting.ExportError, RecordError, OSError) as exc:
+            return self._export_failed(path, exc)
         self.statusBar().showMessage(f"Exported {path}")
         return True
+
+    async def _export_in_thread(self, rec: Record, path: str, kind: str) -> bool:
+        samples = len(rec["samples"]["t_s"])
+        self.statusBar().showMessage(f"Exporting {os.path.basename(path)} ({samples:,} samples)…")
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, exporting.export, rec, None, path, kind)
+        except (exporting.ExportError, RecordError, OSError) as exc:
+            return self._export_failed(path, exc)
+        self.statusBar().showMessage(f"Exported {path}")
+        return True
+
+    def _export_failed(self, path: str, exc: Exception) -> bool:
+        text = f"{path}: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
+        self._error("Cannot export", text)
+        return False
 
     def export_dialog(self, kind: str | None = None) -> None:
         entry = self.current_entry()

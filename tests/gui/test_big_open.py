@@ -1,8 +1,10 @@
-"""A big record opens in a child process while the window goes on: shown whole, its errors one line, cancellable."""
+"""Big records in the window: one opens in a child process, and its JSON or CSV is exported in a thread, while the
+window goes on; shown or written whole, errors in one line, opening cancellable."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
 
 import pytest
 
@@ -186,3 +188,50 @@ def test_unticking_a_big_record_in_the_compare_view_stops_reading_it(window, loo
     run_async(loop, until(lambda: not view.opening, 60, "the reading stopped"))
     assert big.id not in view.records and view.comparison is None and not dialogs
     assert view.verdict.text() == "Tick two or more runs on the left to compare them."
+
+
+def test_a_big_record_exports_while_the_window_goes_on(window, loop, long_file, dialogs, tmp_path):
+    from PySide6.QtCore import QTimer
+
+    from netmem_gui.gui import exporting
+
+    assert run_async(loop, window.open_file(str(long_file)))
+    rec = window.current_entry().record()
+    assert exporting.in_thread(rec, ".csv") and exporting.in_thread(rec, ".json")
+    assert not exporting.in_thread(rec, ".png")  # the plot is drawn by Qt, on the window's thread
+    out = tmp_path / "long.csv"
+    seen = []  # what the status bar said on each tick of a timer on the window's thread
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: seen.append(window.statusBar().currentMessage()))
+
+    async def go():
+        assert window.export_to(str(out))
+        assert not out.exists()  # it returned at once: the thread writes the file afterwards
+        timer.start()
+        await until(lambda: window.statusBar().currentMessage() == f"Exported {out}", 60, "the CSV exported")
+        timer.stop()
+
+    run_async(loop, go())
+    assert not dialogs
+    # The window's thread went on handling events while the worker wrote the CSV (200,000 rows).
+    assert f"Exporting long.csv ({SAMPLES:,} samples)…" in seen
+    with open(out, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["t_s", "rss_bytes", "vms_bytes"] and len(rows) == SAMPLES + 1
+    assert [float(rows[-1][0]), int(rows[-1][1]), int(rows[-1][2])] == [
+        rec["samples"][column][-1] for column in ("t_s", "rss_bytes", "vms_bytes")]
+
+    as_json = tmp_path / "long-copy.json"
+    assert run_async(loop, window.export_file(str(as_json)))
+    assert record.load(as_json) == record.load(long_file) and not dialogs
+
+
+def test_a_big_export_that_fails_says_why_in_one_line(window, loop, long_file, dialogs, tmp_path):
+    assert run_async(loop, window.open_file(str(long_file)))
+    missing = tmp_path / "no-such-folder" / "long.csv"
+    assert not run_async(loop, window.export_file(str(missing)))
+    assert len(dialogs) == 1
+    title, text = dialogs[0]
+    assert title == "Cannot export" and "\n" not in text and "no-such-folder" in text
+    assert not missing.parent.exists()
