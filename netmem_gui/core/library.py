@@ -138,7 +138,7 @@ def save_run(rec: record.Record, folder: Path | None = None, journal_of: journal
     record.save(rec, path)
     if journal_of is not None:
         journal_of.remove()
-    return entry_for(path, rec)
+    return _remember(entry_for(path, rec))
 
 
 def start_journal(run: Any, folder: Path | None = None) -> journal.Journal:
@@ -257,7 +257,7 @@ def list_runs(folder: Path | None = None) -> list[Entry]:
             info = path.stat()
         except OSError:
             continue  # deleted since the folder was read
-        key = [info.st_size, info.st_mtime_ns, info.st_ino]
+        key = _key(info)
         cached = index.get(path.name)
         hit = isinstance(cached, dict) and cached.get("key") == key
         entry = _from_index(path, cached.get("entry")) if hit else None
@@ -269,7 +269,7 @@ def list_runs(folder: Path | None = None) -> list[Entry]:
     for entry in entries:
         if entry.id in recovered:
             info = entry.path.stat()
-            fresh[entry.path.name] = {"key": [info.st_size, info.st_mtime_ns, info.st_ino], "entry": _to_index(entry)}
+            fresh[entry.path.name] = {"key": _key(info), "entry": _to_index(entry)}
     if fresh != index:
         _write_index(folder, fresh)
     # IDs begin with the UTC start time, so sorting by ID is sorting by date, damaged files included.
@@ -277,6 +277,24 @@ def list_runs(folder: Path | None = None) -> list[Entry]:
 
 
 _ENTRY_FIELDS = {f.name for f in fields(Entry)} - {"id", "path"}
+
+
+def _key(info: os.stat_result) -> list[int]:
+    """What says a record file is the one the index read: a rewrite changes its size, time or inode."""
+    return [info.st_size, info.st_mtime_ns, info.st_ino]
+
+
+def _remember(entry: Entry) -> Entry:
+    """Put a record netmem has just written into the library's index, so that the next list doesn't read it
+    again: that is the one read a list would otherwise make of it, and a million-sample record takes a second."""
+    try:
+        key = _key(entry.path.stat())
+    except OSError:
+        return entry
+    index = _read_index(entry.path.parent)
+    index[entry.path.name] = {"key": key, "entry": _to_index(entry)}
+    _write_index(entry.path.parent, index)
+    return entry
 
 
 def _to_index(entry: Entry) -> dict[str, Any]:
@@ -349,7 +367,7 @@ def set_label(ref: str, label: str | None, folder: Path | None = None) -> Entry:
     rec = record.load(path)
     rec["label"] = label
     record.save(record.validate(rec, os.fspath(path)), path)
-    return entry_for(path, rec)
+    return _remember(entry_for(path, rec))
 
 
 def delete(ref: str, folder: Path | None = None) -> Path:

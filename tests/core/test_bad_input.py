@@ -334,7 +334,7 @@ def test_labelling_in_a_read_only_library_exits_2_naming_the_file(capsys):
     assert status == 2 and out == ""
     one_line_error(err, str(entry.path), "cannot write")
     assert record.load(entry.path)["label"] is None
-    assert [p.name for p in entry.path.parent.iterdir()] == [entry.path.name]
+    assert sorted(p.name for p in entry.path.parent.iterdir()) == sorted([entry.path.name, library.INDEX_NAME])
 
 
 # ---- row 9: the delete prompt -------------------------------------------------------------------------------

@@ -172,3 +172,21 @@ def test_the_index_follows_changes_and_survives_damage(tmp_path):
         index.write_text(junk)
         assert [e.label for e in library.list_runs(tmp_path)] == ["after"]
         assert json.loads(index.read_text())["format"] == library.INDEX_FORMAT
+
+
+def test_a_record_netmem_writes_goes_into_the_index_so_no_list_reads_it_again(tmp_path, monkeypatch):
+    made = journaled_run(tmp_path / "a")[0].record()
+    older = library.save_run(made, tmp_path)
+    library.list_runs(tmp_path)
+    newer = library.save_run(made, tmp_path)
+    labelled = library.set_label(older.id, "kept", tmp_path)
+    reads = []
+    real = library._load_entry
+    monkeypatch.setattr(library, "_load_entry", lambda path: reads.append(path.name) or real(path))
+    listed = library.list_runs(tmp_path)
+    # Neither the new record nor the relabelled one was read: their entries came from the index, written with them.
+    assert reads == [] and {e.id for e in listed} == {older.id, newer.id}
+    assert [e for e in listed if e.id == older.id] == [labelled] and labelled.label == "kept"
+    # And they are what reading the files gives.
+    (tmp_path / library.INDEX_NAME).unlink()
+    assert library.list_runs(tmp_path) == listed and sorted(reads) == sorted([older.path.name, newer.path.name])

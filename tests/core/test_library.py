@@ -39,7 +39,9 @@ def test_save_run_writes_a_valid_record_under_a_unique_dated_name(folder):
     assert first.id[:8] == rec["started_at"][:10].replace("-", "")
     assert first.path == folder / f"{first.id}.json"
     assert record.load(first.path) == json.loads(json.dumps(rec))
-    assert sorted(p.name for p in folder.iterdir()) == sorted([f"{first.id}.json", f"{second.id}.json"])
+    # With the library's index, which save_run keeps up to date (nothing else: no temporary file left)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([f"{first.id}.json", f"{second.id}.json",
+                                                                library.INDEX_NAME])
 
 
 def test_list_shows_what_the_library_window_needs(folder):
@@ -90,7 +92,8 @@ def test_label_rewrites_the_record_and_an_empty_label_removes_it(folder):
     assert record.load(saved.path)["label"] == "before the fix"
     assert library.set_label(saved.id, "").label is None
     assert record.load(saved.path)["label"] is None
-    assert [p.name for p in folder.iterdir()] == [saved.path.name]  # atomic: no temporary file left
+    # Atomic: no temporary file left, beside the record and the library's index
+    assert sorted(p.name for p in folder.iterdir()) == sorted([saved.path.name, library.INDEX_NAME])
 
 
 def test_find_by_whole_id_short_id_or_unique_beginning(folder):
