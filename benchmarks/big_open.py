@@ -15,10 +15,11 @@ on the same file:
 - after     MainWindow.open_file: a child process parses and checks it, the window rebuilds the columns in a
             thread a chunk at a time (core/opening.py)
 
-Then the opened record is exported as CSV and as JSON, each two ways:
+Then the opened record is exported as CSV and as JSON, and labelled in the library dialog, each two ways:
 
-- in place  exporting.export on the window's thread (as every export was before)
-- after     MainWindow.export_file: a big record's JSON or CSV is written in a worker thread (gui/exporting.py)
+- in place  exporting.export, or library.set_label and the dialog's refresh, on the window's thread (as before)
+- after     MainWindow.export_file: a big record's JSON or CSV is written in a worker thread (gui/exporting.py);
+            LibraryDialog.label_file: a big record is relabelled in a worker thread (gui/library_view.py)
 
 Times are the best of --repeat; the gap is that of the same attempt.
 """
@@ -119,8 +120,39 @@ async def measure(window, path: str, repeat: int) -> None:
         out = {}
         for how in ("in place", "after"):
             out[how] = min([await one_export(window, ticks, how, path + "-out" + kind) for _ in range(repeat)])
-            print(f"{kind[1:]:5}{how:9} {out[how][0]:6.2f} s {out[how][1] * 1000:9.0f} ms")
+            print(f"{kind[1:]:6}{how:9} {out[how][0]:6.2f} s {out[how][1] * 1000:9.0f} ms")
         print(f"{kind[1:]} after / in place: longest gap {out['after'][1] / out['in place'][1]:.2f}x")
+    await measure_label(path, repeat, ticks)
+
+
+async def measure_label(path: str, repeat: int, ticks: Ticks) -> None:
+    from netmem_gui.core import library
+    from netmem_gui.gui.library_view import LibraryDialog
+
+    with tempfile.TemporaryDirectory() as folder:
+        entry = library.save_run(record.load(path), Path(folder))
+        dialog = LibraryDialog(None, Path(folder))
+        dialog.show()
+        out = {}
+        for how in ("in place", "after"):
+            best = None
+            for attempt in range(repeat):
+                label = f"{how} {attempt}"
+                await settle(ticks)
+                ticks.reset()
+                started = time.perf_counter()
+                if how == "in place":
+                    library.set_label(entry.id, label, Path(folder))
+                    dialog.refresh()
+                else:
+                    assert await dialog.label_file(entry, label)
+                await settle(ticks, 1)
+                took = (time.perf_counter() - started, ticks.longest)
+                best = took if best is None else min(best, took)
+            out[how] = best
+            print(f"{'label':6}{how:9} {best[0]:6.2f} s {best[1] * 1000:9.0f} ms")
+        print(f"label after / in place: longest gap {out['after'][1] / out['in place'][1]:.2f}x")
+        dialog.close()
 
 
 async def one_export(window, ticks: Ticks, how: str, path: str) -> tuple[float, float]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
@@ -22,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import library, record, tables
+from ..core import library, opening, record, tables
 
 COLUMNS = ("Date (UTC)", "Label", "Scenario", "Host", "Conns / msgs / cycles", "Peak RSS", "Verdict", "Completed")
 DAMAGED_BRUSH = QBrush(QColor("#fde2e1"))
@@ -61,6 +63,8 @@ class LibraryDialog(QDialog):
         self.folder = folder
         self.entries: list[library.Entry] = []
         self._ask_label = ask_label or _ask_label
+        self.labelling: str | None = None  # the ID of the run whose big record is being relabelled
+        self._tasks: set[asyncio.Task] = set()
         self.where = QLabel()
         self.where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.table = QTableWidget(0, len(COLUMNS))
@@ -141,8 +145,8 @@ class LibraryDialog(QDialog):
         good = [e for e in chosen if not e.damaged and not e.running]  # a run in progress opens once it ends
         self.open_button.setEnabled(bool(good))
         self.compare_button.setEnabled(len(good) >= 2)
-        self.label_button.setEnabled(len(good) == 1)
-        self.delete_button.setEnabled(bool(chosen))
+        self.label_button.setEnabled(len(good) == 1 and self.labelling is None)
+        self.delete_button.setEnabled(bool(chosen) and self.labelling is None)
 
     def open_selected(self) -> None:
         for entry in self.selected():
@@ -155,19 +159,63 @@ class LibraryDialog(QDialog):
             self.compareRequested.emit(ids)
 
     def label_selected(self, text: str | None = None) -> bool:
-        """Label the selected run (asks for the text unless given); False if nothing changed."""
+        """Label the selected run (asks for the text unless given); False if nothing changed.
+
+        A big record (one that opens in a child, core.opening.needs_child) is rewritten in a worker thread while
+        the dialog goes on: this returns True at once and the table (or the error dialog) follows; `label_file`
+        is the same, awaited."""
         chosen = [e for e in self.selected() if not e.damaged]
-        if len(chosen) != 1:
+        if len(chosen) != 1 or self.labelling is not None:
             return False
         entry = chosen[0]
         if text is None:
             text = self._ask_label(self, entry.label or "")
             if text is None:
                 return False
+        if opening.needs_child(entry.path):
+            task = asyncio.ensure_future(self._label_in_thread(entry, text))
+            self._tasks.add(task)  # the loop keeps only a weak reference to a task
+            task.add_done_callback(self._tasks.discard)
+            return True
+        return self._labelled(entry, self._label_now(entry, text))
+
+    async def label_file(self, entry: library.Entry, text: str) -> bool:
+        """Label `entry` as label_selected does, and return once its record is rewritten (True) or not (False)."""
+        if not opening.needs_child(entry.path):
+            return self._labelled(entry, self._label_now(entry, text))
+        return await self._label_in_thread(entry, text)
+
+    def _label_in_thread(self, entry: library.Entry, text: str) -> Awaitable[bool]:
+        # Marked now, before the thread starts: no second label, and no delete (the rewrite would bring a deleted
+        # file back), while the record is being rewritten.
+        self.labelling = entry.id
+        self._update_buttons()
+        self.where.setText(f"Labelling {entry.id}…")
+        writing = asyncio.get_running_loop().run_in_executor(None, self._label_now, entry, text)
+
+        async def done() -> bool:
+            try:
+                failed = await writing
+            finally:
+                self.labelling = None
+            if not shiboken6.isValid(self):
+                return failed is None  # the dialog was closed meanwhile; the record is written all the same
+            return self._labelled(entry, failed)
+
+        return done()
+
+    def _label_now(self, entry: library.Entry, text: str) -> str | None:
+        """Rewrite the record with its new label (any thread); None, or why it could not be done."""
         try:
             library.set_label(entry.id, text.strip(), self.folder)
         except (library.LibraryError, record.RecordError, OSError) as exc:
-            QMessageBox.critical(self, "Cannot label the run", str(exc))
+            return str(exc)
+        return None
+
+    def _labelled(self, entry: library.Entry, failed: str | None) -> bool:
+        if failed is not None:
+            QMessageBox.critical(self, "Cannot label the run", failed)
+            self._update_buttons()
             return False
         self.refresh()
         self.select_ids([entry.id])
@@ -176,7 +224,7 @@ class LibraryDialog(QDialog):
     def delete_selected(self) -> int:
         """Delete the selected runs after asking; the number deleted."""
         chosen = self.selected()
-        if not chosen:
+        if not chosen or self.labelling is not None:
             return 0
         names = "\n".join(e.id for e in chosen[:5]) + ("\n…" if len(chosen) > 5 else "")
         answer = QMessageBox.question(

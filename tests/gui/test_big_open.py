@@ -235,3 +235,26 @@ def test_a_big_export_that_fails_says_why_in_one_line(window, loop, long_file, d
     title, text = dialogs[0]
     assert title == "Cannot export" and "\n" not in text and "no-such-folder" in text
     assert not missing.parent.exists()
+
+
+def test_the_library_dialog_labels_a_big_record_while_it_goes_on(window, loop, long_file, dialogs):
+    big = library.save_run(record.load(long_file))
+    dialog = window.show_library()
+    dialog._ask_label = lambda parent, current: "overnight"
+    dialog.table.selectRow([e.id for e in dialog.entries].index(big.id))
+
+    async def go():
+        assert dialog.label_selected()
+        # It returned at once: the record is rewritten in a thread, and meanwhile the run can't be relabelled or
+        # deleted (the rewrite would bring a deleted file back).
+        assert dialog.labelling == big.id and dialog.where.text() == f"Labelling {big.id}…"
+        assert not dialog.label_button.isEnabled() and not dialog.delete_button.isEnabled()
+        assert not dialog.label_selected() and dialog.delete_selected() == 0
+        await until(lambda: dialog.labelling is None, 60, "the label written")
+
+    run_async(loop, go())
+    assert not dialogs
+    row = [e.id for e in dialog.entries].index(big.id)
+    assert dialog.table.item(row, 1).text() == "overnight" and dialog.label_button.isEnabled()
+    labelled = record.load(big.path)
+    assert labelled["label"] == "overnight" and labelled["samples"] == record.load(long_file)["samples"]
