@@ -116,7 +116,6 @@ class CachedPlot(pg.PlotWidget):
         size_pixmap_cache()
 
 
-
 def title_for(measured: dict[str, Any], target: dict[str, Any] | None = None) -> str:
     role, pid = measured.get("role"), measured.get("pid")
     target = target or measured.get("target") or {}
