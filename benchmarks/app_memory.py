@@ -1,6 +1,6 @@
 """Where the app's memory goes while it watches runs: RSS split by kind, over consecutive runs in one window.
 
-    python benchmarks/app_memory.py [--runs 2] [--duration 60] [--interval 100]
+    python benchmarks/app_memory.py [--runs 2] [--duration 60] [--interval 100] [--repeat 1] [--without PART]
 
 Starts the app (offscreen, a temporary NETMEM_DATA_DIR) in a child process and makes --runs isolated
 `stability` runs of --duration seconds one after the other in its window, as a user pressing Start again would.
@@ -13,9 +13,13 @@ A thread inside that process reads, every 0.5 s (Linux; glibc for the malloc col
   kept by the allocator (RSS that a later allocation reuses and that no object owns).
 
 For each run it prints the change of each from --warmup s into the run to 2 s before its end, the least-squares
-slope of RSS over that span, and the bytes the run itself keeps (samples, lag points, checkpoints; see
-soak.py). The first run of a fresh process includes its warm-up: code read in and allocators growing to their
-working size; a later run shows the growth that repeats.
+slopes of RSS and of anonymous memory (RSS less file-backed pages) over that span, and the bytes the run itself
+keeps (samples, lag points, checkpoints; see soak.py). The first run of a fresh process includes its warm-up: code
+read in and allocators growing to their working size; a later run shows the growth that repeats. --repeat starts
+that many fresh processes one after the other (a minute's slope differs from one identical run to the next), and
+--without turns one part of the window off in them (its refresh does nothing), to see what that part costs:
+"plots" (the RSS, lag and load plots), "rss-plot" (the RSS plot alone) or "figures" (the live figures panel and
+the progress bar).
 """
 
 from __future__ import annotations
@@ -36,10 +40,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from soak import CHECKPOINT_BYTES, LAG_ROW_BYTES, SAMPLE_ROW_BYTES  # noqa: E402
+from soak import CHECKPOINT_BYTES, LAG_ROW_BYTES, SAMPLE_ROW_BYTES, least_squares_slope  # noqa: E402
 
 PERIOD_S = 0.5
 KINDS = ("rss", "file", "heap", "anon", "malloc_used", "malloc_free")
+PARTS = ("plots", "rss-plot", "figures")
 
 
 class _MallInfo2(ctypes.Structure):
@@ -78,7 +83,21 @@ def read_kinds(mallinfo) -> dict[str, int]:
     return out
 
 
-def child(runs: int, duration: float, interval: int, out_path: str) -> int:
+def _turn_off(part: str) -> None:
+    """Make one part of the window do nothing when it is refreshed (a measurement, not a setting of the app)."""
+    from netmem_gui.gui import lag_plot, load_plot, plot, window
+
+    def idle(*_args: object) -> bool:
+        return False
+
+    if part == "figures":
+        window.MainWindow._refresh_figures = idle
+        return
+    for cls in (plot.RssPlot, lag_plot.LagPlot, load_plot.LoadPlot) if part == "plots" else (plot.RssPlot,):
+        cls.refresh = idle
+
+
+def child(runs: int, duration: float, interval: int, out_path: str, without: str | None = None) -> int:
     """In the app's process: make the runs in one window while a thread reads memory; write rows as JSON."""
 
     from PySide6.QtWidgets import QApplication
@@ -88,6 +107,8 @@ def child(runs: int, duration: float, interval: int, out_path: str) -> int:
     from netmem_gui.gui.settings import make_settings
     from netmem_gui.gui.window import MainWindow
 
+    if without:
+        _turn_off(without)
     app = QApplication.instance() or QApplication(["netmem-gui"])
     loop = make_loop(app)
     window = MainWindow(make_settings(), persist=False)
@@ -129,27 +150,31 @@ def child(runs: int, duration: float, interval: int, out_path: str) -> int:
     return 0
 
 
-def report(data: dict, duration: float, warmup: float, interval: int) -> None:
-    rows, kept = data["rows"], data["kept"]
-    kinds = KINDS if data["malloc"] else KINDS[:4]
-    print(f"{len(kept)} isolated stability runs of {duration:g} s at {interval} ms in one window, read every"
-          f" {PERIOD_S} s from {warmup:g} s into each run to 2 s before its end\n")
-    print("| run | " + " | ".join(f"{k} change" for k in kinds) + " | RSS slope | run keeps |")
-    print("|---|" + "---|" * (len(kinds) + 2))
-    for i, keep in enumerate(kept):
-        span = [r for r in rows if r["run"] == i and warmup <= r["t"] <= duration - 2]
-        if len(span) < 3:
-            print(f"| {i + 1} | too few readings |")
-            continue
-        t = np.array([r["t"] for r in span])
-        rss = np.array([r["rss"] for r in span], dtype=np.float64)
-        slope = float(np.polyfit(t, rss, 1)[0])
-        keeps = (keep["samples"] * SAMPLE_ROW_BYTES + keep["lag"] * LAG_ROW_BYTES
-                 + keep["checkpoints"] * CHECKPOINT_BYTES) * (t[-1] - t[0]) / duration
-        changes = " | ".join(f"{(span[-1][k] - span[0][k]) / 1024:+,.0f} KB" for k in kinds)
-        print(f"| {i + 1} | {changes} | {slope / 1024:+.1f} KB/s ({slope * 3600 / 2**20:+.1f} MB/h)"
-              f" | {keeps / 1024:,.0f} KB over the span |")
-    print("\nchange: the last reading of the span minus its first. 10 MB an hour is 2.8 KB/s, 167 KB a minute.")
+def report(processes: list[dict], duration: float, warmup: float, interval: int, without: str | None) -> None:
+    kinds = KINDS if processes[0]["malloc"] else KINDS[:4]
+    print(f"{len(processes)} fresh app(s), {len(processes[0]['kept'])} isolated stability run(s) of {duration:g} s"
+          f" at {interval} ms in each window{f', without {without}' if without else ''}, read every {PERIOD_S} s"
+          f" from {warmup:g} s into each run to 2 s before its end\n")
+    print("| app | run | " + " | ".join(f"{k} change" for k in kinds)
+          + " | RSS slope | anonymous slope | the run keeps |")
+    print("|---|---|" + "---|" * (len(kinds) + 3))
+    for p, data in enumerate(processes, 1):
+        rows = data["rows"]
+        for i, keep in enumerate(data["kept"]):
+            span = [r for r in rows if r["run"] == i and warmup <= r["t"] <= duration - 2]
+            if len(span) < 3:
+                print(f"| {p} | {i + 1} | too few readings |")
+                continue
+            t = np.array([r["t"] for r in span])
+            rss = least_squares_slope(t, np.array([r["rss"] for r in span], dtype=np.float64))
+            anon = least_squares_slope(t, np.array([r["rss"] - r["file"] for r in span], dtype=np.float64))
+            keeps = (keep["samples"] * SAMPLE_ROW_BYTES + keep["lag"] * LAG_ROW_BYTES
+                     + keep["checkpoints"] * CHECKPOINT_BYTES) / duration
+            changes = " | ".join(f"{(span[-1][k] - span[0][k]) / 1024:+,.0f} KB" for k in kinds)
+            print(f"| {p} | {i + 1} | {changes} | {rss / 1024:+.1f} KB/s ({rss * 3600 / 2**20:+.1f} MB/h)"
+                  f" | {anon / 1024:+.1f} KB/s | {keeps / 1024:.1f} KB/s |")
+    print("\nchange: the last reading of the span minus its first. Anonymous: RSS less file-backed pages (code that"
+          " the kernel can drop). 10 MB an hour is 2.8 KB/s, 167 KB a minute.")
 
 
 def main() -> None:
@@ -158,24 +183,32 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0, help="length of each stability run (s)")
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds into each run before the span")
     parser.add_argument("--interval", type=int, default=100, help="sampling interval of the runs (ms)")
+    parser.add_argument("--repeat", type=int, default=1, help="fresh apps started one after the other")
+    parser.add_argument("--without", choices=PARTS, help="turn this part of the window off in the apps")
     parser.add_argument("--child", metavar="OUT.json", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        raise SystemExit(child(args.runs, args.duration, args.interval, args.child))
+        raise SystemExit(child(args.runs, args.duration, args.interval, args.child, args.without))
     if not sys.platform.startswith("linux"):
         raise SystemExit("app_memory.py: reads /proc/self/smaps, so it runs on Linux only")
+    report([_one_app(args) for _ in range(args.repeat)], args.duration, args.warmup, args.interval, args.without)
+
+
+def _one_app(args: argparse.Namespace) -> dict:
+    """Start a fresh app in a child process with its own data folder; return what its reader thread wrote."""
     with tempfile.TemporaryDirectory(prefix="netmem-app-memory-") as tmp:
         out = Path(tmp, "rows.json")
         env = {**os.environ, "NETMEM_DATA_DIR": str(Path(tmp, "data")), "QT_QPA_PLATFORM": "offscreen",
                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         cmd = [sys.executable, __file__, "--child", str(out), "--runs", str(args.runs),
-               "--duration", f"{args.duration:g}", "--interval", str(args.interval)]
+               "--duration", f"{args.duration:g}", "--interval", str(args.interval),
+               *(["--without", args.without] if args.without else [])]
         done = subprocess.run(cmd, env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               timeout=args.runs * (args.duration + 60) + 60)
         if done.returncode != 0 or not out.exists():
             raise SystemExit(f"app_memory.py: the app exited {done.returncode}: "
                              f"{done.stderr.decode(errors='replace').strip()[-400:]}")
-        report(json.loads(out.read_text()), args.duration, args.warmup, args.interval)
+        return json.loads(out.read_text())
 
 
 if __name__ == "__main__":

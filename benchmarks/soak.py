@@ -82,9 +82,10 @@ def watch(kind: str, duration: float, warmup: float, interval: int) -> dict:
             raise SystemExit(f"{kind}: exit {child.returncode}: {err.decode(errors='replace').strip()[-400:]}")
         rec = json.loads(out.read_text())
     t, r, a = np.asarray(times), np.asarray(rss, dtype=np.float64), np.asarray(anon, dtype=np.float64)
-    slope = _slope(t, r)  # bytes/s
+    slope = least_squares_slope(t, r)  # bytes/s
     half = len(t) // 2  # the second half alone: does the growth level off?
-    late = _slope(t[half:], r[half:])
+    late = least_squares_slope(t[half:], r[half:])
+    anon_slope = least_squares_slope(t, a)
     cycles = rec["cycle_series"].get("stability") or {"cycle": []}
     kept = (len(rec["samples"]["t_s"]) * SAMPLE_ROW_BYTES + len(rec["loop_lag"]["t_s"]) * LAG_ROW_BYTES
             + len(rec["checkpoints"]) * CHECKPOINT_BYTES)
@@ -98,8 +99,8 @@ def watch(kind: str, duration: float, warmup: float, interval: int) -> dict:
         "rss_late_slope_kb_s": late / 1024,
         "anon_start_mb": a[0] / 2**20 if len(a) else float("nan"),
         "anon_end_mb": a[-1] / 2**20 if len(a) else float("nan"),
-        "anon_slope_kb_s": _slope(t, a) / 1024, "anon_slope_mb_h": _slope(t, a) * 3600 / 2**20,
-        "anon_late_slope_kb_s": _slope(t[half:], a[half:]) / 1024,
+        "anon_slope_kb_s": anon_slope / 1024, "anon_slope_mb_h": anon_slope * 3600 / 2**20,
+        "anon_late_slope_kb_s": least_squares_slope(t[half:], a[half:]) / 1024,
         "rss_growth_mb": (r[-1] - r[0]) / 2**20 if len(r) else float("nan"),
         "samples": len(rec["samples"]["t_s"]), "lag_points": len(rec["loop_lag"]["t_s"]),
         "cycles": rec["scenarios"].get("stability", {}).get("cycles_ok"),
@@ -108,7 +109,7 @@ def watch(kind: str, duration: float, warmup: float, interval: int) -> dict:
     }
 
 
-def _slope(t: np.ndarray, y: np.ndarray) -> float:
+def least_squares_slope(t: np.ndarray, y: np.ndarray) -> float:
     """Least-squares slope of y against t (per second); NaN with too few points."""
     return float(np.polyfit(t, y, 1)[0]) if len(t) > 2 else float("nan")
 
