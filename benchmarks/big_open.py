@@ -19,7 +19,8 @@ Then the opened record is exported as CSV and as JSON, and labelled in the libra
 
 - in place  exporting.export, or library.set_label and the dialog's refresh, on the window's thread (as before)
 - after     MainWindow.export_file: a big record's JSON or CSV is written in a worker thread (gui/exporting.py);
-            LibraryDialog.label_file: a big record is relabelled in a worker thread (gui/library_view.py)
+            LibraryDialog.label_file: a big record is relabelled by a child process (core/relabel.py) that a
+            worker thread waits for (gui/library_view.py)
 
 Times are the best of --repeat; the gap is that of the same attempt.
 """

@@ -70,6 +70,11 @@ class Entry:
         data["path"] = os.fspath(self.path)
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Entry:
+        """The entry to_dict gave."""
+        return cls(**{**data, "path": Path(data["path"])})
+
     @property
     def state(self) -> str:
         """What became of the run, in a word: completed, stopped, interrupted, running or damaged."""

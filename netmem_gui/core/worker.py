@@ -317,6 +317,10 @@ def main(argv: list[str]) -> int:
         from .opening import child_main
 
         return child_main(argv[1:])
+    if role == "label":  # a frozen bundle's way to core.relabel's child
+        from .relabel import child_main as relabel_main
+
+        return relabel_main()
     print(f"netmem worker: unknown role {argv!r}", file=sys.stderr)
     return 2
 

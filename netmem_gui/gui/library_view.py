@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import library, opening, record, tables
+from ..core import library, opening, record, relabel, tables
 
 COLUMNS = ("Date (UTC)", "Label", "Scenario", "Host", "Conns / msgs / cycles", "Peak RSS", "Verdict", "Completed")
 DAMAGED_BRUSH = QBrush(QColor("#fde2e1"))
@@ -161,9 +161,9 @@ class LibraryDialog(QDialog):
     def label_selected(self, text: str | None = None) -> bool:
         """Label the selected run (asks for the text unless given); False if nothing changed.
 
-        A big record (one that opens in a child, core.opening.needs_child) is rewritten in a worker thread while
-        the dialog goes on: this returns True at once and the table (or the error dialog) follows; `label_file`
-        is the same, awaited."""
+        A big record (one that opens in a child, core.opening.needs_child) is rewritten by a child process
+        (core.relabel) that a worker thread waits for, while the dialog goes on: this returns True at once and the
+        table (or the error dialog) follows; `label_file` is the same, awaited."""
         chosen = [e for e in self.selected() if not e.damaged]
         if len(chosen) != 1 or self.labelling is not None:
             return False
@@ -207,7 +207,7 @@ class LibraryDialog(QDialog):
     def _label_now(self, entry: library.Entry, text: str) -> str | None:
         """Rewrite the record with its new label (any thread); None, or why it could not be done."""
         try:
-            library.set_label(entry.id, text.strip(), self.folder)
+            relabel.set_label(entry.id, text.strip(), self.folder)
         except (library.LibraryError, record.RecordError, OSError) as exc:
             return str(exc)
         return None
