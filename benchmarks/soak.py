@@ -105,6 +105,8 @@ def watch(kind: str, duration: float, warmup: float, interval: int) -> dict:
         "samples": len(rec["samples"]["t_s"]), "lag_points": len(rec["loop_lag"]["t_s"]),
         "cycles": rec["scenarios"].get("stability", {}).get("cycles_ok"),
         "kept_bytes": kept, "kept_bytes_per_h": kept * 3600 / rec["samples"]["t_s"][-1],
+        # What the goal is about: the slope less what the run must keep (the cycles' columns are preallocated).
+        "own_mb_h": slope * 3600 / 2**20 - kept * 3600 / rec["samples"]["t_s"][-1] / 2**20,
         "cycle_bytes": len(cycles["cycle"]) * CYCLE_ROW_BYTES,
     }
 
@@ -133,8 +135,9 @@ def main() -> None:
     print(f"isolated stability run of {args.duration:g} s at {args.interval} ms, read every {PERIOD_S} s"
           f" from {args.warmup:g} s on ({psutil.cpu_count()} cores)\n")
     print("| watcher | CPU (% of a core) | RSS start -> end | RSS slope | per hour | 2nd half"
-          " | anonymous start -> end | its slope | per hour | 2nd half | samples | run keeps | run keeps per hour |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          " | anonymous start -> end | its slope | per hour | 2nd half | samples | run keeps | run keeps per hour"
+          " | its own (RSS slope less what the run keeps) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for k, r in rows.items():
         print(f"| {k} | {r['cpu_percent']:.1f} % | {r['rss_start_mb']:.1f} -> {r['rss_end_mb']:.1f} MB"
               f" | {r['rss_slope_kb_s']:+.1f} KB/s | {r['rss_slope_mb_h']:+.1f} MB/h"
@@ -142,7 +145,8 @@ def main() -> None:
               f" | {r['anon_start_mb']:.1f} -> {r['anon_end_mb']:.1f} MB | {r['anon_slope_kb_s']:+.1f} KB/s"
               f" | {r['anon_slope_mb_h']:+.1f} MB/h | {r['anon_late_slope_kb_s']:+.1f} KB/s | {r['samples']:,}"
               f" | {(r['kept_bytes'] + r['cycle_bytes']) / 1024:,.0f} KB"
-              f" | {r['kept_bytes_per_h'] / 2**20:.2f} MB/h + cycles {r['cycle_bytes'] / 1024:,.0f} KB |")
+              f" | {r['kept_bytes_per_h'] / 2**20:.2f} MB/h + cycles {r['cycle_bytes'] / 1024:,.0f} KB"
+              f" | {r['own_mb_h']:+.1f} MB/h |")
     if len(rows) == 2:
         print(f"\napp/CLI CPU: {rows['app']['cpu_percent'] / rows['cli']['cpu_percent']:.1f}x")
     print("\n'run keeps': samples (24 B) and loop-lag points (16 B) in the core's buffers, checkpoints (about"
