@@ -39,7 +39,9 @@ def set_label(ref: str, label: str | None, folder: Path | None = None) -> librar
                                    f" {exc.strerror or exc}") from None
     try:
         answer = json.loads(done.stdout)
-    except ValueError:  # it died before it answered (killed, out of memory)
+        if not isinstance(answer, dict) or not ("error" in answer or "entry" in answer):
+            raise ValueError("not an answer of the child's")
+    except ValueError:  # it died before it answered (killed, out of memory), or something else wrote to stdout
         last = [line for line in done.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
         why = f": {last[-1].strip()}" if last else ""
         raise library.LibraryError(f"{shown(os.fspath(path))}: the process relabelling it ended early"
