@@ -51,11 +51,9 @@ def needs_child(path: str | os.PathLike[str]) -> bool:
 
 def child_command(path: str | os.PathLike[str]) -> list[str]:
     """The command line of the child that opens `path`, from a source tree, a wheel or a frozen bundle."""
-    if getattr(sys, "frozen", False):
-        from .worker import worker_command
+    from .worker import module_command
 
-        return [*worker_command("open"), os.fspath(path)]
-    return [sys.executable, "-m", __name__, os.fspath(path)]
+    return [*module_command(__name__, "open"), os.fspath(path)]
 
 
 class Opening:
@@ -148,9 +146,9 @@ class Opening:
         self._between()
         proc.wait()
         assert proc.stderr is not None
-        last = [line for line in proc.stderr.read(65536).decode("utf-8", "replace").splitlines() if line.strip()]
-        why = f": {last[-1].strip()}" if last else ""
-        return f"{shown(self.path)}: the process opening it ended early (exit status {proc.returncode}){why}"
+        from .worker import ended_early
+
+        return ended_early(f"{shown(self.path)}: the process opening it", proc.returncode, proc.stderr.read(65536))
 
 
 def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:

@@ -18,7 +18,14 @@ from pathlib import Path
 
 from . import library, opening
 from .record import RecordError
-from .text import shown
+from .text import TextError, checked, shown
+
+
+def child_command() -> list[str]:
+    """The command line of the child, from a source tree, a wheel or a frozen bundle."""
+    from .worker import module_command
+
+    return module_command(__name__, "label")
 
 
 def set_label(ref: str, label: str | None, folder: Path | None = None) -> library.Entry:
@@ -27,28 +34,32 @@ def set_label(ref: str, label: str | None, folder: Path | None = None) -> librar
     path = library.find(ref, folder)
     if not opening.needs_child(path):
         return library.set_label(ref, label, folder)
-    from .worker import spawn_options, worker_command
-
-    command = worker_command("label") if getattr(sys, "frozen", False) else [sys.executable, "-m", __name__]
-    request = json.dumps({"ref": ref, "label": label, "folder": os.fspath(path.parent)})
     try:
-        done = subprocess.run(command, input=request.encode("utf-8"), capture_output=True, check=False,
+        label = checked(label, "the label") if label else None  # refused here, as set_label would, with no child
+    except TextError as exc:
+        raise library.LibraryError(str(exc)) from None
+    from .worker import ended_early, spawn_options
+
+    # The file the ID named now: a record added meanwhile can't make a short ID ambiguous in the child.
+    request = json.dumps({"ref": path.stem, "label": label, "folder": os.fspath(path.parent)})
+    try:
+        done = subprocess.run(child_command(), input=request.encode("utf-8"), capture_output=True, check=False,
                               **spawn_options())
     except OSError as exc:
         raise library.LibraryError(f"{shown(os.fspath(path))}: cannot start a process to relabel it:"
                                    f" {exc.strerror or exc}") from None
     try:
         answer = json.loads(done.stdout)
-        if not isinstance(answer, dict) or not ("error" in answer or "entry" in answer):
-            raise ValueError("not an answer of the child's")
-    except ValueError:  # it died before it answered (killed, out of memory), or something else wrote to stdout
-        last = [line for line in done.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
-        why = f": {last[-1].strip()}" if last else ""
-        raise library.LibraryError(f"{shown(os.fspath(path))}: the process relabelling it ended early"
-                                   f" (exit status {done.returncode}){why}") from None
-    if "error" in answer:
+    except ValueError:
+        answer = None
+    if isinstance(answer, dict) and isinstance(answer.get("error"), str):
         raise (RecordError if answer.get("record") else library.LibraryError)(answer["error"])
-    return library.Entry.from_dict(answer["entry"])
+    try:
+        return library.Entry.from_dict(answer["entry"])  # type: ignore[index]
+    except (TypeError, KeyError, ValueError):
+        # It died before it answered (killed, out of memory), or something else wrote to its stdout.
+        raise library.LibraryError(ended_early(f"{shown(os.fspath(path))}: the process relabelling it",
+                                               done.returncode, done.stderr)) from None
 
 
 def child_main() -> int:
@@ -60,7 +71,8 @@ def child_main() -> int:
         print(json.dumps({"error": str(exc), "record": isinstance(exc, RecordError)}))
         return 2
     except OSError as exc:
-        print(json.dumps({"error": f"cannot relabel the record: {exc.strerror or exc}"}))
+        where = shown(exc.filename) if exc.filename else "the record"
+        print(json.dumps({"error": f"{where}: cannot relabel it: {exc.strerror or exc}"}))
         return 2
     except MemoryError:
         print(json.dumps({"error": "not enough memory to relabel the record"}))

@@ -31,6 +31,7 @@ from .entry import WORKER_FLAG
 from .limits import raise_fd_limit
 from .memory import MemoryReader, ProcessGone
 from .scenarios import run_scenarios
+from .text import shown
 from .tracing import Tracer
 from .userserver import ServerLoadError, make_server
 from .workload import WorkloadError, watch_lag
@@ -41,6 +42,20 @@ def worker_command(role: str) -> list[str]:
     if getattr(sys, "frozen", False):
         return [_bundled_console_executable(), WORKER_FLAG, role]
     return [sys.executable, "-m", "netmem_gui.core.worker", role]
+
+
+def module_command(module: str, role: str) -> list[str]:
+    """The command line of a child that runs `python -m module`; in a frozen bundle, the worker role that does."""
+    if getattr(sys, "frozen", False):
+        return worker_command(role)
+    return [sys.executable, "-m", module]
+
+
+def ended_early(what: str, returncode: int | None, stderr: bytes) -> str:
+    """One line for a child that ended before it answered: its exit status and the last line it wrote to stderr."""
+    last = [line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    why = f": {shown(last[-1].strip())}" if last else ""
+    return f"{what} ended early (exit status {returncode}){why}"
 
 
 def _bundled_console_executable() -> str:

@@ -40,21 +40,23 @@ def test_a_big_record_is_relabelled_by_a_child(big, monkeypatch):
     assert removed.label is None and record.load(entry.path)["label"] is None
 
 
-def test_a_bad_label_and_a_damaged_record_give_the_one_line_set_label_gives(big, tmp_path):
+def test_a_bad_label_and_a_damaged_record_give_the_one_line_set_label_gives(big, tmp_path, monkeypatch):
     folder, entry = big
-    with pytest.raises(library.LibraryError) as in_child:
-        relabel.set_label(entry.id, "bad \udcff", folder)
+    damaged = tmp_path / entry.path.name
+    damaged.write_bytes(entry.path.read_bytes()[:-1000])  # cut short: no longer JSON, and still big
+    assert opening.needs_child(damaged)
+    with monkeypatch.context() as here:
+        here.setattr(library, "set_label", _not_here)
+        with pytest.raises(library.LibraryError) as bad_label:
+            relabel.set_label(entry.id, "bad \udcff", folder)
+        with pytest.raises(record.RecordError) as bad_record:
+            relabel.set_label(entry.id, "x", tmp_path)
     with pytest.raises(library.LibraryError) as in_place:
         library.set_label(entry.id, "bad \udcff", folder)
-    assert str(in_child.value) == str(in_place.value) and "\n" not in str(in_child.value)
-
-    damaged = tmp_path / entry.path.name
-    damaged.write_bytes(entry.path.read_bytes()[:-1000])  # cut short: no longer JSON
-    with pytest.raises(record.RecordError) as in_child:
-        relabel.set_label(entry.id, "x", tmp_path)
+    assert str(bad_label.value) == str(in_place.value) and "\n" not in str(bad_label.value)
     with pytest.raises(record.RecordError) as in_place:
         library.set_label(entry.id, "x", tmp_path)
-    assert str(in_child.value) == str(in_place.value) and "\n" not in str(in_child.value)
+    assert str(bad_record.value) == str(in_place.value) and "\n" not in str(bad_record.value)
     assert damaged.stat().st_size == entry.path.stat().st_size - 1000  # left as it was
 
 
@@ -70,9 +72,11 @@ def test_a_small_record_is_relabelled_in_place(tmp_path, monkeypatch):
 def test_a_child_that_dies_before_it_answers_gives_one_line(big, monkeypatch):
     folder, entry = big
     before = entry.path.read_bytes()
-    monkeypatch.setattr(relabel.sys, "executable", "/bin/false")  # exits 1 at once, saying nothing
-    with pytest.raises(library.LibraryError, match=r"the process relabelling it ended early \(exit status 1\)$"):
+    dies = "import sys; sys.stderr.write('Killed\\x1b[31m\\n'); sys.exit(1)"  # says why, with an escape code
+    monkeypatch.setattr(relabel, "child_command", lambda: [sys.executable, "-c", dies])
+    with pytest.raises(library.LibraryError) as died:
         relabel.set_label(entry.id, "x", folder)
+    assert str(died.value).endswith("the process relabelling it ended early (exit status 1): Killed\\x1b[31m")
     assert entry.path.read_bytes() == before
 
 
