@@ -362,13 +362,18 @@ def resolve(ref: str, folder: Path | None = None) -> Path:
     return find(ref, folder)
 
 
+def checked_label(label: str | None) -> str | None:
+    """The label a record gets: None for none or "", else `label` if it is valid text (LibraryError if not)."""
+    try:
+        return checked(label, "the label") if label else None
+    except TextError as exc:
+        raise LibraryError(str(exc)) from None
+
+
 def set_label(ref: str, label: str | None, folder: Path | None = None) -> Entry:
     """Give a library run a label (None or "" removes it), rewriting its record atomically."""
     path = find(ref, folder)
-    try:
-        label = checked(label, "the label") if label else None
-    except TextError as exc:
-        raise LibraryError(str(exc)) from None
+    label = checked_label(label)
     rec = record.load(path)
     rec["label"] = label
     record.save(record.validate(rec, os.fspath(path)), path)

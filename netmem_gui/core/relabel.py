@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import library, opening
 from .record import RecordError
-from .text import TextError, checked, shown
+from .text import shown
 
 
 def child_command() -> list[str]:
@@ -34,10 +34,7 @@ def set_label(ref: str, label: str | None, folder: Path | None = None) -> librar
     path = library.find(ref, folder)
     if not opening.needs_child(path):
         return library.set_label(ref, label, folder)
-    try:
-        label = checked(label, "the label") if label else None  # refused here, as set_label would, with no child
-    except TextError as exc:
-        raise library.LibraryError(str(exc)) from None
+    label = library.checked_label(label)  # a bad label is refused here, with no child started
     from .worker import ended_early, spawn_options
 
     # The file the ID named now: a record added meanwhile can't make a short ID ambiguous in the child.
