@@ -119,9 +119,9 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == [WORKER_FLAG]:
-        from .core.worker import main as worker_main
+        from .core.roles import run_worker
 
-        return worker_main(argv[1:])
+        return run_worker(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "schema":

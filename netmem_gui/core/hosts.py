@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import gc
 import json
 import os
 import signal
@@ -16,11 +15,12 @@ from typing import Any, Protocol
 
 import psutil
 
+from .children import spawn_options, worker_command
+from .collector import COLLECTOR
 from .config import EXTERNAL_KINDS, RunConfig
 from .scenarios import Emit, Event, run_scenarios
 from .tracing import Tracer
 from .userserver import ServerLoadError, make_server
-from .worker import spawn_options, worker_command
 from .workload import EchoServer, WorkloadError, watch_lag
 
 STOP_GRACE_S = 10.0
@@ -57,14 +57,21 @@ class _ThisProcess:
     async def start_server(self, port: int, leak_bytes: int = 0) -> int:
         return await self._server.start(port, leak_bytes)
 
+    # Collections go through the process's collector: this runs on the workload thread, which must never
+    # finalize the window's objects (core/collector.py).
     async def traced_memory(self) -> tuple[int, int] | None:
-        return self._tracer.traced_bytes()
+        if not self._tracer.active:
+            return None
+        await COLLECTOR.collect()
+        return self._tracer.traced_bytes(collect=False)
 
     async def snapshot(self, which: str) -> list[dict[str, Any]] | None:
-        return self._tracer.snapshot(which)
+        if self._tracer.active:
+            await COLLECTOR.collect()
+        return self._tracer.snapshot(which, collect=False)
 
     async def collect_garbage(self) -> None:
-        gc.collect()
+        await COLLECTOR.collect()
 
     async def stop_server(self) -> None:
         await self._server.stop()
@@ -87,6 +94,10 @@ class _Inbox:
     # 25 times a second, as often as the window draws (25 fps). On qasync each poll is a Qt timer run through
     # Python, so polling every 10 ms cost the app about 1-2 % of a core while it watched a run.
     POLL_S = 0.04
+    # While the workload thread keeps asking for collections (one per cycle with --trace-allocations), it waits
+    # for each: poll this often until it has asked for none for a while.
+    FAST_POLL_S = 0.002
+    FAST_FOR_S = 0.5
 
     def __init__(self) -> None:
         self._items: collections.deque[Event | None] = collections.deque()  # appends and pops are thread-safe
@@ -99,8 +110,13 @@ class _Inbox:
         self._items.append(None)
 
     async def deliver(self, emit: Emit, stop: asyncio.Event, on_stop: Callable[[], None]) -> None:
-        """Emit every event, in order, until the producer closes; call on_stop once if `stop` is set first."""
+        """Emit every event, in order, until the producer closes; call on_stop once if `stop` is set first.
+
+        Each pass also serves the collections the producer asked for, when this thread owns the collector.
+        """
         stopping = False
+        fast_until = 0.0
+        loop = asyncio.get_running_loop()
         while True:
             while self._items:
                 event = self._items.popleft()
@@ -110,7 +126,9 @@ class _Inbox:
             if stop.is_set() and not stopping:
                 stopping = True
                 on_stop()
-            await asyncio.sleep(self.POLL_S)
+            if COLLECTOR.serve():
+                fast_until = loop.time() + self.FAST_FOR_S
+            await asyncio.sleep(self.FAST_POLL_S if loop.time() < fast_until else self.POLL_S)
 
 
 class InAppHost:
@@ -163,18 +181,23 @@ class InAppHost:
                 lag.cancel()
                 tracer.stop()
 
-        cancel = start_workload_thread(body, inbox.close)
-
         def on_stop() -> None:
             stopping.set()
             if config.scenario != "observe":
                 cancel()  # observe ends by itself at its next reading: a stop is how it is meant to end
 
+        # This thread collects the process's garbage while the workload thread runs (core/collector.py); in the
+        # app the window's loop already does, for the app's whole life.
+        COLLECTOR.take()
         try:
-            await inbox.deliver(emit, stop, on_stop)
-        except BaseException:
-            on_stop()  # this task was cancelled, not stopped: don't leave the workload thread running
-            raise
+            cancel = start_workload_thread(body, inbox.close)
+            try:
+                await inbox.deliver(emit, stop, on_stop)
+            except BaseException:
+                on_stop()  # this task was cancelled, not stopped: don't leave the workload thread running
+                raise
+        finally:
+            COLLECTOR.release()
 
 
 def start_workload_thread(

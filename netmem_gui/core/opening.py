@@ -51,7 +51,7 @@ def needs_child(path: str | os.PathLike[str]) -> bool:
 
 def child_command(path: str | os.PathLike[str]) -> list[str]:
     """The command line of the child that opens `path`, from a source tree, a wheel or a frozen bundle."""
-    from .worker import module_command
+    from .children import module_command
 
     return [*module_command(__name__, "open"), os.fspath(path)]
 
@@ -87,7 +87,7 @@ class Opening:
 
     def result(self) -> Record:
         """Start the child, wait for it and return the record it read, as record.load would have."""
-        from .worker import spawn_options
+        from .children import spawn_options
 
         with self._lock:
             self._between()
@@ -146,7 +146,7 @@ class Opening:
         self._between()
         proc.wait()
         assert proc.stderr is not None
-        from .worker import ended_early
+        from .children import ended_early
 
         return ended_early(f"{shown(self.path)}: the process opening it", proc.returncode, proc.stderr.read(65536))
 

@@ -23,7 +23,7 @@ from .text import shown
 
 def child_command() -> list[str]:
     """The command line of the child, from a source tree, a wheel or a frozen bundle."""
-    from .worker import module_command
+    from .children import module_command
 
     return module_command(__name__, "label")
 
@@ -35,7 +35,7 @@ def set_label(ref: str, label: str | None, folder: Path | None = None) -> librar
     if not opening.needs_child(path):
         return library.set_label(ref, label, folder)
     label = library.checked_label(label)  # a bad label is refused here, with no child started
-    from .worker import ended_early, spawn_options
+    from .children import ended_early, spawn_options
 
     # The file the ID named now: a record added meanwhile can't make a short ID ambiguous in the child.
     request = json.dumps({"ref": path.stem, "label": label, "folder": os.fspath(path.parent)})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import threading
 import time
 from collections.abc import Callable
@@ -165,7 +164,7 @@ class Reporter:
 
 async def _baseline_and_start(name: str, cfg: RunConfig, target: Target, rep: Reporter) -> int:
     rep.phase(name, "start")
-    gc.collect()
+    await target.collect_garbage()  # in the measured process, on the thread that may collect there
     await rep.checkpoint(name, "Baseline", 0)
     port = await target.start_server(cfg.port, cfg.inject_leak_bytes)
     await rep.checkpoint(name, "After server start", 0)

@@ -41,23 +41,26 @@ class Tracer:
     def active(self) -> bool:
         return tracemalloc.is_tracing()
 
-    def traced_bytes(self) -> tuple[int, int] | None:
+    def traced_bytes(self, collect: bool = True) -> tuple[int, int] | None:
         """(live traced bytes, tracemalloc's own memory); None when not tracing.
 
         Cyclic garbage is collected first: asyncio transports and sockets die in reference cycles, and between
         two collections of the oldest generation that garbage makes traced bytes saw-tooth upwards by ~100 B a
         cycle on a clean server. A leak is memory that stays reachable, so only live memory is counted.
+        collect=False: the caller has just collected (on the thread that may: core/collector.py).
         """
         if not tracemalloc.is_tracing():
             return None
-        gc.collect()
+        if collect:
+            gc.collect()
         return tracemalloc.get_traced_memory()[0], tracemalloc.get_tracemalloc_memory()
 
-    def snapshot(self, which: str, top: int = TOP_SITES) -> list[dict[str, Any]] | None:
+    def snapshot(self, which: str, top: int = TOP_SITES, collect: bool = True) -> list[dict[str, Any]] | None:
         """which="first" keeps a snapshot; which="last" returns the top sites grown since it (None if unknown)."""
         if not tracemalloc.is_tracing():
             return None
-        gc.collect()  # live objects only, as in traced_bytes()
+        if collect:
+            gc.collect()  # live objects only, as in traced_bytes()
         snap = tracemalloc.take_snapshot().filter_traces(_IGNORED)
         if which == "first":
             self._first = snap

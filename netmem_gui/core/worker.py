@@ -17,64 +17,21 @@ import gc
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from .allocator import pin_malloc_thresholds
+from .children import spawn_options, worker_command
 from .config import EXTERNAL_KINDS, RunConfig
-from .entry import WORKER_FLAG
 from .limits import raise_fd_limit
 from .memory import MemoryReader, ProcessGone
 from .scenarios import run_scenarios
-from .text import shown
 from .tracing import Tracer
 from .userserver import ServerLoadError, make_server
 from .workload import WorkloadError, watch_lag
-
-
-def worker_command(role: str) -> list[str]:
-    """The command line that starts a child of the given role, from a source tree, a wheel or a frozen bundle."""
-    if getattr(sys, "frozen", False):
-        return [_bundled_console_executable(), WORKER_FLAG, role]
-    return [sys.executable, "-m", "netmem_gui.core.worker", role]
-
-
-def module_command(module: str, role: str) -> list[str]:
-    """The command line of a child that runs `python -m module`; in a frozen bundle, the worker role that does."""
-    if getattr(sys, "frozen", False):
-        return worker_command(role)
-    return [sys.executable, "-m", module]
-
-
-def ended_early(what: str, returncode: int | None, stderr: bytes) -> str:
-    """One line for a child that ended before it answered: its exit status and the last line it wrote to stderr."""
-    last = [line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
-    why = f": {shown(last[-1].strip())}" if last else ""
-    return f"{what} ended early (exit status {returncode}){why}"
-
-
-def _bundled_console_executable() -> str:
-    """In a bundle, the console `netmem` beside this executable, else this executable (both route WORKER_FLAG).
-
-    The children talk over stdin/stdout; a windowed Windows executable may start with no usable standard streams,
-    the console one always has them.
-    """
-    here = Path(sys.executable)
-    cli = here.with_name("netmem.exe" if sys.platform == "win32" else "netmem")
-    return str(cli) if cli.is_file() else sys.executable
-
-
-def spawn_options() -> dict[str, Any]:
-    """Extra Popen arguments for the children: on Windows, no console window pops up for them."""
-    if sys.platform == "win32":
-        return {"creationflags": subprocess.CREATE_NO_WINDOW}
-    return {}
-
 
 PARENT_CHECK_S = 0.25
 
@@ -310,7 +267,7 @@ async def _serve_main(trace: bool, lag_ms: int, spec: str | None = None, app_dir
 
 
 def main(argv: list[str]) -> int:
-    """Run one child role; argv is what follows the module name (or WORKER_FLAG)."""
+    """Run the load or the serve role; argv is what follows the module name (entry.run_worker routes the rest)."""
     if hasattr(signal, "SIGINT"):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise_fd_limit()
@@ -328,14 +285,6 @@ def main(argv: list[str]) -> int:
         parsed = options.parse_args(argv[1:])
         asyncio.run(_serve_main(trace=parsed.trace, lag_ms=parsed.lag_ms, spec=parsed.server, app_dir=parsed.app_dir))
         return 0
-    if role == "open":  # a frozen bundle's way to core.opening's child
-        from .opening import child_main
-
-        return child_main(argv[1:])
-    if role == "label":  # a frozen bundle's way to core.relabel's child
-        from .relabel import child_main as relabel_main
-
-        return relabel_main()
     print(f"netmem worker: unknown role {argv!r}", file=sys.stderr)
     return 2
 

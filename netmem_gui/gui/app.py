@@ -101,11 +101,11 @@ def _warn_about_known_crash(pyside_version: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     from ..core.entry import WORKER_FLAG
-    from ..core.worker import main as worker_main
+    from ..core.roles import run_worker
 
     # A frozen bundle starts its isolated-host children through this same executable.
     if argv[:1] == [WORKER_FLAG]:
-        return worker_main(argv[1:])
+        return run_worker(argv[1:])
     args = build_parser().parse_args(argv)
     config = None
     try:

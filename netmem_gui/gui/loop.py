@@ -6,7 +6,15 @@ import asyncio
 import concurrent.futures
 
 import qasync
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
+
+from ..core.collector import COLLECTOR
+
+# How often the window's thread runs the garbage collections that are due: often enough that garbage never piles up
+# between two (CPython's own default would collect the youngest generation every 700 new objects), and each tick
+# is one call into Python that reads three counts.
+COLLECT_EVERY_MS = 50
 
 
 def make_loop(app: QApplication) -> qasync.QEventLoop:
@@ -20,10 +28,33 @@ def make_loop(app: QApplication) -> qasync.QEventLoop:
     (the in-app host uses streams and servers, the isolated host pipes read by threads; tests/core/test_portable.py
     keeps it so).
     """
-    loop = qasync.QEventLoop(app)
+    loop = AppLoop(app)
     loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="netmem-exec"))
     asyncio.set_event_loop(loop)
     return loop
+
+
+class AppLoop(qasync.QEventLoop):
+    """qasync's loop that, while open, owns the process's garbage collection (core/collector.py).
+
+    Every collection then runs on the window's thread: a collection on any other thread (the in-app workload's,
+    an export's, a pipe reader's) could destroy the window's Qt objects there, and crash the app.
+    """
+
+    def __init__(self, app: QApplication) -> None:
+        super().__init__(app)
+        COLLECTOR.take()
+        self._collections: QTimer | None = QTimer()
+        self._collections.setInterval(COLLECT_EVERY_MS)
+        self._collections.timeout.connect(COLLECTOR.serve)
+        self._collections.start()
+
+    def close(self) -> None:
+        super().close()
+        if self._collections is not None:
+            self._collections.stop()
+            self._collections = None
+            COLLECTOR.release()
 
 
 def close_loop(loop: qasync.QEventLoop) -> None:

@@ -3,11 +3,11 @@
 import sys
 
 if sys.argv[1:2] == ["--netmem-worker"]:
-    # An isolated-host child: import only the worker, so that the measured server process holds what it holds
-    # when a source install runs `python -m netmem_gui.core.worker` (no Qt, no jsonschema, no numpy).
-    from netmem_gui.core.worker import main as worker_main
+    # A child of netmem's own: import only what its role needs, so that the measured server process holds what
+    # it holds when a source install runs `python -m netmem_gui.core.worker` (no Qt, no jsonschema, no numpy).
+    from netmem_gui.core.roles import run_worker
 
-    sys.exit(worker_main(sys.argv[2:]))
+    sys.exit(run_worker(sys.argv[2:]))
 
 from netmem_gui.cli import main
 

@@ -13,6 +13,8 @@ from records import real_record
 
 from netmem_gui.core import library, opening, record, relabel
 
+ROLE_LABEL = "import sys; from netmem_gui.core.roles import run_worker; sys.exit(run_worker(['label']))"
+
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory):
@@ -81,10 +83,10 @@ def test_a_child_that_dies_before_it_answers_gives_one_line(big, monkeypatch):
 
 
 def test_a_bundle_reaches_the_child_through_the_worker_role(big, tmp_path):
-    # A frozen bundle starts `netmem --netmem-worker label`, which ends in worker.main(["label"]).
+    # A frozen bundle starts `netmem --netmem-worker label`, which ends in roles.run_worker(["label"]).
     folder, entry = big
     request = json.dumps({"ref": entry.id, "label": "from a bundle", "folder": str(folder)})
-    done = subprocess.run([sys.executable, "-m", "netmem_gui.core.worker", "label"], input=request.encode(),
+    done = subprocess.run([sys.executable, "-c", ROLE_LABEL], input=request.encode(),
                           capture_output=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     answer = library.Entry.from_dict(json.loads(done.stdout)["entry"])

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from netmem_gui.core import worker
+from netmem_gui.core import children
 
 
 def test_from_source_runs_the_worker_module():
-    assert worker.worker_command("serve") == [sys.executable, "-m", "netmem_gui.core.worker", "serve"]
+    assert children.worker_command("serve") == [sys.executable, "-m", "netmem_gui.core.worker", "serve"]
 
 
 def test_frozen_prefers_the_console_cli_beside_the_executable(tmp_path, monkeypatch):
@@ -18,11 +18,11 @@ def test_frozen_prefers_the_console_cli_beside_the_executable(tmp_path, monkeypa
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "executable", str(gui))
     # Alone in its folder, the executable routes the flag itself.
-    assert worker.worker_command("load") == [str(gui), worker.WORKER_FLAG, "load"]
+    assert children.worker_command("load") == [str(gui), children.WORKER_FLAG, "load"]
     cli.write_text("")
-    assert worker.worker_command("load") == [str(cli), worker.WORKER_FLAG, "load"]
+    assert children.worker_command("load") == [str(cli), children.WORKER_FLAG, "load"]
 
 
 def test_spawn_options_hide_console_windows_only_on_windows():
-    options = worker.spawn_options()
+    options = children.spawn_options()
     assert ("creationflags" in options) == (sys.platform == "win32")
