@@ -23,16 +23,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(prog="netmem", description="Memory profiler for network workloads.")
     parser.add_argument("--version", action="version", version=f"netmem {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineErrorParser)
-    run = commands.add_parser("run", help="run a scenario and report the memory it used")
-    run.add_argument("scenario", choices=SCENARIOS, help=SCENARIO_HELP)
-    add_run_options(run)
-    run.add_argument("--json", metavar="PATH", help="write the run record (JSON) to PATH")
-    run.add_argument("--no-save", action="store_true", help="don't save the run in the run library")
-    run.add_argument("--expect", metavar="FILE",
-                     help="an expectations file (TOML, as for `netmem check`): its per-connection figure plus its"
-                          " tolerance is the limit of the 'High per-connection memory' finding")
-    run.add_argument("--fail-on-leak", action="store_true",
-                     help=f"exit with status {Exit.LEAK.value} when the leak verdict is POSSIBLE LEAK")
+    run = commands.add_parser("run", help="run a scenario and report the memory it used",
+                              description="Run a scenario against a server and report the memory it used.")
+    groups = add_run_options(run)
+    groups["run"].add_argument("scenario", choices=SCENARIOS, help=SCENARIO_HELP)
+    output = groups["output"]
+    output.add_argument("--json", metavar="PATH", help="write the run record (JSON) to PATH")
+    output.add_argument("--no-save", action="store_true", help="don't save the run in the run library")
+    output.add_argument("--expect", metavar="FILE",
+                        help="an expectations file (TOML, as for `netmem check`): its per-connection figure plus its"
+                             " tolerance is the limit of the 'High per-connection memory' finding")
+    output.add_argument("--fail-on-leak", action="store_true",
+                        help=f"exit with status {Exit.LEAK.value} when the leak verdict is POSSIBLE LEAK")
     commands.add_parser("schema", help="print the JSON Schema of the run record")
     cli_library.add_commands(commands)
     return parser

@@ -24,12 +24,13 @@ PROG = "netmem-gui"
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(prog=PROG, description="Memory profiler for network workloads: the desktop app.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    parser.add_argument("--run", choices=SCENARIOS, metavar="SCENARIO", dest="scenario",
-                        help=f"run SCENARIO in the window as soon as it opens ({', '.join(SCENARIOS)})")
-    add_run_options(parser)
-    parser.add_argument("--export", metavar="PATH.json", help="after the run, write its record (JSON) to PATH")
-    parser.add_argument("--screenshot", metavar="PATH.png", help="after the run, save a picture of the window")
-    parser.add_argument("--quit", action="store_true", help="close the window after the run (exit 0 if it completed)")
+    groups = add_run_options(parser)
+    groups["run"].add_argument("--run", choices=SCENARIOS, metavar="SCENARIO", dest="scenario",
+                               help=f"run SCENARIO in the window as soon as it opens ({', '.join(SCENARIOS)})")
+    output = groups["output"]
+    output.add_argument("--export", metavar="PATH.json", help="after the run, write its record (JSON) to PATH")
+    output.add_argument("--screenshot", metavar="PATH.png", help="after the run, save a picture of the window")
+    output.add_argument("--quit", action="store_true", help="close the window after the run (exit 0 if it completed)")
     return parser
 
 
