@@ -61,3 +61,13 @@ def test_run_help_is_grouped_in_the_settings_tables_sections(capsys):
         end = where[k + 1] if k + 1 < len(where) else len(text)
         assert where[k] < text.index(f"  {setting.flag} ") < end, setting.flag
     assert where[-1] < text.index("  --fail-on-leak") and where[-1] < text.index("  --json PATH")
+
+
+def test_readme_layout_names_every_module_of_the_core_and_the_app():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout"):]
+    named = set(re.findall(r"[a-z_]+", layout))
+    modules = {p.stem for folder in ("core", "gui") for p in (ROOT / "netmem_gui" / folder).glob("*.py")}
+    modules -= {"__init__"}
+    assert len(modules) > 40
+    assert sorted(modules - named) == []

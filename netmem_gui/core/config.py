@@ -29,6 +29,10 @@ class ConfigError(ValueError):
     """A run configuration that cannot be run; the message is one line for the user."""
 
 
+class TargetError(ConfigError):
+    """A target that can't be measured (no such process, not listening, a command that never listened)."""
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything a run needs; every field lands in the record's `config`."""

@@ -7,7 +7,6 @@ the master on this machine.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import threading
 import time
@@ -19,10 +18,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
-import psutil
 
+from .addresses import this_machine
 from .sampler import ColumnBuffer
-from .targets import local_addresses
 
 STATS_PATH = "/stats/requests"
 TIMEOUT_S = 1.0  # a master that takes longer than this to answer is a gap in the series, not a stalled run
@@ -59,12 +57,11 @@ def check_url(url: str, own: set[str] | None = None) -> str:
     if host == "localhost":
         host = "127.0.0.1"
     try:
-        ip = ipaddress.ip_address(host)
+        ip = this_machine(host, own)
     except ValueError:
         raise LocustError(f"--locust host {host!r} is not an IP address; give 127.0.0.1, ::1 or one of this"
                           " machine's own addresses (run the master on the server's machine)") from None
-    own = local_addresses() if own is None else own
-    if not (ip.is_loopback or str(ip) in own):
+    if ip is None:
         raise LocustError(f"--locust {host} is not this machine: run the Locust master on the server's machine"
                           " (its workers can be anywhere) and give its address here")
     path = parts.path.rstrip("/")
@@ -255,10 +252,3 @@ class LocustWatch:
             if self._stop.wait(max(0.0, start + tick * self._interval - time.monotonic())):
                 return
 
-
-def established_connections(pid: int) -> int | None:
-    """Established TCP connections the process holds now (None when it can't be read)."""
-    try:
-        return sum(c.status == psutil.CONN_ESTABLISHED for c in psutil.Process(pid).net_connections("tcp"))
-    except (psutil.Error, OSError):
-        return None

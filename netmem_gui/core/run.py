@@ -14,10 +14,10 @@ from typing import Any
 import psutil
 
 from .. import __version__
-from . import analysis, findings, record, targets
+from . import analysis, findings, processes, record, spawn, targets
 from .config import EXTERNAL_KINDS, RunConfig
 from .hosts import Host, make_host
-from .locust import LocustWatch, check_url, established_connections
+from .locust import LocustWatch, check_url
 from .memory import MemoryReader, ProcessGone
 from .sampler import CycleSeries, LagBuffer, SampleBuffer, Sampler
 from .scenarios import Event
@@ -306,11 +306,11 @@ async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None
     stop = stop or asyncio.Event()
     sampler: Sampler | None = None
     config = run.config
-    spawned: targets.Spawned | None = None
+    spawned: spawn.Spawned | None = None
     if config.target_kind() == "spawn":
         # Started here, in the process that outlives the run, so that it is stopped whatever happens to the
         # load; the load side then sees a running process, as with --attach. TargetError if it never listens.
-        spawned = await targets.start(config)
+        spawned = await spawn.start(config)
         config = dataclasses.replace(config, attach_pid=spawned.measured_pid, spawn=None, address=spawned.address)
         run.target_info["command"] = shlex.join(spawned.argv)
 
@@ -365,12 +365,12 @@ def watch_locust(run: Run, pid: int, stop: asyncio.Event) -> LocustWatch:
         reader: Any = tree
 
         def count() -> int | None:
-            return targets.established_connections(tree.pids())
+            return processes.established_connections(tree.pids())
     else:
         reader = MemoryReader(pid)
 
         def count() -> int | None:
-            return established_connections(pid)
+            return processes.established_connections([pid])
 
     def mark(label: str, when: float) -> None:
         try:

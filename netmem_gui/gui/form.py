@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
 from ..core import config as cfg
 from ..core.config import RunConfig
 from ..core.options import LABEL_HELP, SCENARIO_HELP, SETTINGS, Setting, changed, matters
-from ..core.targets import Listener, guess_protocol
+from ..core.processes import Listener
+from ..core.targets import guess_protocol
 
 DEFAULTS = RunConfig()
 ADVANCED_HELP = ("Options for testing the leak verdict and finding where memory goes. Tick to use them; unticked, "

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from netmem_gui.core.targets import free_port
+from netmem_gui.core.addresses import free_port
 
 
 def need(binary: str) -> str:

@@ -18,8 +18,8 @@ POSIX_MODULES = {"resource", "fcntl", "termios", "pwd", "grp"}
 # Imports of POSIX modules that sit behind a `sys.platform == "win32"` early return.
 GUARDED = {("core/limits.py", "resource")}
 # POSIX calls behind an `os.name == "posix"` test (hosts.py: the isolated host's children, killed as a group) or an
-# `if sys.platform == "win32": ... else:` (targets.py: a spawned server's process group).
-GUARDED_ATTRIBUTES = {("core/hosts.py", "killpg"), ("core/hosts.py", "SIGKILL"), ("core/targets.py", "killpg")}
+# `if sys.platform == "win32": ... else:` (spawn.py: a spawned server's process group).
+GUARDED_ATTRIBUTES = {("core/hosts.py", "killpg"), ("core/hosts.py", "SIGKILL"), ("core/spawn.py", "killpg")}
 
 
 def test_no_posix_only_api_outside_a_platform_guard():

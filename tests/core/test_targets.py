@@ -7,16 +7,16 @@ import socket
 
 import pytest
 
-from netmem_gui.core import protocols, targets
-from netmem_gui.core.config import ConfigError, RunConfig
-from netmem_gui.core.targets import TargetError, check_local, parse_address
+from netmem_gui.core import addresses, protocols
+from netmem_gui.core.addresses import check_local, parse_address
+from netmem_gui.core.config import ConfigError, RunConfig, TargetError
 
 
 def test_addresses_of_this_machine_are_accepted():
     assert check_local("127.0.0.1") == "127.0.0.1"
     assert check_local("127.0.0.53") == "127.0.0.53"  # all of 127/8 is loopback
     assert check_local("::1") == "::1"
-    own = targets.local_addresses()
+    own = addresses.local_addresses()
     assert "127.0.0.1" in own
     for address in own:
         assert check_local(address) == address

@@ -18,7 +18,7 @@ import pytest
 from conftest import run_to_end, small_config
 from servers import need, nginx_command, nginx_server, redis_server
 
-from netmem_gui.core import record, report, targets
+from netmem_gui.core import addresses, processes, record, report
 from netmem_gui.core.config import RunConfig
 from netmem_gui.core.lifecycle import prepare
 from netmem_gui.core.run import Run, execute
@@ -71,13 +71,13 @@ def test_attach_redis_connections_with_the_redis_protocol():
 
 def test_established_connections_are_counted_from_proc():
     with redis_server() as (proc, port):
-        before = targets.established_connections([proc.pid])
+        before = processes.established_connections([proc.pid])
         clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(25)]
         try:
             deadline = time.monotonic() + 5
-            while targets.established_connections([proc.pid]) != before + 25 and time.monotonic() < deadline:
+            while processes.established_connections([proc.pid]) != before + 25 and time.monotonic() < deadline:
                 time.sleep(0.01)
-            assert targets.established_connections([proc.pid]) == before + 25
+            assert processes.established_connections([proc.pid]) == before + 25
         finally:
             for c in clients:
                 c.close()
@@ -270,7 +270,7 @@ def test_nginx_http_errors_count_as_failed_and_uss(tmp_path):
 def test_attaching_to_the_wrong_process_names_nginx(tmp_path, netmem_cmd):
     """nginx's master and its workers all hold the listening socket: the refusal names them."""
     with nginx_server(tmp_path) as (proc, port):
-        listening = targets.listeners(port)
+        listening = processes.listeners(port)
         assert set(listening) == {proc.pid, *(c.pid for c in psutil.Process(proc.pid).children())}
         other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
         try:
@@ -284,7 +284,7 @@ def test_attaching_to_the_wrong_process_names_nginx(tmp_path, netmem_cmd):
 
 
 def test_spawned_nginx_tree_is_gone_afterwards(tmp_path, netmem_cmd):
-    port = targets.free_port()
+    port = addresses.free_port()
     command = " ".join(nginx_command(tmp_path, port))
     result = _cli(netmem_cmd, "connections", "--connections", "20", "--spawn", command, "--address",
                   f"127.0.0.1:{port}", "--protocol", "http", "--include-children", "--json", str(tmp_path / "n.json"))

@@ -15,7 +15,6 @@ Prints one JSON line of counts; exit status 0 only if everything ran to the end.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 import tempfile
@@ -27,11 +26,9 @@ os.environ.setdefault("NETMEM_GUI_SETTINGS", os.path.join(tempfile.mkdtemp(), "s
 os.environ.setdefault("NETMEM_DATA_DIR", tempfile.mkdtemp())
 
 from PySide6.QtCore import QObject, QTimer
-from PySide6.QtWidgets import QApplication
+from stress_window import run_in_window
 
 from netmem_gui.core.config import RunConfig
-from netmem_gui.gui.loop import close_loop, make_loop
-from netmem_gui.gui.settings import make_settings
 from netmem_gui.gui.window import MainWindow
 
 SECONDS = float(os.environ.get("STRESS_SECONDS", "8"))
@@ -104,17 +101,7 @@ async def stress(window: MainWindow) -> dict:
 
 
 def main() -> int:
-    app = QApplication.instance() or QApplication([])
-    app.setQuitOnLastWindowClosed(False)
-    loop = make_loop(app)
-    window = MainWindow(make_settings(), persist=False)
-    window.show()
-    try:
-        counts = loop.run_until_complete(stress(window))
-    finally:
-        window.close()
-        close_loop(loop)
-    print(json.dumps(counts))
+    counts = run_in_window(stress)
     ok = counts["runs"] >= len(RUNS) and counts["completed"] == counts["runs"] and counts["made"] > 0
     return 0 if ok else 1
 

@@ -11,7 +11,6 @@ Prints one JSON line of counts; exit status 0 only if everything ran to the end.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 import tempfile
@@ -20,11 +19,10 @@ import threading
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("NETMEM_GUI_SETTINGS", os.path.join(tempfile.mkdtemp(), "settings.ini"))
 
-from PySide6.QtWidgets import QApplication
+
+from stress_window import run_in_window
 
 from netmem_gui.core.config import RunConfig
-from netmem_gui.gui.loop import close_loop, make_loop
-from netmem_gui.gui.settings import make_settings
 from netmem_gui.gui.window import MainWindow
 
 MESSAGES = int(os.environ.get("STRESS_MESSAGES", "20000"))
@@ -107,17 +105,7 @@ async def stress(window: MainWindow) -> dict:
 
 
 def main() -> int:
-    app = QApplication.instance() or QApplication([])
-    app.setQuitOnLastWindowClosed(False)
-    loop = make_loop(app)
-    window = MainWindow(make_settings(), persist=False)
-    window.show()
-    try:
-        counts = loop.run_until_complete(stress(window))
-    finally:
-        window.close()
-        close_loop(loop)
-    print(json.dumps(counts))
+    counts = run_in_window(stress)
     ok = (counts["completed"] and counts["echoed"] == MESSAGES and counts["timers"] == CHAINS * TIMERS_PER_CHAIN
           and counts["threadsafe"] == THREADSAFE and counts["loop_echoed"] == LOOP_CLIENTS * LOOP_ROUNDS)
     return 0 if ok else 1
