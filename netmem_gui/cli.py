@@ -7,8 +7,10 @@ import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__, cli_library
+from .cli_library import Command
 from .core.config import SCENARIOS
 from .core.entry import WORKER_FLAG, Exit
+from .core.errors import NetmemError
 from .core.options import SCENARIO_HELP, OneLineErrorParser, add_run_options, config_from_args
 from .core.text import shown
 
@@ -19,12 +21,7 @@ if TYPE_CHECKING:
     from .core.stopping import StopSignals
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineErrorParser(prog="netmem", description="Memory profiler for network workloads.")
-    parser.add_argument("--version", action="version", version=f"netmem {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineErrorParser)
-    run = commands.add_parser("run", help="run a scenario and report the memory it used",
-                              description="Run a scenario against a server and report the memory it used.")
+def _run_arguments(run: argparse.ArgumentParser) -> None:
     groups = add_run_options(run)
     groups["run"].add_argument("scenario", choices=SCENARIOS, help=SCENARIO_HELP)
     output = groups["output"]
@@ -35,8 +32,21 @@ def build_parser() -> argparse.ArgumentParser:
                              " tolerance is the limit of the 'High per-connection memory' finding")
     output.add_argument("--fail-on-leak", action="store_true",
                         help=f"exit with status {Exit.LEAK.value} when the leak verdict is POSSIBLE LEAK")
-    commands.add_parser("schema", help="print the JSON Schema of the run record")
-    cli_library.add_commands(commands)
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .core import record
+
+    sys.stdout.write(record.schema_text())
+    return Exit.OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(prog="netmem", description="Memory profiler for network workloads.")
+    parser.add_argument("--version", action="version", version=f"netmem {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineErrorParser)
+    for command in COMMANDS:
+        command.add_to(commands)
     return parser
 
 
@@ -80,16 +90,6 @@ async def _run_until_done(run: Run, signals: StopSignals) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .core import lifecycle
-
-    try:
-        return _run(args)
-    except lifecycle.NOT_STARTABLE as exc:
-        print(f"netmem: error: {shown(exc)}", file=sys.stderr)
-        return Exit.USAGE
-
-
-def _run(args: argparse.Namespace) -> int:
     import asyncio
 
     from .core import expectations, lifecycle, report
@@ -118,6 +118,14 @@ def _run(args: argparse.Namespace) -> int:
     return outcome.status
 
 
+COMMANDS = (
+    Command("run", "run a scenario and report the memory it used", _run_arguments, cmd_run,
+            description="Run a scenario against a server and report the memory it used."),
+    Command("schema", "print the JSON Schema of the run record", lambda parser: None, cmd_schema),
+    *cli_library.COMMANDS,
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == [WORKER_FLAG]:
@@ -126,15 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_worker(argv[1:])
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "schema":
-            from .core import record
-
-            sys.stdout.write(record.schema_text())
-            return Exit.OK
-        status = cli_library.dispatch(args)
-        if status is not None:
-            return status
-        return cmd_run(args)
+        return args.handler.run(args)
+    except NetmemError as exc:  # bad input, one line: the one place the command line turns it into a status
+        print(f"netmem: error: {shown(exc)}", file=sys.stderr)
+        return exc.status
     except OSError as exc:
         print(f"netmem: error: {shown(exc.strerror or exc)}", file=sys.stderr)
         return Exit.FAILED
@@ -142,3 +145,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -1,25 +1,41 @@
-"""The `netmem runs`, `netmem compare` and `netmem check` commands, and saving each run into the library."""
+"""What a `netmem` command is (Command), and the `runs`, `compare` and `check` commands."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .core import library, record, tables, text
 from .core.entry import Exit
 
 FORMATS = ("text", "markdown", "json")
-# Everything that means "the input can't be used": one line on stderr and status 2. The errors of compare and
-# expectations are caught by cmd_compare and cmd_check, which import those modules (numpy, jsonschema) only when
-# they run: `netmem runs` lists 2,000 runs in less time than importing them takes.
-BAD_INPUT = (record.RecordError, library.LibraryError)
 
 
-def add_commands(commands: Any) -> None:
-    """Add `runs`, `compare` and `check` to the `netmem` parser's subcommands."""
-    runs = commands.add_parser("runs", help="list the run library (or label or delete a run in it)")
+@dataclass(frozen=True)
+class Command:
+    """One `netmem` command: its name and help, the arguments it takes, and what it does (its exit status).
+
+    Bad input raises a NetmemError, which `netmem`'s main turns into one line and that error's status.
+    """
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    description: str | None = None
+
+    def add_to(self, commands: Any) -> argparse.ArgumentParser:
+        parser = commands.add_parser(self.name, help=self.help, description=self.description)
+        self.add_arguments(parser)
+        parser.set_defaults(handler=self)
+        return parser
+
+
+def _runs_arguments(runs: argparse.ArgumentParser) -> None:
     runs.add_argument("--format", choices=("text", "json"), default="text")
     actions = runs.add_subparsers(dest="runs_action", metavar="ACTION", parser_class=type(runs))
     label = actions.add_parser("label", help="give a run a label (an empty TEXT removes it)")
@@ -29,7 +45,8 @@ def add_commands(commands: Any) -> None:
     delete.add_argument("id", metavar="ID")
     delete.add_argument("--yes", action="store_true", help="don't ask first")
 
-    cmp = commands.add_parser("compare", help="compare runs; exit 1 when a gated figure regressed")
+
+def _compare_arguments(cmp: argparse.ArgumentParser) -> None:
     cmp.add_argument("base", metavar="BASE", help="the base run: a record file or a library ID")
     cmp.add_argument("new", metavar="NEW", nargs="+", help="the run(s) to compare with it")
     # No default here: it is compare.DEFAULT_THRESHOLD_PERCENT, taken when the command runs (cmd_compare).
@@ -37,27 +54,11 @@ def add_commands(commands: Any) -> None:
                      help="growth of a gated figure that counts as a regression, in %% (default 10)")
     cmp.add_argument("--format", choices=FORMATS, default="text")
 
-    chk = commands.add_parser("check", help="check a run against expected values; exit 1 on a breach")
+
+def _check_arguments(chk: argparse.ArgumentParser) -> None:
     chk.add_argument("run", metavar="RUN", help="a record file or a library ID")
     chk.add_argument("--expect", required=True, metavar="FILE", help="the expectations file (TOML)")
     chk.add_argument("--format", choices=FORMATS, default="text")
-
-
-def dispatch(args: argparse.Namespace) -> int | None:
-    """Run one of this module's commands; None when `args.command` isn't one of them."""
-    handler = {"runs": cmd_runs, "compare": cmd_compare, "check": cmd_check}.get(args.command)
-    if handler is None:
-        return None
-    try:
-        return handler(args)
-    except BAD_INPUT as exc:
-        return bad_input(exc)
-
-
-def bad_input(exc: Exception) -> int:
-    """Say what can't be used, in one line on stderr; the command's status is then Exit.USAGE."""
-    print(f"netmem: error: {text.shown(exc)}", file=sys.stderr)
-    return Exit.USAGE
 
 
 def load(ref: str) -> record.Record:
@@ -65,29 +66,23 @@ def load(ref: str) -> record.Record:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .core import compare
+    from .core import compare  # here: numpy and jsonschema cost `netmem runs` more than listing 2,000 runs does
 
-    try:
-        threshold = compare.check_threshold(
-            compare.DEFAULT_THRESHOLD_PERCENT if args.threshold is None else args.threshold)
-        refs = [args.base, *args.new]
-        result = compare.compare([load(r) for r in refs], refs, threshold)
-        print(compare.render(result, args.format))
-    except compare.CompareError as exc:
-        return bad_input(exc)
+    threshold = compare.check_threshold(
+        compare.DEFAULT_THRESHOLD_PERCENT if args.threshold is None else args.threshold)
+    refs = [args.base, *args.new]
+    result = compare.compare([load(r) for r in refs], refs, threshold)
+    print(compare.render(result, args.format))
     return Exit.REGRESSED if result.regressed else Exit.OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from .core import expectations
 
-    try:
-        doc = expectations.load(args.expect)
-        rec = load(args.run)
-        result = expectations.check(rec, doc, args.run, args.expect)
-        print(expectations.render(result, args.format))
-    except expectations.ExpectationsError as exc:
-        return bad_input(exc)
+    doc = expectations.load(args.expect)
+    rec = load(args.run)
+    result = expectations.check(rec, doc, args.run, args.expect)
+    print(expectations.render(result, args.format))
     return Exit.REGRESSED if result.breached else Exit.OK
 
 
@@ -134,3 +129,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for e in damaged:
         print(text.shown(f"DAMAGED {e.id}: {e.damaged}"))
     return Exit.OK
+
+
+COMMANDS = (
+    Command("runs", "list the run library (or label or delete a run in it)", _runs_arguments, cmd_runs),
+    Command("compare", "compare runs; exit 1 when a gated figure regressed", _compare_arguments, cmd_compare),
+    Command("check", "check a run against expected values; exit 1 on a breach", _check_arguments, cmd_check),
+)

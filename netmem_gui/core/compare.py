@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from . import tables, targets
+from .errors import NetmemError
 from .figures import (
     FIGURES,
     SCENARIO_ORDER,
@@ -49,7 +50,7 @@ from .verdict import leak_verdict, names_a_leak
 DEFAULT_THRESHOLD_PERCENT = 10.0
 
 
-class CompareError(ValueError):
+class CompareError(NetmemError, ValueError):
     """Input the diff can't use (fewer than two records, a bad threshold); one line."""
 
 

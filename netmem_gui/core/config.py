@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import NetmemError
+
 SCENARIOS = ("connections", "messages", "stability", "all", "observe")  # `all` runs the first three
 HOSTS = ("isolated", "inapp")
 PROTOCOLS = ("echo", "redis", "http", "idle")
@@ -25,7 +27,7 @@ MAX_INJECT_LEAK_BYTES = 16 * 1024 * 1024
 MAX_ROUNDS = 100_000
 
 
-class ConfigError(ValueError):
+class ConfigError(NetmemError, ValueError):
     """A run configuration that cannot be run; the message is one line for the user."""
 
 
@@ -84,6 +86,11 @@ class RunConfig:
         if self.spawn is not None:
             return "spawn"
         return "server" if self.server else "builtin"
+
+    @property
+    def is_external(self) -> bool:
+        """Whether the target is a server netmem did not write, measured by PID with no code of netmem's in it."""
+        return self.target_kind() in EXTERNAL_KINDS
 
     def peak_connections(self) -> int:
         """Most connections held open at once by any scenario of this run."""

@@ -35,6 +35,7 @@ import jsonschema
 
 from . import files, tables
 from .analysis import AFTER_N_CONNECTIONS
+from .errors import NetmemError
 from .figures import title
 from .record import Record
 from .targets import target_name, target_text
@@ -49,7 +50,7 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB)\s*$")
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 
 
-class ExpectationsError(ValueError):
+class ExpectationsError(NetmemError, ValueError):
     """An expectations file that can't be used; the message is one line naming the file and the problem."""
 
 

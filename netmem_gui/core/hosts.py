@@ -17,11 +17,11 @@ import psutil
 
 from .children import spawn_options, worker_command
 from .collector import COLLECTOR
-from .config import EXTERNAL_KINDS, RunConfig
+from .config import RunConfig
 from .scenarios import Emit, Event, run_scenarios
 from .tracing import Tracer
 from .userserver import ServerLoadError, make_server
-from .workload import EchoServer, WorkloadError, watch_lag
+from .workload import EchoServer, watch_lag
 
 STOP_GRACE_S = 10.0
 
@@ -151,19 +151,11 @@ class InAppHost:
             inbox.put({"type": "lag", "t": t, "lag": lag})
 
         async def body() -> None:
-            if config.target_kind() in EXTERNAL_KINDS:
-                from .targets import ExternalTarget
+            if config.is_external:
+                from .targets import on_external_target
 
-                assert config.attach_pid is not None
-                try:
-                    external = ExternalTarget(config.attach_pid, config.address, config)
-                except WorkloadError as exc:
-                    inbox.put({"type": "end", "completed": False, "reason": str(exc)})
-                    return
-                try:
-                    await run_scenarios(config, external, inbox.put, stopping)
-                finally:
-                    external.close()
+                await on_external_target(config, lambda target: run_scenarios(config, target, inbox.put, stopping),
+                                         inbox.put)
                 return
             tracer = Tracer()
             if config.trace_allocations:

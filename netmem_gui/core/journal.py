@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from . import record
 from .config import RunConfig
+from .errors import NetmemError
 from .files import MAX_RECORD_BYTES, read_user_file
 
 if TYPE_CHECKING:  # run.py imports numpy and the hosts; listing the library needs neither
@@ -32,7 +33,7 @@ SUFFIX = ".journal"
 _SKIPPED_EVENTS = ("progress", "lag")
 
 
-class JournalError(ValueError):
+class JournalError(NetmemError, ValueError):
     """A journal that can't be turned back into a run; one line, naming the file."""
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import journal, record
+from .errors import NetmemError
 from .files import write_user_file
 from .text import TextError, checked, shown
 from .verdict import leak_verdict
@@ -25,7 +26,7 @@ INDEX_FORMAT = "netmem.library-index/1"
 _SAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
-class LibraryError(ValueError):
+class LibraryError(NetmemError, ValueError):
     """An ID that names no run (or more than one), or a library folder that can't be used; one line."""
 
 

@@ -11,23 +11,19 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from . import expectations, library, locust, record, stopping
-from .config import ConfigError, RunConfig
+from . import library, locust, record, stopping
+from .config import RunConfig
 from .entry import Exit
 from .limits import check_fd_limit
 from .run import Run
 from .targets import check_target
 from .userserver import app_dir_of, load
 from .verdict import leak_verdict, names_a_leak
-from .workload import WorkloadError, check_port
-
-# Everything that means "this run can't start as asked": one line for the user and Exit.USAGE.
-NOT_STARTABLE = (ConfigError, record.RecordError, WorkloadError, expectations.ExpectationsError,
-                 library.LibraryError, locust.LocustError)
+from .workload import check_port
 
 
 def prepare(config: RunConfig, outputs: Iterable[str | os.PathLike[str]] = (), keep: bool = False) -> RunConfig:
-    """Every check that can fail before a run starts; raises one of NOT_STARTABLE. `outputs`: files to be written;
+    """Every check that can fail before a run starts; raises a NetmemError (one line). `outputs`: files to be written;
     `keep`: the run goes to the run library, which must then be a folder (or not exist yet)."""
     config.validate()
     if config.server:

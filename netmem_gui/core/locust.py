@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from .addresses import this_machine
+from .errors import NetmemError
 from .sampler import ColumnBuffer
 
 STATS_PATH = "/stats/requests"
@@ -33,7 +34,7 @@ SPAWNING, RUNNING, STOPPED = "Locust spawning", "Locust running {users} users", 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no proxy: the master is on this machine
 
 
-class LocustError(ValueError):
+class LocustError(NetmemError, ValueError):
     """A Locust URL that can't be watched (not this machine, no answer, not Locust); one line for the user."""
 
 

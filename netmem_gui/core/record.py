@@ -11,6 +11,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import files
+from .errors import NetmemError
 from .text import shown
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ Record = dict[str, Any]
 T = TypeVar("T")
 
 
-class RecordError(ValueError):
+class RecordError(NetmemError, ValueError):
     """A file that is not a valid run record; the message is one line naming the file and the problem."""
 
 

@@ -15,7 +15,7 @@ import psutil
 
 from .. import __version__
 from . import analysis, findings, processes, record, spawn, targets
-from .config import EXTERNAL_KINDS, RunConfig
+from .config import RunConfig
 from .hosts import Host, make_host
 from .locust import LocustWatch, check_url
 from .memory import MemoryReader, ProcessGone
@@ -318,7 +318,7 @@ async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None
         nonlocal sampler
         if event["type"] == "target" and sampler is None:
             try:
-                reader = targets.memory_reader(event["pid"], config) if config.target_kind() in EXTERNAL_KINDS else None
+                reader = targets.memory_reader(event["pid"], config) if config.is_external else None
                 sampler = Sampler(event["pid"], config.interval_ms / 1000, run.t0, run.samples, reader)
                 sampler.start()
                 if run.config.locust_url and run.load is None:
@@ -360,7 +360,7 @@ def watch_locust(run: Run, pid: int, stop: asyncio.Event) -> LocustWatch:
     """The Locust watch of a run: polls at the sampling interval; its checkpoints and stop reach the run on the
     loop's thread, as every event does."""
     loop = asyncio.get_running_loop()
-    if run.config.target_kind() in EXTERNAL_KINDS:  # the same memory as the samples (a process tree, USS ...)
+    if run.config.is_external:  # the same memory as the samples (a process tree, USS ...)
         tree = targets.memory_reader(pid, run.config)
         reader: Any = tree
 

@@ -7,12 +7,13 @@ import asyncio
 import shutil
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psutil
 
 from .addresses import check_local, parse_address
-from .config import RunConfig, TargetError
+from .config import EXTERNAL_KINDS, RunConfig, TargetError
 from .memory import MemoryReader, ProcessGone
 from .processes import describe, established_connections, listeners, process_name, socket_inodes, tree
 from .spawn import split_command
@@ -31,7 +32,7 @@ KIND_WORDS = {"attach": "attached", "spawn": "started by netmem"}
 def target_name(rec: dict[str, Any]) -> str | None:
     """The user's server a run measured, in a few words ("redis-server (pid 4242)"); None for netmem's own."""
     t = rec.get("target")
-    if not t or t.get("kind") not in ("attach", "spawn"):
+    if not t or t.get("kind") not in EXTERNAL_KINDS:
         return None
     return f"{t.get('name') or 'process'} (pid {t.get('pid')})"
 
@@ -322,3 +323,19 @@ class ExternalTarget:
 
     def close(self) -> None:
         self._memory.close()
+
+
+async def on_external_target(config: RunConfig, body: Callable[[ExternalTarget], Awaitable[None]],
+                             emit: Callable[[dict[str, Any]], None]) -> None:
+    """Run body(target) on the config's external target, closed afterwards; one that can't be measured any more
+    (it ended before the run began) ends the run with its reason instead. Both hosts start their load this way."""
+    assert config.attach_pid is not None
+    try:
+        external = ExternalTarget(config.attach_pid, config.address, config)
+    except WorkloadError as exc:
+        emit({"type": "end", "completed": False, "reason": str(exc)})
+        return
+    try:
+        await body(external)
+    finally:
+        external.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import re
 
+from .errors import NetmemError
+
 # C0 and C1 controls, DEL, lone surrogates (undecodable bytes of a file name or argv), and the bidirectional
 # overrides, line and paragraph separators that can make a line show something other than what it holds.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
@@ -26,7 +28,7 @@ def shown(value: object) -> str:
     return _UNSAFE.sub(_escape, str(value))
 
 
-class TextError(ValueError):
+class TextError(NetmemError, ValueError):
     """Text that can't be kept (not valid Unicode); one line."""
 
 

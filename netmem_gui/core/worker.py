@@ -25,7 +25,7 @@ from typing import Any
 
 from .allocator import pin_malloc_thresholds
 from .children import spawn_options, worker_command
-from .config import EXTERNAL_KINDS, RunConfig
+from .config import RunConfig
 from .limits import raise_fd_limit
 from .memory import MemoryReader, ProcessGone
 from .scenarios import run_scenarios
@@ -157,20 +157,11 @@ async def _load_main(config: RunConfig) -> None:
         sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
         sys.stdout.flush()
 
-    if config.target_kind() in EXTERNAL_KINDS:
+    if config.is_external:
         # A server of the user's, already listening (the parent started a --spawn command): measured by PID.
-        from .targets import ExternalTarget
+        from .targets import on_external_target
 
-        assert config.attach_pid is not None
-        try:
-            external = ExternalTarget(config.attach_pid, config.address, config)
-        except WorkloadError as exc:
-            emit({"type": "end", "completed": False, "reason": str(exc)})
-            return
-        try:
-            await _run_until_stopped(config, external, emit)
-        finally:
-            external.close()
+        await on_external_target(config, lambda target: _run_until_stopped(config, target, emit), emit)
         return
     serve = [*worker_command("serve"), f"--lag-ms={config.interval_ms}",
              *(["--trace"] if config.trace_allocations else []),

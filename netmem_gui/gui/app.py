@@ -12,6 +12,7 @@ from .. import __version__
 from ..core import lifecycle
 from ..core.config import SCENARIOS, RunConfig
 from ..core.entry import Exit
+from ..core.errors import NetmemError
 from ..core.options import OneLineErrorParser, add_run_options, config_from_args
 from ..core.stopping import StopSignals
 
@@ -116,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             config = config_from_args(args)
             config = lifecycle.prepare(config, [p for p in (args.export, args.screenshot) if p])
-    except lifecycle.NOT_STARTABLE as exc:
-        return _fail(str(exc), Exit.USAGE)
+    except NetmemError as exc:  # the command line's one place for bad input
+        return _fail(str(exc), exc.status)
 
     # Qt is imported only now: the worker and argument errors above never pay for it.
     import PySide6

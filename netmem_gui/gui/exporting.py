@@ -14,6 +14,7 @@ from PySide6.QtCore import QBuffer, QByteArray, QIODevice
 from PySide6.QtGui import QImage, QPixmap
 
 from ..core import files, record
+from ..core.errors import NetmemError
 from ..core.record import Record
 
 KINDS = {".json": "Run record (*.json)", ".png": "Plot as PNG (*.png)", ".svg": "Plot as SVG (*.svg)",
@@ -27,7 +28,7 @@ DATA_KINDS = (".json", ".csv")
 CSV_CHUNK_ROWS = 10_000  # about 10 ms of writing
 
 
-class ExportError(ValueError):
+class ExportError(NetmemError, ValueError):
     """An export that can't be made; one line for the user."""
 
 

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from ..core import lifecycle, opening, record, tables
 from ..core.config import ConfigError, RunConfig
+from ..core.errors import NetmemError
 from ..core.record import Record, RecordError
 from ..core.run import Run, execute
 from . import exporting, live
@@ -307,7 +308,7 @@ class MainWindow(QMainWindow):
             if config is None:
                 config, label = self.form.config(), self.form.run_label()
             config = lifecycle.prepare(config, [export] if export else [], keep=True)
-        except lifecycle.NOT_STARTABLE as exc:
+        except NetmemError as exc:
             self._error("Cannot start the run", str(exc))
             return None
         # The form shows what is running, whoever started it (the Start button, the scripted mode, a test).
