@@ -287,6 +287,47 @@ def compare(records: Sequence[Record], names: Sequence[str] | None = None,
 
 # ---- rendering -------------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class TableRow:
+    """One line of the comparison table, worded as every view words it: a scope's title, or a figure's cells
+    (its name, the BASE value, then for each other run its value, change, % and gate)."""
+
+    cells: list[str]
+    is_scope: bool = False
+    regressed: frozenset[int] = frozenset()  # the other runs (0 = the first after BASE) whose change regressed
+    notes: dict[int, str] = field(default_factory=dict)  # why a change is noise or n/a, by the same index
+
+
+def table_header(cmp: Comparison) -> list[str]:
+    """The table's column titles: figure, BASE, then value, change, % and gate for each other run."""
+    multi = len(cmp.runs) > 2
+    header = ["figure", "BASE"]
+    for i in range(1, len(cmp.runs)):
+        tag = f" {i + 1}" if multi else ""
+        header += [f"NEW{tag}" if not multi else f"RUN{tag}", f"change{tag}", f"%{tag}", f"gate{tag}"]
+    return header
+
+
+def table_rows(cmp: Comparison, style: str = "text") -> list[TableRow]:
+    """The table's rows, in `style`: "text" (the CLI's), "markdown", or "plain" (no markup, for a widget)."""
+    width = 2 + 4 * (len(cmp.runs) - 1)
+    rows = []
+    scope = None
+    for row in cmp.rows:
+        if row.figure.scope != scope:
+            scope = row.figure.scope
+            title = SCOPE_TITLES[scope]
+            title = {"markdown": f"**{title}**", "text": f"[{title}]"}.get(style, title)
+            rows.append(TableRow([title] + [""] * (width - 1), is_scope=True))
+        name = row.figure.title + (" (gated)" if row.figure.gated else "")
+        cells = ["  " + name if style == "text" else name, _fmt(row.figure, row.base)]
+        for c in row.changes:
+            cells += _change_cells(row.figure, c, markdown=style == "markdown")
+        rows.append(TableRow(cells, regressed=frozenset(i for i, c in enumerate(row.changes) if c.regressed),
+                             notes={i: c.note for i, c in enumerate(row.changes) if c.note}))
+    return rows
+
+
 def _change_cells(fig: Figure, c: Change, markdown: bool) -> list[str]:
     if c.change is None:
         delta, pct = c.note or "", ""
@@ -305,7 +346,8 @@ def _change_cells(fig: Figure, c: Change, markdown: bool) -> list[str]:
     return [_fmt(fig, c.value), delta, pct, gate]
 
 
-def _header(cmp: Comparison) -> list[str]:
+def run_headings(cmp: Comparison) -> list[str]:
+    """One line per run (role, name, label, scenario, host, start, completeness), and what they measured."""
     out = []
     for i, run in enumerate(cmp.runs):
         role = "BASE" if i == 0 else ("NEW" if len(cmp.runs) == 2 else f"RUN {i + 1}")
@@ -323,28 +365,8 @@ def _header(cmp: Comparison) -> list[str]:
     return out
 
 
-def _table(cmp: Comparison, markdown: bool) -> tuple[list[str], list[list[str]]]:
-    multi = len(cmp.runs) > 2
-    header = ["figure", "BASE"]
-    for i in range(1, len(cmp.runs)):
-        tag = f" {i + 1}" if multi else ""
-        header += [f"NEW{tag}" if not multi else f"RUN{tag}", f"change{tag}", f"%{tag}", f"gate{tag}"]
-    rows = []
-    scope = None
-    for row in cmp.rows:
-        if row.figure.scope != scope:
-            scope = row.figure.scope
-            title = SCOPE_TITLES[scope]
-            rows.append([f"**{title}**" if markdown else f"[{title}]"] + [""] * (len(header) - 1))
-        name = row.figure.title + (" (gated)" if row.figure.gated else "")
-        cells = [name if markdown else "  " + name, _fmt(row.figure, row.base)]
-        for c in row.changes:
-            cells += _change_cells(row.figure, c, markdown)
-        rows.append(cells)
-    return header, rows
-
-
-def _verdict_line(cmp: Comparison) -> str:
+def verdict_line(cmp: Comparison) -> str:
+    """The comparison's verdict in one line: what regressed and by how much, or that nothing gated did."""
     if not cmp.regressed:
         return f"No gated figure regressed (threshold {cmp.threshold_percent:g} %)."
     parts = []
@@ -359,23 +381,21 @@ def _verdict_line(cmp: Comparison) -> str:
 
 
 def render_text(cmp: Comparison) -> str:
-    out = ["netmem compare", *_header(cmp), ""]
-    header, rows = _table(cmp, markdown=False)
-    out += tables.text_table(header, rows)
+    out = ["netmem compare", *run_headings(cmp), ""]
+    out += tables.text_table(table_header(cmp), [row.cells for row in table_rows(cmp, "text")])
     if cmp.notes:
         out += ["", *[shown(f"Note: {n}") for n in cmp.notes]]
-    out += ["", _verdict_line(cmp)]
+    out += ["", verdict_line(cmp)]
     return "\n".join(out)
 
 
 def render_markdown(cmp: Comparison) -> str:
     icon = ":x:" if cmp.regressed else ":white_check_mark:"
-    out = [f"### netmem compare {icon}", "", *[f"- {tables.md_escape(h)}" for h in _header(cmp)], ""]
-    header, rows = _table(cmp, markdown=True)
-    out += tables.markdown_table(header, rows)
+    out = [f"### netmem compare {icon}", "", *[f"- {tables.md_escape(h)}" for h in run_headings(cmp)], ""]
+    out += tables.markdown_table(table_header(cmp), [row.cells for row in table_rows(cmp, "markdown")])
     if cmp.notes:
         out += ["", *[f"> {tables.md_escape(n)}" for n in cmp.notes]]
-    out += ["", f"**{_verdict_line(cmp)}**" if cmp.regressed else _verdict_line(cmp)]
+    out += ["", f"**{verdict_line(cmp)}**" if cmp.regressed else verdict_line(cmp)]
     return "\n".join(out)
 
 

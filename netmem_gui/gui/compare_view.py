@@ -343,60 +343,38 @@ class CompareView(QWidget):
             return
         cmp = compare.compare(records, names, self.threshold.value())
         self.comparison = cmp
-        header, _ = compare._table(cmp, markdown=False)  # the CLI's own columns and wording
-        header = [h.replace("%", "% change") if h.startswith("%") else h for h in header]
+        header = [h.replace("%", "% change") if h.startswith("%") else h for h in compare.table_header(cmp)]
         self.table.clear()
         self.table.setColumnCount(len(header))
         self.table.setHorizontalHeaderLabels(header)
-        rows = self._rows(cmp)
+        rows = compare.table_rows(cmp, "plain")  # the CLI's own columns and wording
         self.table.setRowCount(len(rows))
-        for r, (cells, scope, regressed, tips) in enumerate(rows):
-            for col, text in enumerate(cells):
+        for r, row in enumerate(rows):
+            for col, text in enumerate(row.cells):
+                if col >= 2 and (col - 2) % 4 == 3 and (col - 2) // 4 in row.regressed:
+                    text = "▲ REGRESSED"  # said in words as well as in colour
                 cell = QTableWidgetItem(text)
                 if col > 0:
                     cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                if scope:
+                if row.is_scope:
                     font = QFont()
                     font.setBold(True)
                     cell.setFont(font)
                     cell.setBackground(SCOPE_BRUSH)
                 group = (col - 2) // 4 if col >= 2 else None
-                if group is not None and group in regressed:
+                if group is not None and group in row.regressed:
                     cell.setBackground(REGRESSED_BRUSH)
-                if group is not None and tips.get(group):
-                    cell.setToolTip(tips[group])
+                if group is not None and row.notes.get(group):
+                    cell.setToolTip(row.notes[group])
                 self.table.setItem(r, col, cell)
         head = self.table.horizontalHeader()
         head.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         head.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         colour = "#a0151b" if cmp.regressed else "#1a5e2a"
-        heads = "<br>".join(html.escape(h) for h in compare._header(cmp))
-        line = html.escape(compare._verdict_line(cmp))
+        heads = "<br>".join(html.escape(h) for h in compare.run_headings(cmp))
+        line = html.escape(compare.verdict_line(cmp))
         self.verdict.setText(f"{heads}<br><b style='color:{colour}'>{line}</b>")
         self.notes.setText("\n".join(f"Note: {n}" for n in cmp.notes))
-
-    @staticmethod
-    def _rows(cmp: compare.Comparison) -> list[tuple[list[str], bool, set[int], dict[int, str]]]:
-        """(cells, is a scope title, indexes of regressed runs, notes by run) per table row, as the CLI words them."""
-        width = 2 + 4 * (len(cmp.runs) - 1)
-        out: list[tuple[list[str], bool, set[int], dict[int, str]]] = []
-        scope = None
-        for row in cmp.rows:
-            if row.figure.scope != scope:
-                scope = row.figure.scope
-                out.append(([compare.SCOPE_TITLES[scope]] + [""] * (width - 1), True, set(), {}))
-            cells = [row.figure.title + (" (gated)" if row.figure.gated else ""), compare._fmt(row.figure, row.base)]
-            regressed, tips = set(), {}
-            for i, change in enumerate(row.changes):
-                more = compare._change_cells(row.figure, change, markdown=False)
-                if change.regressed:
-                    regressed.add(i)
-                    more[3] = "▲ REGRESSED"  # said in words as well as in colour
-                cells += more
-                if change.note:
-                    tips[i] = change.note
-            out.append((cells, False, regressed, tips))
-        return out
 
     # --- exporting -----------------------------------------------------------------------------------------
 

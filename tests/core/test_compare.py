@@ -287,3 +287,22 @@ def test_curves_aligned_at_one_phase_start_there():
     conn_only["phases"] = [p for p in conn_only["phases"] if p["scenario"] == "connections"]
     assert cmp.align_curves([base, conn_only], at="stability/cycles")[1].t_s.size == 0
     assert not any(math.isnan(x) for x, _ in a.phase_starts)
+
+
+def test_the_table_rows_are_one_model_for_every_view():
+    """The app's table and the CLI's text and Markdown come from the same rows; only their markup differs."""
+    base = real_record()
+    new = edited(base, peak_rss_bytes=base["summary"]["peak_rss_bytes"] * 2)
+    result = cmp.compare([base, new], ["base", "new"])
+    plain, text, markdown = (cmp.table_rows(result, style) for style in ("plain", "text", "markdown"))
+    assert len(plain) == len(text) == len(markdown) and len(cmp.table_header(result)) == len(plain[0].cells)
+    peak = next(r for r in plain if r.cells[0].startswith("Peak RSS"))
+    assert peak.regressed == {0} and peak.cells[-1] == "REGRESSED" and not peak.is_scope
+    titles = [r for r in plain if r.is_scope]
+    assert titles and all(r.cells[0] in cmp.SCOPE_TITLES.values() for r in titles)
+    for p, t, m in zip(plain, text, markdown, strict=True):
+        assert p.is_scope == t.is_scope == m.is_scope and p.regressed == t.regressed == m.regressed
+        assert p.cells[1:] == t.cells[1:] and t.cells[0].strip("[] ") == p.cells[0].strip()
+    rendered = cmp.render(result, "text")
+    assert all(t.cells[0] in rendered for t in text) and cmp.verdict_line(result) in rendered
+    assert all(h in rendered for h in cmp.run_headings(result))
