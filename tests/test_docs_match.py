@@ -71,3 +71,11 @@ def test_readme_layout_names_every_module_of_the_core_and_the_app():
     modules -= {"__init__"}
     assert len(modules) > 40
     assert sorted(modules - named) == []
+
+
+def test_no_module_of_the_package_is_over_600_lines():
+    """A module that grows past this holds several; split it by what its parts are to the user."""
+    sizes = {str(p.relative_to(ROOT)): len(p.read_text(encoding="utf-8").splitlines())
+             for p in (ROOT / "netmem_gui").rglob("*.py")}
+    assert len(sizes) > 50
+    assert {path: n for path, n in sizes.items() if n > 600} == {}

@@ -45,7 +45,7 @@ from .figures import text as _fmt
 from .figures import value as _value
 from .record import Record
 from .text import shown
-from .verdict import leak_verdict, names_a_leak
+from .verdict import names_a_leak, recorded_verdict
 
 DEFAULT_THRESHOLD_PERCENT = 10.0
 
@@ -170,7 +170,7 @@ def same_run(a: Record, b: Record) -> bool:
 
 
 def run_info(rec: Record, name: str) -> RunInfo:
-    verdict, source = leak_verdict(rec)
+    verdict, source = recorded_verdict(rec)
     return RunInfo(name=name, label=rec.get("label"), started_at=rec["started_at"],
                    scenario=rec["config"]["scenario"], host=rec["config"]["host"], completed=rec["completed"],
                    scenarios=tuple(s for s in SCENARIO_ORDER if s in rec["scenarios"]),
@@ -178,7 +178,7 @@ def run_info(rec: Record, name: str) -> RunInfo:
 
 
 def _verdict_change(base: Record, new: Record) -> Change:
-    (bv, bs), (nv, ns) = leak_verdict(base), leak_verdict(new)
+    (bv, bs), (nv, ns) = recorded_verdict(base), recorded_verdict(new)
     note = None
     if bs != ns:
         # Different rules can't be set against each other; the baseline rule is in every record.

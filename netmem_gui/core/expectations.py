@@ -40,7 +40,7 @@ from .figures import title
 from .record import Record
 from .targets import target_name, target_text
 from .text import shown
-from .verdict import leak_verdict
+from .verdict import recorded_verdict
 
 SCHEMA_ID = "netmem.expectations/1"
 SCHEMA_RESOURCE = "expectations-1.schema.json"
@@ -103,7 +103,7 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Judgement:
     """One expectation, judged: `status` is "met", "breached" or "not measured"."""
 
     key: str  # where it sits in the file, e.g. "connections.rss[2]"
@@ -122,11 +122,11 @@ class CheckReport:
     run: str
     expectations: str
     description: str | None
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[Judgement] = field(default_factory=list)
     target: str | None = None  # a line saying the run measured a server of the user's, not netmem's own
 
     @property
-    def breached(self) -> list[Outcome]:
+    def breached(self) -> list[Judgement]:
         return [o for o in self.outcomes if o.status == BREACHED]
 
     def count(self, status: str) -> int:
@@ -170,29 +170,29 @@ def rss_at(rec: Record, connections: int) -> tuple[float, str] | None:
 
 
 def _within(key: str, title: str, measured: float | None, how: str, expected_raw: int | str,
-            tolerance: int | str) -> Outcome:
+            tolerance: int | str) -> Judgement:
     expected = parse_size(expected_raw)
     tol = tolerance_bytes(tolerance, expected)
     # Shown as the file wrote them, so that a reader finds the line to edit.
     expected_text = f"{expected_raw if isinstance(expected_raw, str) else tables.size(expected)}" \
                     f" ± {tolerance if isinstance(tolerance, str) else tables.size(tol)}"
     if measured is None:
-        return Outcome(key, title, expected_text, None, "n/a", NOT_MEASURED, how)
+        return Judgement(key, title, expected_text, None, "n/a", NOT_MEASURED, how)
     off = measured - expected
     status = MET if abs(off) <= tol else BREACHED
     detail = f"{how}; {tables.size(off, signed=True)} from expected"
-    return Outcome(key, title, expected_text, measured, tables.size(measured), status, detail)
+    return Judgement(key, title, expected_text, measured, tables.size(measured), status, detail)
 
 
-def _limit(key: str, title: str, measured: float | None, limit: float, kind: str, unit: str) -> Outcome:
+def _limit(key: str, title: str, measured: float | None, limit: float, kind: str, unit: str) -> Judgement:
     def fmt(v: float) -> str:
         return tables.size(v) if unit == "bytes" else tables.number(v) + (f" {unit}" if unit else "")
 
     expected_text = f"{'at most' if kind == 'max' else 'at least'} {fmt(limit)}"
     if measured is None:
-        return Outcome(key, title, expected_text, None, "n/a", NOT_MEASURED, None)
+        return Judgement(key, title, expected_text, None, "n/a", NOT_MEASURED, None)
     ok = measured <= limit if kind == "max" else measured >= limit
-    return Outcome(key, title, expected_text, measured, fmt(measured), MET if ok else BREACHED)
+    return Judgement(key, title, expected_text, measured, fmt(measured), MET if ok else BREACHED)
 
 
 def check(rec: Record, doc: dict[str, Any], run_name: str = "run", expectations_name: str = "expectations"
@@ -206,7 +206,7 @@ def check(rec: Record, doc: dict[str, Any], run_name: str = "run", expectations_
     host = doc.get("applies_to", {}).get("host")
     if host is not None:
         actual = rec["config"]["host"]
-        add(Outcome("applies_to.host", "Host", host, actual, actual, MET if actual == host else BREACHED,
+        add(Judgement("applies_to.host", "Host", host, actual, actual, MET if actual == host else BREACHED,
                     None if actual == host else "these values were calibrated for another host"))
     figures = rec["scenarios"]
     conn = figures.get("connections", {})
@@ -251,9 +251,9 @@ def check(rec: Record, doc: dict[str, Any], run_name: str = "run", expectations_
         add(_limit("summary.max_delta", title("summary.delta_bytes"), summ.get("delta_bytes"),
                    parse_size(exp_summ["max_delta"]), "max", "bytes"))
     if "verdict" in exp_summ:
-        verdict, source = leak_verdict(rec)
+        verdict, source = recorded_verdict(rec)
         status = NOT_MEASURED if verdict is None else (MET if verdict == exp_summ["verdict"] else BREACHED)
-        add(Outcome("summary.verdict", title("summary.verdict"), exp_summ["verdict"], verdict, verdict or "n/a",
+        add(Judgement("summary.verdict", title("summary.verdict"), exp_summ["verdict"], verdict, verdict or "n/a",
                     status, f"from {source}"))
     return report
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import tables
-from .verdict import leak_verdict
+from .verdict import recorded_verdict
 
 SUMMARY = "summary"
 LOAD = "load"  # the load a Locust cluster put on the process (record["load"]["figures"])
@@ -95,7 +95,7 @@ def value(rec: dict[str, Any], fig: Figure) -> Any:
     """The figure's value in a record (None when not measured)."""
     if fig.scope == SUMMARY:
         if fig.name == "verdict":
-            return leak_verdict(rec)[0]
+            return recorded_verdict(rec)[0]
         return rec["summary"].get(fig.name)
     if fig.scope == LOAD:
         node: Any = (rec.get("load") or {}).get("figures")

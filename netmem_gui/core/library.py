@@ -15,7 +15,7 @@ from . import journal, record
 from .errors import NetmemError
 from .files import write_user_file
 from .text import TextError, checked, shown
-from .verdict import leak_verdict
+from .verdict import recorded_verdict
 
 ENV_DATA_DIR = "NETMEM_DATA_DIR"
 SUFFIX = ".json"
@@ -165,7 +165,7 @@ def start_journal(run: Any, folder: Path | None = None) -> journal.Journal:
 def entry_for(path: Path, rec: record.Record) -> Entry:
     """The list entry of a valid record stored at `path`."""
     figures = rec.get("scenarios", {})
-    verdict, source = leak_verdict(rec)
+    verdict, source = recorded_verdict(rec)
     return Entry(
         id=path.stem,
         path=path,

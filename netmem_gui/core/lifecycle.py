@@ -18,7 +18,7 @@ from .limits import check_fd_limit
 from .run import Run
 from .targets import check_target
 from .userserver import app_dir_of, load
-from .verdict import leak_verdict, names_a_leak
+from .verdict import names_a_leak, recorded_verdict
 from .workload import check_port
 
 
@@ -105,7 +105,7 @@ def finish(run: Run, json_path: str | os.PathLike[str] | None = None, keep: bool
         outcome.status, outcome.verdict = Exit.FAILED, f"the run failed: {run.stop_reason}"
     elif not wrote:
         outcome.status = Exit.USAGE
-    elif fail_on_leak and names_a_leak(leak_verdict(rec)[0]):
+    elif fail_on_leak and names_a_leak(recorded_verdict(rec)[0]):
         outcome.status, outcome.verdict = Exit.LEAK, "leak verdict: POSSIBLE LEAK"
     return outcome
 

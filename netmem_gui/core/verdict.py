@@ -8,7 +8,7 @@ OK = "OK"
 POSSIBLE_LEAK = "POSSIBLE LEAK"
 
 
-def leak_verdict(rec: dict[str, Any]) -> tuple[str | None, str]:
+def recorded_verdict(rec: dict[str, Any]) -> tuple[str | None, str]:
     """(verdict, source): the verdict (None when not measured) and the summary key it came from.
 
     Records made before the trend verdict existed carry only the baseline rule, so that is the fallback.
