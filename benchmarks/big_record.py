@@ -36,7 +36,8 @@ import numpy as np
 
 from netmem_gui.core import files, record
 from netmem_gui.core.config import RunConfig
-from netmem_gui.core.run import Run, execute
+from netmem_gui.core.execute import execute
+from netmem_gui.core.run import Run
 
 
 def base_record() -> record.Record:

@@ -82,7 +82,7 @@ async def _run_until_done(run: Run, signals: StopSignals) -> None:
     """Execute the run; SIGINT or SIGTERM stops it cleanly (core.stopping)."""
     import asyncio
 
-    from .core.run import execute
+    from .core.execute import execute
 
     stop = asyncio.Event()
     signals.connect(stop.set)

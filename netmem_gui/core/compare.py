@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from . import tables, targets
+from . import measured, tables
 from .errors import NetmemError
 from .figures import (
     FIGURES,
@@ -95,7 +95,7 @@ class RunInfo:
     scenarios: tuple[str, ...]
     verdict: str | None
     verdict_source: str
-    target: str = "netmem's built-in echo server"  # what the run measured (targets.target_text)
+    target: str = "netmem's built-in echo server"  # what the run measured (measured.target_text)
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,7 @@ def run_info(rec: Record, name: str) -> RunInfo:
     return RunInfo(name=name, label=rec.get("label"), started_at=rec["started_at"],
                    scenario=rec["config"]["scenario"], host=rec["config"]["host"], completed=rec["completed"],
                    scenarios=tuple(s for s in SCENARIO_ORDER if s in rec["scenarios"]),
-                   verdict=verdict, verdict_source=source, target=targets.target_text(rec))
+                   verdict=verdict, verdict_source=source, target=measured.target_text(rec))
 
 
 def _verdict_change(base: Record, new: Record) -> Change:
@@ -214,9 +214,9 @@ def _figure_change(fig: Figure, base_rec: Record, rec: Record, base: Any, thresh
 def _config_notes(base: Record, rec: Record, who: str) -> list[str]:
     notes = []
     bc, nc = base["config"], rec["config"]
-    if not targets.same_target(base, rec):
-        notes.append(f"DIFFERENT TARGETS: {who} measured {targets.target_text(rec)}, BASE measured"
-                     f" {targets.target_text(base)}: different servers, so every figure differs for that reason alone")
+    if not measured.same_target(base, rec):
+        notes.append(f"DIFFERENT TARGETS: {who} measured {measured.target_text(rec)}, BASE measured"
+                     f" {measured.target_text(base)}: different servers, so every figure differs for that reason alone")
     if bc["host"] != nc["host"]:
         notes.append(f"{who} ran on the {nc['host']} host, BASE on the {bc['host']} host: they measure different"
                      " processes, so memory figures differ for that reason alone")

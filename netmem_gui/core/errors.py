@@ -13,3 +13,7 @@ class NetmemError(Exception):
     """
 
     status: Exit = Exit.USAGE
+
+
+class WorkloadError(NetmemError, RuntimeError):
+    """The workload can't go on (the port can't be bound, say); the message is one line for the user."""

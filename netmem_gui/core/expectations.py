@@ -37,8 +37,8 @@ from . import files, tables
 from .analysis import AFTER_N_CONNECTIONS
 from .errors import NetmemError
 from .figures import title
+from .measured import target_name, target_text
 from .record import Record
-from .targets import target_name, target_text
 from .text import shown
 from .verdict import recorded_verdict
 

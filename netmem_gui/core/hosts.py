@@ -18,7 +18,8 @@ import psutil
 from .children import spawn_options, worker_command
 from .collector import COLLECTOR
 from .config import RunConfig
-from .scenarios import Emit, Event, run_scenarios
+from .events import Emit, Event
+from .scenarios import run_scenarios
 from .tracing import Tracer
 from .userserver import ServerLoadError, make_server
 from .workload import EchoServer, watch_lag

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from .workload import CONNECT_TIMEOUT_S, WorkloadError
+from .errors import WorkloadError
+from .workload import CONNECT_TIMEOUT_S
 
 REPLY_TIMEOUT_S = 5.0  # a reply slower than this ends the run: the server likely speaks another protocol
 MAX_HEADER_BYTES = 64 * 1024

@@ -7,9 +7,9 @@ from typing import Any
 from . import figures, tables
 from .figures import SCOPE_TITLES, title
 from .findings import NOT_RELEASED_SHARE
+from .measured import KIND_WORDS, target_name
 from .record import Record
 from .tables import KIB, MIB
-from .targets import KIND_WORDS, target_name
 
 HANDLER_KINDS = {
     "streams": "a streams handler (reader, writer)",

@@ -10,11 +10,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from .config import RunConfig
+from .events import Emit
 from .protocols import Client, make_client
 from .workload import CONNECT_TIMEOUT_S, LOOPBACK, ClientPool, make_payload
-
-Event = dict[str, Any]
-Emit = Callable[[Event], None]
 
 PROGRESS_EVERY_S = 0.25
 # How long a run in a process of its own waits for its parent to start sampling the target before it goes on.

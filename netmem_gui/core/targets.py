@@ -13,47 +13,15 @@ from typing import Any
 import psutil
 
 from .addresses import check_local, parse_address
-from .config import EXTERNAL_KINDS, RunConfig, TargetError
+from .config import RunConfig, TargetError
+from .errors import WorkloadError
 from .memory import MemoryReader, ProcessGone
 from .processes import describe, established_connections, listeners, process_name, socket_inodes, tree
 from .spawn import split_command
-from .workload import WorkloadError
 
 CHILDREN_REFRESH_S = 1.0  # --include-children: how often the process tree is walked again
 SETTLE_TIMEOUT_S = 2.0
 RECOUNT_S = 5.0  # observe: the exact count of established connections, between cheap counts of socket descriptors
-
-
-# ---- a record's target, in words ------------------------------------------------------------------------------
-
-KIND_WORDS = {"attach": "attached", "spawn": "started by netmem"}
-
-
-def target_name(rec: dict[str, Any]) -> str | None:
-    """The user's server a run measured, in a few words ("redis-server (pid 4242)"); None for netmem's own."""
-    t = rec.get("target")
-    if not t or t.get("kind") not in EXTERNAL_KINDS:
-        return None
-    return f"{t.get('name') or 'process'} (pid {t.get('pid')})"
-
-
-def target_text(rec: dict[str, Any]) -> str:
-    """What a run measured, in words, to set runs side by side ("redis-server, attached, protocol redis, RSS")."""
-    name = target_name(rec)
-    t = rec.get("target") or {}
-    if t.get("kind") == "server":
-        return f"your server {t.get('module')}:{t.get('attr')}, in netmem's server process"
-    if name is None:
-        return "netmem's built-in echo server"
-    tree = " with its children" if t.get("include_children") else ""
-    return (f"{t.get('name') or 'process'}{tree}, {KIND_WORDS.get(t['kind'], t['kind'])}, protocol"
-            f" {t.get('protocol')}, {str(t.get('memory', 'rss')).upper()}")
-
-
-def same_target(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Whether two runs measured the same kind of server the same way (a PID may differ between runs)."""
-    return target_text(a) == target_text(b)
-
 
 
 # ---- the process ------------------------------------------------------------------------------------------------

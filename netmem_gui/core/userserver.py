@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import ConfigError
-from .workload import LOOPBACK, SETTLE_TIMEOUT_S, WorkloadError, settle
+from .errors import WorkloadError
+from .workload import LOOPBACK, SETTLE_TIMEOUT_S, settle
 
 STREAMS, PROTOCOL, FACTORY = "streams", "protocol", "factory"
 EXPECTED = ("a streams handler (async def handler(reader, writer)), an asyncio.Protocol subclass, or a factory"

@@ -26,12 +26,13 @@ from typing import Any
 from .allocator import pin_malloc_thresholds
 from .children import spawn_options, worker_command
 from .config import RunConfig
+from .errors import WorkloadError
 from .limits import raise_fd_limit
 from .memory import MemoryReader, ProcessGone
 from .scenarios import run_scenarios
 from .tracing import Tracer
 from .userserver import ServerLoadError, make_server
-from .workload import WorkloadError, watch_lag
+from .workload import watch_lag
 
 PARENT_CHECK_S = 0.25
 

@@ -9,15 +9,11 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from .errors import NetmemError
+from .errors import WorkloadError
 
 LOOPBACK = "127.0.0.1"
 CONNECT_TIMEOUT_S = 10.0
 SETTLE_TIMEOUT_S = 5.0
-
-
-class WorkloadError(NetmemError, RuntimeError):
-    """The workload can't go on (the port can't be bound, say); the message is one line for the user."""
 
 
 def make_payload(size: int) -> bytes:

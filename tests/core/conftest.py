@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from netmem_gui.core.config import RunConfig
-from netmem_gui.core.run import Run, execute
+from netmem_gui.core.execute import execute
+from netmem_gui.core.run import Run
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,8 @@ from conftest import run_to_end, small_config
 from test_leak_cli import leak_line
 
 from netmem_gui.core import findings, record, report
-from netmem_gui.core.run import Run, execute
+from netmem_gui.core.execute import execute
+from netmem_gui.core.run import Run
 
 LEAK = 64 * 1024
 

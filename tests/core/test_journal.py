@@ -13,8 +13,9 @@ import pytest
 from conftest import small_config
 
 from netmem_gui.core import compare, journal, library, record
-from netmem_gui.core import run as run_module
-from netmem_gui.core.run import Run, execute
+from netmem_gui.core import execute as execute_module
+from netmem_gui.core.execute import execute
+from netmem_gui.core.run import Run
 
 
 def journaled_run(folder, scenario="stability", **overrides):
@@ -74,7 +75,7 @@ def test_a_journal_whose_writer_still_runs_is_a_run_in_progress(tmp_path):
 
 
 def test_a_torn_last_line_is_left_out(tmp_path, monkeypatch):
-    monkeypatch.setattr(run_module, "JOURNAL_FLUSH_S", 0.1)  # several lines in a short run
+    monkeypatch.setattr(execute_module, "JOURNAL_FLUSH_S", 0.1)  # several lines in a short run
     _, path = journaled_run(tmp_path)
     assert len(path.read_text().split("\n")) > 4
     whole = journal.recover(path)

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from netmem_gui.core import execute as execute_module
 from netmem_gui.core import run as run_module
 from netmem_gui.core.config import RunConfig
 from netmem_gui.core.run import Run
@@ -167,14 +168,14 @@ def test_a_parent_late_to_the_target_event_still_samples_a_small_isolated_run(mo
     second late (a busy machine) still samples a 20-connection run, which is over well within that second."""
     import asyncio
 
-    from netmem_gui.core.run import execute
+    from netmem_gui.core.execute import execute
 
-    class LateSampler(run_module.Sampler):
+    class LateSampler(execute_module.Sampler):
         def start(self) -> None:
             time.sleep(1.0)  # the parent's loop, busy elsewhere when the target event came
             super().start()
 
-    monkeypatch.setattr(run_module, "Sampler", LateSampler)
+    monkeypatch.setattr(execute_module, "Sampler", LateSampler)
     run = Run(RunConfig(scenario="connections", connections=20, host="isolated", interval_ms=20).validate())
     asyncio.run(execute(run))
     assert run.completed, run.stop_reason

@@ -31,7 +31,8 @@ def test_a_dead_workload_process_ends_the_run_with_a_reason():
     import asyncio
     import threading
 
-    from netmem_gui.core.run import Run, execute
+    from netmem_gui.core.execute import execute
+    from netmem_gui.core.run import Run
 
     run = Run(small_config("stability", "isolated", duration_s=30))
 

@@ -20,8 +20,9 @@ from servers import need, nginx_command, nginx_server, redis_server
 
 from netmem_gui.core import addresses, processes, record, report
 from netmem_gui.core.config import RunConfig
+from netmem_gui.core.execute import execute
 from netmem_gui.core.lifecycle import prepare
-from netmem_gui.core.run import Run, execute
+from netmem_gui.core.run import Run
 
 
 def _cli(netmem_cmd, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -15,7 +15,8 @@ pytest.importorskip("qasync")
 
 from netmem_gui.core import compare, library, record
 from netmem_gui.core.config import RunConfig
-from netmem_gui.core.run import Run, execute
+from netmem_gui.core.execute import execute
+from netmem_gui.core.run import Run
 
 from .conftest import run_async
 
