@@ -13,13 +13,13 @@ on the same file:
 - in place  today's record.load (orjson when installed) on the window's thread
 - thread    today's record.load in a thread of the app: the GIL is held for the whole parse all the same
 - after     MainWindow.open_file: a child process parses and checks it, the window rebuilds the columns in a
-            thread a chunk at a time (core/opening.py)
+            thread a chunk at a time (core/records/opening.py)
 
 Then the opened record is exported as CSV and as JSON, and labelled in the library dialog, each two ways:
 
 - in place  exporting.export, or library.set_label and the dialog's refresh, on the window's thread (as before)
 - after     MainWindow.export_file: a big record's JSON or CSV is written in a worker thread (gui/exporting.py);
-            LibraryDialog.label_file: a big record is relabelled by a child process (core/relabel.py) that a
+            LibraryDialog.label_file: a big record is relabelled by a child process (core/runs/relabel.py) that a
             worker thread waits for (gui/library_view.py)
 
 Times are the best of --repeat; the gap is that of the same attempt.
@@ -42,7 +42,7 @@ from big_record import big_record
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
-from netmem_gui.core import files, opening, record
+from netmem_gui.core.records import files, opening, record
 
 TICK_MS = 20
 
@@ -127,7 +127,7 @@ async def measure(window, path: str, repeat: int) -> None:
 
 
 async def measure_label(path: str, repeat: int, ticks: Ticks) -> None:
-    from netmem_gui.core import library
+    from netmem_gui.core.runs import library
     from netmem_gui.gui.library_view import LibraryDialog
 
     with tempfile.TemporaryDirectory() as folder:

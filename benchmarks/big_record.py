@@ -34,10 +34,10 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 
-from netmem_gui.core import files, record
 from netmem_gui.core.config import RunConfig
-from netmem_gui.core.execute import execute
-from netmem_gui.core.run import Run
+from netmem_gui.core.records import files, record
+from netmem_gui.core.running.execute import execute
+from netmem_gui.core.runs.run import Run
 
 
 def base_record() -> record.Record:

@@ -65,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     sys.path.insert(0, str(ROOT))
-    from netmem_gui.core import library
+    from netmem_gui.core.runs import library
 
     with tempfile.TemporaryDirectory(prefix="netmem-library-") as tmp:
         folder = Path(tmp, "data", "runs")

@@ -38,7 +38,7 @@ from asyncio_reference import hold_and_echo  # this folder: the script's own dir
 
 
 def raise_fd_limit() -> None:
-    from netmem_gui.core.limits import raise_fd_limit as raise_it
+    from netmem_gui.core.running.limits import raise_fd_limit as raise_it
 
     raise_it()
 
@@ -54,9 +54,9 @@ def child_window(args: argparse.Namespace, mode: str) -> dict:
     from PySide6.QtWidgets import QApplication
 
     from netmem_gui.core.config import RunConfig
-    from netmem_gui.core.hosts import start_workload_thread
-    from netmem_gui.core.run import Run
-    from netmem_gui.core.sampler import Sampler
+    from netmem_gui.core.measuring.sampler import Sampler
+    from netmem_gui.core.running.hosts import start_workload_thread
+    from netmem_gui.core.runs.run import Run
     from netmem_gui.gui.loop import make_loop
     from netmem_gui.gui.plot import RssPlot, RunSource
 
@@ -138,7 +138,7 @@ def plot_frames(samples: int) -> dict:
     from PySide6.QtWidgets import QApplication
 
     from netmem_gui.core.config import RunConfig
-    from netmem_gui.core.run import Run
+    from netmem_gui.core.runs.run import Run
     from netmem_gui.gui.plot import RssPlot, RunSource
 
     app = QApplication.instance() or QApplication([])
@@ -167,7 +167,7 @@ def plot_frames(samples: int) -> dict:
 
 
 def sampler_cost(seconds: float = 10.0) -> dict:
-    from netmem_gui.core.sampler import SampleBuffer, Sampler
+    from netmem_gui.core.measuring.sampler import SampleBuffer, Sampler
 
     buf = SampleBuffer()
     sampler = Sampler(os.getpid(), 0.01, time.monotonic(), buf)

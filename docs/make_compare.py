@@ -13,7 +13,7 @@ import sys
 
 from PySide6.QtWidgets import QApplication
 
-from netmem_gui.core import library
+from netmem_gui.core.runs import library
 from netmem_gui.gui.loop import make_loop
 from netmem_gui.gui.window import MainWindow
 

@@ -17,8 +17,8 @@ from .core.text import shown
 # What only `netmem run` needs (asyncio, numpy, psutil, jsonschema, the hosts) is imported in cmd_run: the other
 # commands and --version start in a third of the time without it (docs/long-runs.md).
 if TYPE_CHECKING:
-    from .core.run import Run
-    from .core.stopping import StopSignals
+    from .core.running.stopping import StopSignals
+    from .core.runs.run import Run
 
 
 def _run_arguments(run: argparse.ArgumentParser) -> None:
@@ -35,7 +35,7 @@ def _run_arguments(run: argparse.ArgumentParser) -> None:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from .core import record
+    from .core.records import record
 
     sys.stdout.write(record.schema_text())
     return Exit.OK
@@ -61,7 +61,7 @@ class _Progress:
             run.subscribe(self._on_event)
 
     def _on_event(self, event: dict[str, Any]) -> None:
-        from .core import report
+        from .core.reports import report
 
         if event["type"] != "progress":
             return
@@ -82,7 +82,7 @@ async def _run_until_done(run: Run, signals: StopSignals) -> None:
     """Execute the run; SIGINT or SIGTERM stops it cleanly (core.stopping)."""
     import asyncio
 
-    from .core.execute import execute
+    from .core.running.execute import execute
 
     stop = asyncio.Event()
     signals.connect(stop.set)
@@ -92,9 +92,10 @@ async def _run_until_done(run: Run, signals: StopSignals) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from .core import expectations, lifecycle, report
-    from .core.run import Run
-    from .core.stopping import StopSignals
+    from .core.reports import expectations, report
+    from .core.running import lifecycle
+    from .core.running.stopping import StopSignals
+    from .core.runs.run import Run
 
     expected = expectations.load(args.expect) if args.expect else None
     config = lifecycle.prepare(config_from_args(args), [] if args.json is None else [args.json],
@@ -129,7 +130,7 @@ COMMANDS = (
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == [WORKER_FLAG]:
-        from .core.roles import run_worker
+        from .core.running.roles import run_worker
 
         return run_worker(argv[1:])
     args = build_parser().parse_args(argv)

@@ -9,8 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .core import library, record, tables, text
+from .core import text
 from .core.entry import Exit
+from .core.records import record
+from .core.reports import tables
+from .core.runs import library
 
 FORMATS = ("text", "markdown", "json")
 
@@ -66,7 +69,7 @@ def load(ref: str) -> record.Record:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .core import compare  # here: numpy and jsonschema cost `netmem runs` more than listing 2,000 runs does
+    from .core.reports import compare  # here: numpy and jsonschema cost `netmem runs` more than listing 2,000 runs does
 
     threshold = compare.check_threshold(
         compare.DEFAULT_THRESHOLD_PERCENT if args.threshold is None else args.threshold)
@@ -77,7 +80,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .core import expectations
+    from .core.reports import expectations
 
     doc = expectations.load(args.expect)
     rec = load(args.run)

@@ -16,7 +16,7 @@ def worker_command(role: str) -> list[str]:
     """The command line that starts a child of the given role, from a source tree, a wheel or a frozen bundle."""
     if getattr(sys, "frozen", False):
         return [_bundled_console_executable(), WORKER_FLAG, role]
-    return [sys.executable, "-m", "netmem_gui.core.worker", role]
+    return [sys.executable, "-m", "netmem_gui.core.running.worker", role]
 
 
 def module_command(module: str, role: str) -> list[str]:

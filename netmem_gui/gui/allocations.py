@@ -7,7 +7,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
 
-from ..core.record import Record
+from ..core.records.record import Record
 
 COLUMNS = (
     ("Scenario", "The scenario whose steady-state checkpoints were compared."),

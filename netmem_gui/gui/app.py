@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..core import lifecycle
 from ..core.config import SCENARIOS, RunConfig
 from ..core.entry import Exit
 from ..core.errors import NetmemError
 from ..core.options import OneLineErrorParser, add_run_options, config_from_args
-from ..core.stopping import StopSignals
+from ..core.running import lifecycle
+from ..core.running.stopping import StopSignals
 
 if TYPE_CHECKING:
     from .window import MainWindow
@@ -103,7 +103,7 @@ def _warn_about_known_crash(pyside_version: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     from ..core.entry import WORKER_FLAG
-    from ..core.roles import run_worker
+    from ..core.running.roles import run_worker
 
     # A frozen bundle starts its isolated-host children through this same executable.
     if argv[:1] == [WORKER_FLAG]:

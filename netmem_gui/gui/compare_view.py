@@ -34,9 +34,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import compare, files, library, opening, record, tables
-from ..core.record import Record
-from ..core.tables import MIB
+from ..core.records import files, opening, record
+from ..core.records.record import Record
+from ..core.reports import compare, tables
+from ..core.reports.tables import MIB
+from ..core.runs import library
 from . import exporting
 from .plot import CachedPlot, style_plot
 

@@ -13,9 +13,9 @@ import pyqtgraph.exporters  # registers the exporters on pg
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice
 from PySide6.QtGui import QImage, QPixmap
 
-from ..core import files, record
 from ..core.errors import NetmemError
-from ..core.record import Record
+from ..core.records import files, record
+from ..core.records.record import Record
 
 KINDS = {".json": "Run record (*.json)", ".png": "Plot as PNG (*.png)", ".svg": "Plot as SVG (*.svg)",
          ".csv": "Samples as CSV (*.csv)"}

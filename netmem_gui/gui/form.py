@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
 from ..core import config as cfg
 from ..core.config import RunConfig
 from ..core.options import LABEL_HELP, SCENARIO_HELP, SETTINGS, Setting, changed, matters
-from ..core.processes import Listener
-from ..core.targets import guess_protocol
+from ..core.targets.external import guess_protocol
+from ..core.targets.processes import Listener
 
 DEFAULTS = RunConfig()
 ADVANCED_HELP = ("Options for testing the leak verdict and finding where memory goes. Tick to use them; unticked, "

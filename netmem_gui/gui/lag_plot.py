@@ -9,8 +9,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
-from ..core.record import Record
-from ..core.run import Run
+from ..core.records.record import Record
+from ..core.runs.run import Run
 from .live import loop_name
 from .live_curve import LiveCurve
 from .plot import HEADROOM, CachedPlot, style_plot

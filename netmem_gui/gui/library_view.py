@@ -24,7 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import library, opening, record, relabel, tables
+from ..core.records import opening, record
+from ..core.reports import tables
+from ..core.runs import library, relabel
 
 COLUMNS = ("Date (UTC)", "Label", "Scenario", "Host", "Conns / msgs / cycles", "Peak RSS", "Verdict", "Completed")
 DAMAGED_BRUSH = QBrush(QColor("#fde2e1"))

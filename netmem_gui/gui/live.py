@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.record import Record
-from ..core.run import Run
+from ..core.records.record import Record
+from ..core.runs.run import Run
 
 # The live panel's figures (peak, per connection, verdict...) follow new samples at most this late; what the run
 # measures at this moment (RSS now, its delta, connections open) is read at every refresh.

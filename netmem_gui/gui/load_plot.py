@@ -8,8 +8,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
-from ..core.record import Record
-from ..core.run import Run
+from ..core.records.record import Record
+from ..core.runs.run import Run
 from .plot import CachedPlot, style_plot
 
 HEIGHT_PX = 120  # as the lag strip: the RSS plot stays the dominant one

@@ -9,7 +9,7 @@ import qasync
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from ..core.collector import COLLECTOR
+from ..core.running.collector import COLLECTOR
 
 # How often the window's thread runs the garbage collections that are due: often enough that garbage never piles up
 # between two (CPython's own default would collect the youngest generation every 700 new objects), and each tick
@@ -35,7 +35,7 @@ def make_loop(app: QApplication) -> qasync.QEventLoop:
 
 
 class AppLoop(qasync.QEventLoop):
-    """qasync's loop that, while open, owns the process's garbage collection (core/collector.py).
+    """qasync's loop that, while open, owns the process's garbage collection (core/running/collector.py).
 
     Every collection then runs on the window's thread: a collection on any other thread (the in-app workload's,
     an export's, a pipe reader's) could destroy the window's Qt objects there, and crash the app.

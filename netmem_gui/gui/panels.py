@@ -7,8 +7,8 @@ import html
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QTextBrowser, QWidget
 
-from ..core import figures, report
-from ..core.record import Record
+from ..core.records.record import Record
+from ..core.reports import figures, report
 from . import live
 from .live import LiveFigures
 

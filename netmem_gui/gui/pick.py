@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.processes import Listener, listening_sockets
+from ..core.targets.processes import Listener, listening_sockets
 
 COLUMNS = ("Port", "Address", "PID", "Process", "Command line")
 

@@ -14,9 +14,9 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QPixmapCache, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QGraphicsItem, QWidget
 
-from ..core.record import Record
-from ..core.run import Run
-from ..core.tables import MIB
+from ..core.records.record import Record
+from ..core.reports.tables import MIB
+from ..core.runs.run import Run
 from .live_curve import LiveCurve
 
 # Phase labels sit in rows along the top of the plot (fractions of its height), each about this wide per letter.

@@ -11,8 +11,9 @@ from typing import Any
 
 from PySide6.QtWidgets import QFileDialog
 
-from ..core import opening, record, tables
-from ..core.record import Record, RecordError
+from ..core.records import opening, record
+from ..core.records.record import Record, RecordError
+from ..core.reports import tables
 from . import exporting
 from .session import SessionRun
 

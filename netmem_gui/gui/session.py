@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from ..core import lifecycle
-from ..core.record import Record
-from ..core.run import Run
+from ..core.records.record import Record
+from ..core.running import lifecycle
+from ..core.runs.run import Run
 
 # The progress bar moves in percent: QProgressBar repaints at once on every new value, and finer steps on a bar a
 # few hundred pixels wide were repaints nobody could see.

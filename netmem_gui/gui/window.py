@@ -26,12 +26,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import lifecycle
 from ..core.config import ConfigError, RunConfig
 from ..core.errors import NetmemError
-from ..core.execute import execute
-from ..core.record import Record
-from ..core.run import Run
+from ..core.records.record import Record
+from ..core.running import lifecycle
+from ..core.running.execute import execute
+from ..core.runs.run import Run
 from . import exporting, live
 from .allocations import AllocationTable
 from .compare_view import Candidate, CompareView, library_candidates, session_candidates

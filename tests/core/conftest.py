@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from netmem_gui.core.config import RunConfig
-from netmem_gui.core.execute import execute
-from netmem_gui.core.run import Run
+from netmem_gui.core.running.execute import execute
+from netmem_gui.core.runs.run import Run
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ import copy
 
 import numpy as np
 
-from netmem_gui.core import record
+from netmem_gui.core.records import record
 
 
 def with_samples(rec: record.Record, samples: int) -> record.Record:

@@ -8,7 +8,7 @@ from typing import Any
 
 from conftest import run_to_end, small_config
 
-from netmem_gui.core import record
+from netmem_gui.core.records import record
 
 
 @functools.cache

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from netmem_gui.core import allocator
+from netmem_gui.core.running import allocator
 
 pytestmark = pytest.mark.skipif(allocator.glibc_version() is None, reason="glibc's mallopt and mallinfo2 only")
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(allocator.glibc_version() is None, reason="glibc
 # bytearray of that size is one malloc; mallinfo2's hblks counts the blocks mmapped now.
 PROBE = """
 import ctypes, json, sys
-from netmem_gui.core.allocator import pin_malloc_thresholds
+from netmem_gui.core.running.allocator import pin_malloc_thresholds
 class Info(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in
                 ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from netmem_gui.core import analysis
+from netmem_gui.core.reports import analysis
 
 
 def cp(scenario, label, rss, connections=0, messages=0, t=0.0):

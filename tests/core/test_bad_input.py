@@ -19,7 +19,9 @@ from conftest import ROOT
 from conftest import netmem_here as netmem
 from records import real_record
 
-from netmem_gui.core import expectations, files, library, record
+from netmem_gui.core.records import files, record
+from netmem_gui.core.reports import expectations
+from netmem_gui.core.runs import library
 from netmem_gui.core.text import checked, shown
 
 HEAD = 'schema = "netmem.expectations/1"\n'

@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from netmem_gui import __version__
-from netmem_gui.core import record
+from netmem_gui.core.records import record
 
 SMALL_RUN = ["--interval", "20"]
 

@@ -12,7 +12,8 @@ from conftest import ROOT
 from conftest import netmem_here as netmem
 from records import edited, real_record
 
-from netmem_gui.core import library, record
+from netmem_gui.core.records import record
+from netmem_gui.core.runs import library
 
 EXAMPLE = str(ROOT / "resources" / "expectations" / "isolated-host.toml")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import run_to_end, small_config
 
-from netmem_gui.core.collector import COLLECTOR, Collector
+from netmem_gui.core.running.collector import COLLECTOR, Collector
 
 
 @pytest.fixture
@@ -119,4 +119,4 @@ def test_only_the_collector_and_the_server_process_collect():
     package = Path(__file__).parents[2] / "netmem_gui"
     callers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py") if "gc.collect(" in p.read_text())
     # tracing.py collects for the isolated server's process (worker.py), which has no other thread.
-    assert callers == ["core/collector.py", "core/tracing.py", "core/worker.py"]
+    assert callers == ["core/measuring/tracing.py", "core/running/collector.py", "core/running/worker.py"]

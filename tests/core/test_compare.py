@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from records import edited, real_record, without_leak_verdict
 
-from netmem_gui.core import compare as cmp
-from netmem_gui.core import figures
-from netmem_gui.core.compare import grew_past, percent_change
+from netmem_gui.core.reports import compare as cmp
+from netmem_gui.core.reports import figures
+from netmem_gui.core.reports.compare import grew_past, percent_change
 
 MB = 1024 * 1024
 

@@ -10,9 +10,9 @@ import pytest
 
 import netmem_gui.core
 from netmem_gui import cli
-from netmem_gui.core import record
 from netmem_gui.core.entry import Exit
 from netmem_gui.core.errors import NetmemError
+from netmem_gui.core.records import record
 
 # Exceptions that are signals between parts of netmem, never shown to the user as bad input.
 INTERNAL = {"StopRequested", "ProcessGone", "Cancelled", "_Constant"}

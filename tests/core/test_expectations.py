@@ -8,7 +8,7 @@ import pytest
 from conftest import ROOT
 from records import edited, real_record
 
-from netmem_gui.core import expectations as ex
+from netmem_gui.core.reports import expectations as ex
 
 EXAMPLE = ROOT / "resources" / "expectations" / "isolated-host.toml"
 HEAD = 'schema = "netmem.expectations/1"\n'

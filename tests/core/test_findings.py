@@ -10,9 +10,10 @@ import pytest
 from conftest import run_to_end, small_config
 from test_leak_cli import leak_line
 
-from netmem_gui.core import findings, record, report
-from netmem_gui.core.execute import execute
-from netmem_gui.core.run import Run
+from netmem_gui.core.records import record
+from netmem_gui.core.reports import findings, report
+from netmem_gui.core.running.execute import execute
+from netmem_gui.core.runs.run import Run
 
 LEAK = 64 * 1024
 

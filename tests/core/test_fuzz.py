@@ -12,7 +12,8 @@ from mutations import FUZZ, mutated_json, mutated_toml
 from records import real_record
 
 from netmem_gui import cli
-from netmem_gui.core import expectations, record, report
+from netmem_gui.core.records import record
+from netmem_gui.core.reports import expectations, report
 
 BASE = real_record()
 EXAMPLE = (ROOT / "resources" / "expectations" / "isolated-host.toml").read_text(encoding="utf-8")

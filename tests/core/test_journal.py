@@ -12,10 +12,12 @@ import sys
 import pytest
 from conftest import small_config
 
-from netmem_gui.core import compare, journal, library, record
-from netmem_gui.core import execute as execute_module
-from netmem_gui.core.execute import execute
-from netmem_gui.core.run import Run
+from netmem_gui.core.records import record
+from netmem_gui.core.reports import compare
+from netmem_gui.core.running import execute as execute_module
+from netmem_gui.core.running.execute import execute
+from netmem_gui.core.runs import journal, library
+from netmem_gui.core.runs.run import Run
 
 
 def journaled_run(folder, scenario="stability", **overrides):

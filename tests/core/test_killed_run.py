@@ -12,7 +12,8 @@ from pathlib import Path
 
 import psutil
 
-from netmem_gui.core import library, record
+from netmem_gui.core.records import record
+from netmem_gui.core.runs import library
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from netmem_gui.core import analysis
-from netmem_gui.core.sampler import CycleSeries
+from netmem_gui.core.measuring.sampler import CycleSeries
+from netmem_gui.core.reports import analysis
 
 BASE = 20_000_000
 PAGE = 4096

@@ -8,7 +8,8 @@ import pytest
 from conftest import run_to_end, small_config
 from test_cli import assert_one_line_error, netmem
 
-from netmem_gui.core import record, workload
+from netmem_gui.core.load import workload
+from netmem_gui.core.records import record
 
 BIG_LEAK = str(64 * 1024)
 SHORT = ["--duration", "1.5", "--interval", "20"]
@@ -92,7 +93,7 @@ def test_the_server_process_does_not_load_numpy():
     import subprocess
     import sys
 
-    code = "import sys, netmem_gui.core.worker; print('numpy' in sys.modules)"
+    code = "import sys, netmem_gui.core.running.worker; print('numpy' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 

@@ -8,7 +8,8 @@ import re
 import pytest
 from records import edited, real_record
 
-from netmem_gui.core import library, record
+from netmem_gui.core.records import record
+from netmem_gui.core.runs import library
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from netmem_gui.core import analysis, locust
-from netmem_gui.core.locust import LocustError, check_url, read_status
+from netmem_gui.core.measuring import locust
+from netmem_gui.core.measuring.locust import LocustError, check_url, read_status
+from netmem_gui.core.reports import analysis
 
 OWN = {"127.0.0.1", "::1", "192.0.2.10"}  # as if 192.0.2.10 were this machine's own interface
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from netmem_gui.core import record
+from netmem_gui.core.records import record
 from tests.core.locust_cluster import cluster, free_port, need_locust, wait_for
 
 USERS = 40

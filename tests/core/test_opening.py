@@ -1,4 +1,4 @@
-"""Opening a record in a child process (core/opening.py): the same record as record.load, or the same one-line
+"""Opening a record in a child process (core/records/opening.py): the same record as record.load, or the same one-line
 error; cancelled at once; and the columns it hands back, lists that are arrays too."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from long_records import with_samples
 from records import real_record
 
-from netmem_gui.core import files, opening, record
+from netmem_gui.core.records import files, opening, record
 
 
 @pytest.fixture(scope="module")

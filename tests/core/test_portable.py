@@ -16,10 +16,11 @@ POSIX_ATTRIBUTES = {"add_reader", "add_writer", "add_signal_handler", "killpg", 
 POSIX_KEYWORDS = {"preexec_fn", "start_new_session", "process_group"}
 POSIX_MODULES = {"resource", "fcntl", "termios", "pwd", "grp"}
 # Imports of POSIX modules that sit behind a `sys.platform == "win32"` early return.
-GUARDED = {("core/limits.py", "resource")}
+GUARDED = {("core/running/limits.py", "resource")}
 # POSIX calls behind an `os.name == "posix"` test (hosts.py: the isolated host's children, killed as a group) or an
 # `if sys.platform == "win32": ... else:` (spawn.py: a spawned server's process group).
-GUARDED_ATTRIBUTES = {("core/hosts.py", "killpg"), ("core/hosts.py", "SIGKILL"), ("core/spawn.py", "killpg")}
+GUARDED_ATTRIBUTES = {("core/running/hosts.py", "killpg"), ("core/running/hosts.py", "SIGKILL"),
+                      ("core/targets/spawn.py", "killpg")}
 
 
 def test_no_posix_only_api_outside_a_platform_guard():

@@ -26,10 +26,12 @@ import asyncio, importlib, pkgutil
 import netmem_gui.core as core
 for info in pkgutil.walk_packages(core.__path__, 'netmem_gui.core.'):
     importlib.import_module(info.name)
-from netmem_gui.core import compare, library, lifecycle, report
+from netmem_gui.core.reports import compare, report
+from netmem_gui.core.running import lifecycle
+from netmem_gui.core.runs import library
 from netmem_gui.core.config import RunConfig
-from netmem_gui.core.execute import execute
-from netmem_gui.core.run import Run
+from netmem_gui.core.running.execute import execute
+from netmem_gui.core.runs.run import Run
 config = RunConfig(scenario="all", host="inapp", connections=5, messages=200, duration_s=0.3, interval_ms=20,
                    connections_checkpoint_every=5, messages_checkpoint_every=100, stability_checkpoint_every=10)
 run = Run(config)

@@ -9,7 +9,7 @@ import os
 import pytest
 from conftest import run_to_end, small_config
 
-from netmem_gui.core import record
+from netmem_gui.core.records import record
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Relabelling a big record in a child process (core/relabel.py): the same outcome as library.set_label, the same
+"""Relabelling a big record in a child process (core/runs/relabel.py): the same outcome as library.set_label, the same
 one-line errors, and the work really done by another process."""
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import pytest
 from long_records import with_samples
 from records import real_record
 
-from netmem_gui.core import library, opening, record, relabel
+from netmem_gui.core.records import opening, record
+from netmem_gui.core.runs import library, relabel
 
-ROLE_LABEL = "import sys; from netmem_gui.core.roles import run_worker; sys.exit(run_worker(['label']))"
+ROLE_LABEL = "import sys; from netmem_gui.core.running.roles import run_worker; sys.exit(run_worker(['label']))"
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,11 @@ import time
 
 import numpy as np
 
-from netmem_gui.core import execute as execute_module
-from netmem_gui.core import run as run_module
 from netmem_gui.core.config import RunConfig
-from netmem_gui.core.run import Run
-from netmem_gui.core.sampler import SampleBuffer, Sampler
+from netmem_gui.core.measuring.sampler import SampleBuffer, Sampler
+from netmem_gui.core.running import execute as execute_module
+from netmem_gui.core.runs import run as run_module
+from netmem_gui.core.runs.run import Run
 
 
 def test_buffer_grows_and_keeps_every_sample_in_order():
@@ -168,7 +168,7 @@ def test_a_parent_late_to_the_target_event_still_samples_a_small_isolated_run(mo
     second late (a busy machine) still samples a 20-connection run, which is over well within that second."""
     import asyncio
 
-    from netmem_gui.core.execute import execute
+    from netmem_gui.core.running.execute import execute
 
     class LateSampler(execute_module.Sampler):
         def start(self) -> None:

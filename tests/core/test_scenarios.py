@@ -6,7 +6,7 @@ import psutil
 import pytest
 from conftest import run_to_end, small_config
 
-from netmem_gui.core import record
+from netmem_gui.core.records import record
 
 HOSTS = ["inapp", "isolated"]
 

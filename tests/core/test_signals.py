@@ -15,8 +15,9 @@ import psutil
 import pytest
 from conftest import ROOT
 
-from netmem_gui.core import library, record
-from netmem_gui.core.hosts import STOP_GRACE_S
+from netmem_gui.core.records import record
+from netmem_gui.core.running.hosts import STOP_GRACE_S
+from netmem_gui.core.runs import library
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 

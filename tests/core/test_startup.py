@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT
 from records import real_record
 
-from netmem_gui.core import library
+from netmem_gui.core.runs import library
 
 # Each costs tens of milliseconds to import (numpy and jsonschema about 0.1 s each); together they were most of
 # the 0.5 s `netmem runs` took before its commands imported them only when needed (docs/long-runs.md).

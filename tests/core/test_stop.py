@@ -6,7 +6,7 @@ import psutil
 import pytest
 from conftest import run_to_end, small_config
 
-from netmem_gui.core import record
+from netmem_gui.core.records import record
 
 
 def open_sockets() -> int:
@@ -31,8 +31,8 @@ def test_a_dead_workload_process_ends_the_run_with_a_reason():
     import asyncio
     import threading
 
-    from netmem_gui.core.execute import execute
-    from netmem_gui.core.run import Run
+    from netmem_gui.core.running.execute import execute
+    from netmem_gui.core.runs.run import Run
 
     run = Run(small_config("stability", "isolated", duration_s=30))
 

@@ -7,9 +7,10 @@ import socket
 
 import pytest
 
-from netmem_gui.core import addresses, protocols
+from netmem_gui.core import addresses
 from netmem_gui.core.addresses import check_local, parse_address
 from netmem_gui.core.config import ConfigError, RunConfig, TargetError
+from netmem_gui.core.load import protocols
 
 
 def test_addresses_of_this_machine_are_accepted():

@@ -18,11 +18,14 @@ import pytest
 from conftest import run_to_end, small_config
 from servers import need, nginx_command, nginx_server, redis_server
 
-from netmem_gui.core import addresses, processes, record, report
+from netmem_gui.core import addresses
 from netmem_gui.core.config import RunConfig
-from netmem_gui.core.execute import execute
-from netmem_gui.core.lifecycle import prepare
-from netmem_gui.core.run import Run
+from netmem_gui.core.records import record
+from netmem_gui.core.reports import report
+from netmem_gui.core.running.execute import execute
+from netmem_gui.core.running.lifecycle import prepare
+from netmem_gui.core.runs.run import Run
+from netmem_gui.core.targets import processes
 
 
 def _cli(netmem_cmd, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -10,8 +10,11 @@ import pytest
 from conftest import ROOT, run_to_end, small_config
 from test_cli import assert_one_line_error, netmem
 
-from netmem_gui.core import lifecycle, record, report, userserver
 from netmem_gui.core.config import ConfigError, RunConfig
+from netmem_gui.core.load import userserver
+from netmem_gui.core.records import record
+from netmem_gui.core.reports import report
+from netmem_gui.core.running import lifecycle
 
 SERVERS = str(Path(__file__).parent / "user_servers")
 EXAMPLES = str(ROOT / "examples")

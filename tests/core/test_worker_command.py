@@ -8,7 +8,7 @@ from netmem_gui.core import children
 
 
 def test_from_source_runs_the_worker_module():
-    assert children.worker_command("serve") == [sys.executable, "-m", "netmem_gui.core.worker", "serve"]
+    assert children.worker_command("serve") == [sys.executable, "-m", "netmem_gui.core.running.worker", "serve"]
 
 
 def test_frozen_prefers_the_console_cli_beside_the_executable(tmp_path, monkeypatch):

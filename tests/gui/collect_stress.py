@@ -7,7 +7,7 @@ cycles (as a closed qasync loop's timer object does), so only a garbage collecti
   `connections` run, one per cycle of a `stability` run with --trace-allocations);
 - a plain thread makes cyclic garbage of its own, as an export or a pipe reader does, which on plain Python
   starts automatic collections on that thread.
-Before core/collector.py those collections freed the window's objects on the wrong thread: Qt printed
+Before core/running/collector.py those collections freed the window's objects on the wrong thread: Qt printed
 "Timers cannot be stopped from another thread" and the process died with SIGSEGV within seconds.
 Prints one JSON line of counts; exit status 0 only if everything ran to the end.
 """

@@ -12,8 +12,9 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
 pytest.importorskip("qasync")
 
-from netmem_gui.core import library, opening, record
 from netmem_gui.core.config import RunConfig
+from netmem_gui.core.records import opening, record
+from netmem_gui.core.runs import library
 from tests.core.long_records import with_samples
 
 from .conftest import run_async, until
@@ -81,7 +82,7 @@ def test_a_big_record_opens_while_the_window_goes_on(window, loop, long_file, di
 
 
 def _size(path):
-    from netmem_gui.core import tables
+    from netmem_gui.core.reports import tables
 
     return tables.size(path.stat().st_size)
 

@@ -7,7 +7,8 @@ import sys
 
 
 def test_core_and_cli_never_import_qt():
-    code = ("import sys, netmem_gui.core.run, netmem_gui.core.report, netmem_gui.cli, netmem_gui.gui.live; "
+    code = ("import sys, netmem_gui.core.runs.run, netmem_gui.core.reports.report, netmem_gui.cli, "
+            "netmem_gui.gui.live; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'qasync', 'shiboken6')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

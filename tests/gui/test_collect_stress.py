@@ -1,6 +1,6 @@
 """Regression: no garbage collection runs off the window's thread, so none destroys the window's Qt objects there.
 
-Before core/collector.py, collections on the in-app workload thread (and automatic ones on any thread) freed Qt
+Before core/running/collector.py, collections on the in-app workload thread (and automatic ones on any thread) freed Qt
 objects of the window's thread there, and the app died with SIGSEGV (tests/gui/test_big_open.py crashed in 6 runs
 of 10 from a non-editable install; this script crashed in 3 of 3 with each setting below). The stress runs in a
 child process so that such a crash fails this test with its reason instead of killing the test run.

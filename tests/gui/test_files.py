@@ -12,8 +12,8 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
 pytest.importorskip("qasync")
 
-from netmem_gui.core import record
 from netmem_gui.core.config import RunConfig
+from netmem_gui.core.records import record
 
 from .conftest import run_async
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from netmem_gui.core import record
+from netmem_gui.core.records import record
 from tests.core.test_killed_run import kill_mid_run
 
 

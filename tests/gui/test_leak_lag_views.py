@@ -11,8 +11,8 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
 pytest.importorskip("qasync")
 
-from netmem_gui.core import record
 from netmem_gui.core.config import RunConfig
+from netmem_gui.core.records import record
 
 from .conftest import finished_on_screen, run_async
 
@@ -151,7 +151,7 @@ def test_allocation_sites_from_an_edited_record(window, tmp_path):
 
 
 def _tiny_record(window):
-    from netmem_gui.core.run import Run
+    from netmem_gui.core.runs.run import Run
 
     run = Run(RunConfig(scenario="stability"))
     run.handle({"type": "phase", "scenario": "stability", "phase": "start", "t": run.t0})

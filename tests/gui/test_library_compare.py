@@ -13,10 +13,12 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
 pytest.importorskip("qasync")
 
-from netmem_gui.core import compare, library, record
 from netmem_gui.core.config import RunConfig
-from netmem_gui.core.execute import execute
-from netmem_gui.core.run import Run
+from netmem_gui.core.records import record
+from netmem_gui.core.reports import compare
+from netmem_gui.core.running.execute import execute
+from netmem_gui.core.runs import library
+from netmem_gui.core.runs.run import Run
 
 from .conftest import run_async
 

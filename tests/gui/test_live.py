@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from netmem_gui.core.config import RunConfig
-from netmem_gui.core.run import Run
+from netmem_gui.core.runs.run import Run
 from netmem_gui.gui import live
 
 MIB = 1024 * 1024

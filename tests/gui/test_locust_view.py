@@ -12,8 +12,9 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
 pytest.importorskip("qasync")
 
-from netmem_gui.core import library, record
 from netmem_gui.core.config import RunConfig
+from netmem_gui.core.records import record
+from netmem_gui.core.runs import library
 from tests.core.locust_cluster import cluster, free_port, need_locust
 
 from .conftest import finished_on_screen, run_async, until

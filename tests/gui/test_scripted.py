@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from netmem_gui.core import record
+from netmem_gui.core.records import record
 
 pytestmark = pytest.mark.qt
 
@@ -70,7 +70,7 @@ def test_a_signal_stops_the_run_and_keeps_it(tmp_path, signame, status, says):
 
     import psutil
 
-    from netmem_gui.core import library
+    from netmem_gui.core.runs import library
 
     out = tmp_path / "run.json"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "NETMEM_GUI_SETTINGS": str(tmp_path / "settings.ini")}

@@ -21,7 +21,7 @@ def _workers() -> list[psutil.Process]:
     found = []
     for child in psutil.Process().children(recursive=True):
         try:
-            if "netmem_gui.core.worker" in " ".join(child.cmdline()):
+            if "netmem_gui.core.running.worker" in " ".join(child.cmdline()):
                 found.append(child)
         except psutil.Error:
             continue

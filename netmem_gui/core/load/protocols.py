@@ -1,0 +1,249 @@
+"""What the clients say to a target that is not netmem's echo server: echo, redis (RESP), http (HTTP/1.1), idle."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ..errors import WorkloadError
+from .workload import CONNECT_TIMEOUT_S
+
+REPLY_TIMEOUT_S = 5.0  # a reply slower than this ends the run: the server likely speaks another protocol
+MAX_HEADER_BYTES = 64 * 1024
+
+Reader = asyncio.StreamReader
+Writer = asyncio.StreamWriter
+
+
+class ProtocolMismatch(WorkloadError):
+    """The target's replies don't parse as the protocol asked for; the message says what to try instead."""
+
+
+def guess(data: bytes) -> str | None:
+    """The protocol a reply looks like, from its first bytes."""
+    if data.startswith(b"HTTP/") or (len(data) >= 4 and b"HTTP/".startswith(data)):
+        return "http"
+    if data[:1] in (b"+", b"-", b":", b"$", b"*") and b"\r\n" in data:
+        return "redis"
+    return None
+
+
+def mismatch(address: str, protocol: str, data: bytes, likely: str | None = None) -> ProtocolMismatch:
+    likely = likely or guess(data)
+    hint = f"try --protocol {likely}" if likely and likely != protocol else "try --protocol idle (connect only)"
+    if not data:
+        return ProtocolMismatch(f"{address} closed the connection without replying to {protocol}; {hint}")
+    return ProtocolMismatch(f"replies from {address} do not look like {protocol}; {hint}")
+
+
+SNIFF_TIMEOUT_S = 1.0
+SNIFFS = (b"*1\r\n$4\r\nPING\r\n", b"GET / HTTP/1.0\r\n\r\n")  # a redis PING, an HTTP GET
+
+
+async def sniff(host: str, port: int) -> str | None:
+    """After a reply that didn't come: which protocol the server does answer (a PING, then a GET, on new
+    connections to the same local address), for the hint."""
+    for probe in SNIFFS:
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), SNIFF_TIMEOUT_S)
+        except (OSError, TimeoutError):
+            return None
+        try:
+            writer.write(probe)
+            reply = await asyncio.wait_for(reader.read(64), SNIFF_TIMEOUT_S)
+        except (OSError, TimeoutError):
+            reply = b""
+        finally:
+            writer.transport.abort()
+        if guess(reply) is not None:
+            return guess(reply)
+    return None
+
+
+async def _timed(awaitable, client: Client):  # type: ignore[no-untyped-def]
+    try:
+        return await asyncio.wait_for(awaitable, REPLY_TIMEOUT_S)
+    except TimeoutError:
+        likely = await sniff(client.host, client.port)
+        if likely and likely != client.name:
+            raise mismatch(client.address, client.name, b"?", likely) from None
+        raise ProtocolMismatch(f"no reply from {client.address} within {REPLY_TIMEOUT_S:g} s to {client.name};"
+                               " if the server speaks another protocol, try --protocol redis, http or idle"
+                               " (idle: connect only)") from None
+
+
+class Client:
+    """One protocol's client side. `greet` runs once on each new connection, `exchange` sends one message and
+    checks its reply, `cycle` is one connect-request-close of the stability scenario."""
+
+    name = "idle"
+
+    def __init__(self, host: str, port: int, path: str = "/") -> None:
+        self.host = host
+        self.port = port
+        self.path = path
+        self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    async def connect(self) -> tuple[Reader, Writer]:
+        return await asyncio.wait_for(asyncio.open_connection(self.host, self.port), CONNECT_TIMEOUT_S)
+
+    async def greet(self, reader: Reader, writer: Writer) -> None:
+        """On connect: nothing for echo and idle; one request for redis and http."""
+
+    async def exchange(self, reader: Reader, writer: Writer, payload: bytes) -> tuple[bool, bool]:
+        """Send one message; (reply was right, connection still open). ProtocolMismatch when it doesn't parse."""
+        raise NotImplementedError
+
+    async def request(self, reader: Reader, writer: Writer) -> bool:
+        """The protocol's smallest request (stability cycles and greetings); True when answered as expected."""
+        return True
+
+    async def closed_without_reply(self) -> ProtocolMismatch:
+        return mismatch(self.address, self.name, b"", await sniff(self.host, self.port))
+
+    async def cycle(self) -> bool:
+        reader, writer = await self.connect()
+        try:
+            return await self.request(reader, writer)
+        except asyncio.IncompleteReadError as exc:
+            # A fresh connection closed before any reply: the server didn't understand the request.
+            if not exc.partial:
+                raise await self.closed_without_reply() from None
+            raise
+        finally:
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except OSError:
+                pass
+
+
+class EchoClient(Client):
+    name = "echo"
+    PING = b"ping"
+
+    async def exchange(self, reader: Reader, writer: Writer, payload: bytes) -> tuple[bool, bool]:
+        writer.write(payload)
+        got = bytearray()
+        while len(got) < len(payload):
+            chunk = await _timed(reader.read(len(payload) - len(got)), self)
+            if not chunk:
+                raise asyncio.IncompleteReadError(bytes(got), len(payload))
+            if not payload.startswith(bytes(got) + chunk):
+                seen = bytes(got) + chunk
+                raise mismatch(self.address, self.name, seen, guess(seen) or await sniff(self.host, self.port))
+            got += chunk
+        return True, True
+
+    async def request(self, reader: Reader, writer: Writer) -> bool:
+        return (await self.exchange(reader, writer, self.PING))[0]
+
+
+class RedisClient(Client):
+    """RESP: PING (expects +PONG) and ECHO (expects the payload back as a bulk string)."""
+
+    name = "redis"
+    PING = b"*1\r\n$4\r\nPING\r\n"
+
+    async def _line(self, reader: Reader) -> bytes:
+        line = await _timed(reader.readline(), self)
+        if not line:
+            raise asyncio.IncompleteReadError(b"", 1)
+        if not line.endswith(b"\r\n") or line[:1] not in b"+-:$*":
+            raise mismatch(self.address, self.name, line)
+        if line.startswith(b"-"):
+            raise ProtocolMismatch(f"redis at {self.address} replied with an error:"
+                                   f" {line[1:].decode(errors='replace').strip()}")
+        return line
+
+    async def request(self, reader: Reader, writer: Writer) -> bool:
+        writer.write(self.PING)
+        return await self._line(reader) == b"+PONG\r\n"
+
+    async def greet(self, reader: Reader, writer: Writer) -> None:
+        try:
+            answered = await self.request(reader, writer)
+        except asyncio.IncompleteReadError:
+            raise await self.closed_without_reply() from None
+        if not answered:
+            raise ProtocolMismatch(f"{self.address} answered PING with something other than PONG")
+
+    async def exchange(self, reader: Reader, writer: Writer, payload: bytes) -> tuple[bool, bool]:
+        writer.write(b"*2\r\n$4\r\nECHO\r\n$%d\r\n%b\r\n" % (len(payload), payload))
+        head = await self._line(reader)
+        if not head.startswith(b"$"):
+            raise mismatch(self.address, self.name, head)
+        size = int(head[1:])
+        body = await _timed(reader.readexactly(size + 2), self) if size >= 0 else b""
+        return body[:-2] == payload, True
+
+
+class HttpClient(Client):
+    """HTTP/1.1 keep-alive GET of --path; 2xx and 3xx are answered, anything else a failed request."""
+
+    name = "http"
+
+    def _request_bytes(self) -> bytes:
+        return (f"GET {self.path} HTTP/1.1\r\nHost: {self.address}\r\nUser-Agent: netmem\r\nAccept: */*\r\n"
+                "Connection: keep-alive\r\n\r\n").encode()
+
+    async def response(self, reader: Reader, writer: Writer, fresh: bool = False) -> tuple[bool, bool]:
+        """Send one GET and read its whole response: (status was 2xx/3xx, the server keeps the connection)."""
+        writer.write(self._request_bytes())
+        try:
+            head = await _timed(reader.readuntil(b"\r\n\r\n"), self)
+        except asyncio.LimitOverrunError:
+            raise mismatch(self.address, self.name, b"") from None
+        except asyncio.IncompleteReadError as exc:
+            if fresh or (exc.partial and not exc.partial.startswith(b"HTTP/")):
+                raise mismatch(self.address, self.name, exc.partial, await sniff(self.host, self.port)) from None
+            raise  # a kept-alive connection the server closed between requests
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+            raise mismatch(self.address, self.name, head)
+        status = int(parts[1])
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if sep:
+                headers[name.strip().lower()] = value.strip()
+        keep = headers.get("connection", "").lower() != "close" and parts[0] != "HTTP/1.0"
+        if status in (204, 304) or 100 <= status < 200:
+            pass
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            await self._chunked(reader)
+        elif "content-length" in headers:
+            await _timed(reader.readexactly(int(headers["content-length"])), self)
+        else:
+            await _timed(reader.read(), self)  # no length: the body ends when the server closes
+            keep = False
+        return 200 <= status < 400, keep
+
+    async def _chunked(self, reader: Reader) -> None:
+        while True:
+            size_line = await _timed(reader.readline(), self)
+            try:
+                size = int(size_line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise mismatch(self.address, self.name, size_line) from None
+            if size == 0:
+                while (await _timed(reader.readline(), self)) not in (b"\r\n", b""):
+                    pass  # trailers
+                return
+            await _timed(reader.readexactly(size + 2), self)
+
+    async def greet(self, reader: Reader, writer: Writer) -> None:
+        await self.response(reader, writer, fresh=True)
+
+    async def exchange(self, reader: Reader, writer: Writer, payload: bytes) -> tuple[bool, bool]:
+        return await self.response(reader, writer)
+
+    async def request(self, reader: Reader, writer: Writer) -> bool:
+        return (await self.response(reader, writer, fresh=True))[0]
+
+
+CLIENTS: dict[str, type[Client]] = {"echo": EchoClient, "redis": RedisClient, "http": HttpClient, "idle": Client}
+
+
+def make_client(protocol: str, host: str, port: int, path: str = "/") -> Client:
+    return CLIENTS[protocol](host, port, path)

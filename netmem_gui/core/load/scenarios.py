@@ -1,0 +1,489 @@
+"""The scenarios (connections, messages, stability, all): what the clients do and where checkpoints fall."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ..config import RunConfig
+from ..events import Emit
+from .protocols import Client, make_client
+from .workload import CONNECT_TIMEOUT_S, LOOPBACK, ClientPool, make_payload
+
+PROGRESS_EVERY_S = 0.25
+# How long a run in a process of its own waits for its parent to start sampling the target before it goes on.
+SAMPLING_WAIT_S = 10.0
+STABILITY_MESSAGE = b"ping"
+# Per-cycle memory readings travel to the parent in batches of this many: the load process holds at most one
+# batch, and nothing of the series is ever stored in the process being measured.
+CYCLE_BATCH = 100
+# The first fifth of the cycles is warm-up (allocator arenas, free lists, caches); analysis.WARMUP_FRACTION
+# leaves the same share out of the fit, and --trace-allocations takes its first snapshot there. A copy, not an
+# import: analysis imports numpy, which the server process (it imports this module) must not load.
+WARMUP_FRACTION = 0.2
+
+
+class Target(Protocol):
+    """The process whose memory is measured, and the echo server inside it.
+
+    A target may also have `protocol` (the clients then speak it, see protocols.py, to `client_host`),
+    `owns_server = False` (netmem did not start its server and does not stop it), `describe()` (what it is, for
+    the record), `processes()` (a per-process breakdown at each checkpoint) and `connections()` (established TCP
+    connections it holds); targets.external.ExternalTarget has all of them, netmem's own echo server none.
+    """
+
+    pid: int
+    role: str  # "app" (in-app: everything in one process), "server" (isolated: the server's own process), "target"
+
+    def memory(self) -> tuple[int, int]:
+        """RSS and VMS of the measured process, in bytes."""
+
+    async def start_server(self, port: int, leak_bytes: int = 0) -> int: ...
+
+    async def traced_memory(self) -> tuple[int, int] | None:
+        """tracemalloc in the server's process: (live traced bytes, its own memory), or None when not tracing."""
+
+    async def snapshot(self, which: str) -> list[dict[str, Any]] | None:
+        """tracemalloc snapshot in the server's process: "first" keeps one, "last" returns the sites grown since."""
+
+    async def collect_garbage(self) -> None:
+        """Run Python's cyclic garbage collector in the server's process."""
+
+    async def stop_server(self) -> None: ...
+
+    async def settle(self, connections: int) -> None:
+        """Return once the server holds `connections` connections, or after a few seconds."""
+
+
+class StopRequested(Exception):
+    """Raised inside a scenario at its next step once a stop was asked for."""
+
+
+class Reporter:
+    """Turns what a scenario does into events: phases, checkpoints, progress and raw results.
+
+    It also carries the stop request: every scenario reports progress after each step, and that is
+    where a requested stop takes effect. Cancelling the task alone is not enough, since a cancellation
+    can be lost in `asyncio.wait_for` on Python 3.11 when the awaited operation finishes at the same time.
+    """
+
+    def __init__(self, emit: Emit, target: Target, stop: threading.Event | None = None,
+                 tracing: bool = False) -> None:
+        self._emit = emit
+        self._target = target
+        self._stop = stop or threading.Event()
+        self._tracing = tracing
+        self._last_progress = 0.0
+        self._batch_scenario = ""
+        self._batch_first = 0
+        self._batch_rss: list[int] = []
+        self._batch_traced: list[int] = []
+        self._first_label: str | None = None
+        self._errors: dict[str, Any] | None = None
+
+    async def cycle(self, scenario: str, index: int) -> None:
+        """Read the server's memory after cycle `index` (one RSS read by PID, ~7 µs) and queue it for the parent."""
+        rss, _ = self._target.memory()
+        if not self._batch_rss:
+            self._batch_scenario, self._batch_first = scenario, index
+        if self._tracing:
+            traced = await self._target.traced_memory()
+            if traced is not None:
+                # RSS is kept as read: tracemalloc's own memory (traced[1]) is what it has allocated, not what is
+                # resident, and subtracting it made RSS slopes of leaking runs negative.
+                self._batch_traced.append(traced[0])
+        self._batch_rss.append(rss)
+        if len(self._batch_rss) >= CYCLE_BATCH:
+            self.flush_cycles()
+
+    def flush_cycles(self) -> None:
+        """Send the queued per-cycle readings as one `cycles` event."""
+        if not self._batch_rss:
+            return
+        traced = self._batch_traced if len(self._batch_traced) == len(self._batch_rss) else None
+        self._emit({"type": "cycles", "scenario": self._batch_scenario, "first": self._batch_first,
+                    "rss": self._batch_rss, "traced": traced})
+        self._batch_rss, self._batch_traced = [], []
+
+    async def allocations(self, scenario: str, which: str, label: str) -> None:
+        """--trace-allocations: snapshot at the first ("first") and last ("last") steady-state checkpoint."""
+        if not self._tracing:
+            return
+        sites = await self._target.snapshot(which)
+        if which == "first":
+            self._first_label = label
+        elif sites is not None:
+            self._emit({"type": "allocations", "scenario": scenario, "from": self._first_label,
+                        "to": label, "sites": sites})
+
+    def phase(self, scenario: str, phase: str) -> None:
+        self._emit({"type": "phase", "scenario": scenario, "phase": phase, "t": time.monotonic()})
+
+    async def checkpoint(self, scenario: str, label: str, connections: int, messages: int = 0,
+                         settle: bool = True) -> None:
+        # The server accepts and closes connections after the clients see them done: wait for it to catch
+        # up, so that a checkpoint measures the state it is labelled with.
+        if settle:
+            await self._target.settle(connections)
+        errors = getattr(self._target, "server_errors", None)
+        if errors is not None and errors != self._errors:
+            self._errors = errors
+            self._emit({"type": "server_errors", **errors})
+        rss, vms = self._target.memory()
+        event = {
+            "type": "checkpoint", "scenario": scenario, "label": label, "t": time.monotonic(),
+            "rss": rss, "vms": vms, "connections": connections, "messages": messages,
+        }
+        processes = getattr(self._target, "processes", None)
+        if processes is not None and (breakdown := processes()) is not None:
+            event["processes"] = breakdown
+        self._emit(event)
+
+    def observations(self, scenario: str, t: list[float], connections: list[int], memory: list[int]) -> None:
+        """A batch of the observe scenario's readings: (time, established connections, memory)."""
+        self._emit({"type": "observations", "scenario": scenario, "t": t, "connections": connections,
+                    "memory": memory})
+
+    def progress(self, scenario: str, done: float, total: float, unit: str, force: bool = False) -> None:
+        if self._stop.is_set():
+            raise StopRequested
+        now = time.monotonic()
+        if force or now - self._last_progress >= PROGRESS_EVERY_S:
+            self._last_progress = now
+            self._emit({"type": "progress", "scenario": scenario, "done": done, "total": total, "unit": unit})
+
+    def result(self, scenario: str, **counts: Any) -> None:
+        self._emit({"type": "result", "scenario": scenario, "counts": counts})
+
+
+async def _baseline_and_start(name: str, cfg: RunConfig, target: Target, rep: Reporter) -> int:
+    rep.phase(name, "start")
+    await target.collect_garbage()  # in the measured process, on the thread that may collect there
+    await rep.checkpoint(name, "Baseline", 0)
+    port = await target.start_server(cfg.port, cfg.inject_leak_bytes)
+    await rep.checkpoint(name, "After server start", 0)
+    return port
+
+
+async def connections_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> None:
+    """Open N connections in batches with a checkpoint every few, then close the clients and stop the server.
+
+    With --rounds R > 1 the open-all/close-all round is repeated; each round ends with a checkpoint and one
+    reading of the per-round series that the leak verdict fits.
+    """
+    name = "connections"
+    wanted = cfg.connections_for(name)
+    rounds = cfg.rounds
+    steady_from = max(1, int(rounds * WARMUP_FRACTION)) if rounds > 1 else 0
+    port = await _baseline_and_start(name, cfg, target, rep)
+    if steady_from == 0:
+        await rep.allocations(name, "first", "After server start")
+    client = _client(target, port, cfg)
+    pool = ClientPool(port) if client is None else ClientPool(port, client.host, _greeting(client))
+    requested = 0
+    first_round_created = 0
+    try:
+        for r in range(1, rounds + 1):
+            rep.phase(name, "connect")
+            every = cfg.connections_checkpoint_every
+            before = pool.attempted
+            while (done := pool.attempted - before) < wanted:
+                await pool.open(min(every - done % every, wanted - done), cfg.connect_batch)
+                done = pool.attempted - before
+                rep.progress(name, pool.attempted, wanted * rounds, "connections",
+                             force=pool.attempted == wanted * rounds)
+                if r == 1 and (done % every == 0 or done == wanted):
+                    await rep.checkpoint(name, f"After {done} connections", pool.open_connections)
+            requested += wanted
+            if r == 1:
+                first_round_created = pool.created
+            if r > 1:
+                await rep.checkpoint(name, f"Round {r}: after {wanted} connections", pool.open_connections)
+            rep.phase(name, "close")
+            await pool.close()
+            label = "After closing clients" if r == 1 else f"Round {r}: after closing clients"
+            await rep.checkpoint(name, label, 0)
+            if rounds > 1:
+                # A round's closed transports die in reference cycles; 100 connections' worth of garbage a round
+                # piles up until the collector's oldest generation runs, which read as ~330 B per connection per
+                # round of growth on a clean server. Collect it, so the reading holds what the server keeps.
+                await target.collect_garbage()
+                await rep.cycle(name, r)
+                if r == steady_from:
+                    await rep.allocations(name, "first", label)
+        rep.flush_cycles()
+        await rep.allocations(name, "last", label)
+    finally:
+        rep.flush_cycles()
+        pool.abort()
+        rep.result(name, requested=requested, created=pool.created, failed=pool.failed, last_error=pool.last_error,
+                   rounds=rounds, first_round_created=first_round_created)
+    await _stop_server(name, target, rep)
+
+
+def _owns_server(target: Target) -> bool:
+    return getattr(target, "owns_server", True)
+
+
+async def _stop_server(name: str, target: Target, rep: Reporter, messages: int = 0) -> None:
+    """Stop netmem's own server and measure after it; a server netmem did not start is left as it is."""
+    if not _owns_server(target):
+        return
+    rep.phase(name, "stop")
+    await target.stop_server()
+    await rep.checkpoint(name, "After server stop", 0, messages)
+
+
+def _client(target: Target, port: int, cfg: RunConfig) -> Client | None:
+    """The protocol client for a server of the user's; None for echo to netmem's own server (the fast path)."""
+    protocol = getattr(target, "protocol", None)
+    if protocol is None and cfg.target_kind() == "server" and cfg.protocol != "echo":
+        protocol = cfg.protocol  # --server: the user's code in netmem's server process, spoken to in its protocol
+    if protocol is None:
+        return None
+    return make_client(protocol, getattr(target, "client_host", LOOPBACK), port, getattr(target, "path", "/"))
+
+
+def _greeting(client: Client) -> Callable[..., Any] | None:
+    return client.greet if type(client).greet is not Client.greet else None
+
+
+async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> None:
+    """Send M messages over K connections, each echoed back and checked; checkpoints every few thousand."""
+    name = "messages"
+    clients, total, size = cfg.connections_for(name), cfg.messages, cfg.message_size
+    every = cfg.messages_checkpoint_every
+    port = await _baseline_and_start(name, cfg, target, rep)
+    client = _client(target, port, cfg)
+    pool = ClientPool(port) if client is None else ClientPool(port, client.host)
+    claimed = echoed = mismatched = broken = reconnects = 0
+    elapsed = 0.0
+    try:
+        rep.phase(name, "connect")
+        await pool.open(clients, cfg.connect_batch)
+        await rep.checkpoint(name, "After connecting clients", pool.open_connections)
+        payload = make_payload(size)
+
+        async def answered_one(ok: bool) -> None:
+            """Count one reply (as echoed when it was right) and report the progress it makes."""
+            nonlocal echoed, mismatched
+            if ok:
+                echoed += 1
+            else:
+                mismatched += 1
+            done = echoed + mismatched
+            if done % every == 0:
+                await rep.checkpoint(name, f"After {done} messages", pool.open_connections, echoed)
+            rep.progress(name, done, total, "messages")
+
+        async def client_loop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal claimed, echoed, mismatched, broken
+            while claimed < total:
+                claimed += 1
+                try:
+                    writer.write(payload)
+                    reply = await reader.readexactly(size)
+                except (OSError, asyncio.IncompleteReadError):
+                    broken += 1
+                    return
+                await answered_one(reply == payload)
+
+        async def protocol_loop(index: int) -> None:
+            """A target of the user's: its protocol's request per message; reconnects when the server closes."""
+            nonlocal claimed, echoed, mismatched, broken, reconnects
+            assert client is not None
+            reader, writer = pool.clients[index]
+            answered = 0  # on this connection: one closed before its first reply didn't understand the request
+            while claimed < total:
+                claimed += 1
+                try:
+                    ok, alive = await client.exchange(reader, writer, payload)
+                    answered += 1
+                    if not alive:
+                        writer.close()
+                        reader, writer = await client.connect()
+                        pool.clients[index] = (reader, writer)
+                        reconnects += 1
+                        answered = 0
+                except asyncio.IncompleteReadError as exc:
+                    if not answered and not exc.partial:
+                        raise await client.closed_without_reply() from None
+                    broken += 1
+                    return
+                except OSError:
+                    broken += 1
+                    return
+                await answered_one(ok)
+
+        rep.phase(name, "send")
+        started = time.perf_counter()
+        try:
+            if client is None:
+                await asyncio.gather(*(client_loop(r, w) for r, w in pool.clients))
+            else:
+                await asyncio.gather(*(protocol_loop(i) for i in range(len(pool.clients))))
+        finally:
+            elapsed = time.perf_counter() - started
+        rep.progress(name, echoed + mismatched, total, "messages", force=True)
+        await rep.checkpoint(name, "After processing", pool.open_connections, echoed)
+        rep.phase(name, "cleanup")
+        await pool.close()
+    finally:
+        pool.abort()
+        rep.result(name, requested=total, message_size=size, clients=clients, clients_created=pool.created,
+                   echoed=echoed, mismatched=mismatched, broken_connections=broken, elapsed_s=elapsed,
+                   **({"reconnects": reconnects} if client is not None else {}))
+    await target.stop_server()
+    await rep.checkpoint(name, "After cleanup", 0, echoed)
+
+
+async def _one_cycle(port: int) -> bool:
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(LOOPBACK, port), CONNECT_TIMEOUT_S)
+    try:
+        writer.write(STABILITY_MESSAGE)
+        reply = await asyncio.wait_for(reader.readexactly(len(STABILITY_MESSAGE)), CONNECT_TIMEOUT_S)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    return reply == STABILITY_MESSAGE
+
+
+async def stability_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> None:
+    """For D seconds: connect, send 4 bytes, read the echo, close, pause; a checkpoint every C cycles.
+
+    After every cycle the server's memory is read once and streamed to the parent for the leak verdict.
+    """
+    name = "stability"
+    port = await _baseline_and_start(name, cfg, target, rep)
+    client = _client(target, port, cfg)
+    cycles = ok = failed = 0
+    pause = cfg.stability_pause_ms / 1000
+    warmup_s = cfg.duration_s * WARMUP_FRACTION
+    warm = False
+    started = time.monotonic()
+    try:
+        rep.phase(name, "cycles")
+        while (elapsed := time.monotonic() - started) < cfg.duration_s:
+            cycles += 1
+            try:
+                if await (_one_cycle(port) if client is None else client.cycle()):
+                    ok += 1
+                else:
+                    failed += 1
+            except (TimeoutError, OSError, asyncio.IncompleteReadError):
+                failed += 1
+            await rep.cycle(name, cycles)
+            if cycles % cfg.stability_checkpoint_every == 0:
+                rep.flush_cycles()
+                await rep.checkpoint(name, f"After {cycles} cycles", 0, ok)
+            if not warm and elapsed >= warmup_s:
+                warm = True
+                await rep.allocations(name, "first", f"After {cycles} cycles (end of warm-up)")
+            rep.progress(name, round(elapsed, 2), cfg.duration_s, "seconds")
+            await asyncio.sleep(pause)
+        rep.flush_cycles()
+        rep.progress(name, cfg.duration_s, cfg.duration_s, "seconds", force=True)
+        await rep.allocations(name, "last", f"After {cycles} cycles")
+        await rep.checkpoint(name, "After stability run", 0, ok)
+    finally:
+        rep.flush_cycles()
+        rep.result(name, duration_s=time.monotonic() - started, cycles=cycles, cycles_ok=ok,
+                   cycles_failed=failed)
+    await _stop_server(name, target, rep, ok)
+
+
+OBSERVE_BATCH = 50
+
+
+async def observe_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> None:
+    """No load: for D seconds (or until stopped), read the target's memory and count its established TCP
+    connections every interval, so that memory can be fitted against connections someone else makes."""
+    name = "observe"
+    count = target.connections_now  # type: ignore[attr-defined]  # only the user's servers are observed (config)
+    rep.phase(name, "observe")
+    await rep.checkpoint(name, "Start of observation", count(), settle=False)
+    interval = cfg.interval_ms / 1000
+    started = time.monotonic()
+    samples = 0
+    batch: tuple[list[float], list[int], list[int]] = ([], [], [])
+    stopped = False
+    try:
+        while (elapsed := time.monotonic() - started) < cfg.duration_s:
+            connections = count()
+            memory, _ = target.memory()
+            for column, value in zip(batch, (time.monotonic(), connections, memory), strict=True):
+                column.append(value)  # type: ignore[attr-defined]
+            samples += 1
+            if len(batch[0]) >= OBSERVE_BATCH:
+                rep.observations(name, *batch)
+                batch = ([], [], [])
+            try:
+                rep.progress(name, round(elapsed, 1), cfg.duration_s, "seconds")
+            except StopRequested:
+                stopped = True  # Ctrl-C or Stop is how an open-ended observation ends: a complete run
+                break
+            await asyncio.sleep(max(0.0, started + samples * interval - time.monotonic()))
+    finally:
+        if batch[0]:
+            rep.observations(name, *batch)
+        rep.result(name, duration_s=time.monotonic() - started, samples=samples, stopped_by_user=stopped)
+    await rep.checkpoint(name, "End of observation", count(), settle=False)
+
+
+SCENARIO_STEPS = {
+    "connections": connections_scenario,
+    "messages": messages_scenario,
+    "stability": stability_scenario,
+    "observe": observe_scenario,
+}
+
+
+async def run_scenarios(cfg: RunConfig, target: Target, emit: Emit, stop: threading.Event | None = None,
+                        sampling: asyncio.Event | None = None) -> None:
+    """Run the configured scenario(s) against `target`, always ending with one `end` event.
+
+    Setting `stop` (Stop, Ctrl-C, a closed window), or cancelling, ends the run with `completed: false`; the
+    scenarios' own `finally` blocks have closed every client by then, and the server is stopped here. With
+    `sampling`, the scenarios wait after the `target` event until it is set (the parent samples the target now),
+    for at most SAMPLING_WAIT_S.
+    """
+    rep = Reporter(emit, target, stop, tracing=cfg.trace_allocations)
+    describe = getattr(target, "describe", None)
+    emit({"type": "target", "pid": target.pid, "role": target.role, **({"info": describe()} if describe else {})})
+    try:
+        if sampling is not None:
+            # In another process the sampler starts when the parent's loop gets to the target event; on a busy
+            # machine a small run could be over by then, its server gone, with nothing sampled (seen in CI).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sampling.wait(), SAMPLING_WAIT_S)
+        for name in cfg.scenario_list():
+            await SCENARIO_STEPS[name](cfg, target, rep)
+    except (asyncio.CancelledError, StopRequested) as exc:
+        await _quietly_stop(target)
+        emit({"type": "end", "completed": False, "reason": "stopped before the end"})
+        if isinstance(exc, asyncio.CancelledError):
+            raise
+        return
+    except Exception as exc:
+        await _quietly_stop(target)
+        # A target that died mid-run makes its clients fail in ways that look like other errors: say it died.
+        gone = getattr(target, "gone", None)
+        emit({"type": "end", "completed": False, "reason": (gone and gone()) or _one_line(exc)})
+        return
+    emit({"type": "end", "completed": True, "reason": None})
+
+
+async def _quietly_stop(target: Target) -> None:
+    try:
+        await asyncio.shield(target.stop_server())
+    except Exception:
+        pass
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

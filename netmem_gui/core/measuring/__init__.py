@@ -1,0 +1,1 @@
+"""Measuring: a process's memory, the sampler, tracemalloc, and the load a Locust master reports."""

@@ -1,0 +1,1 @@
+"""Analysis and reports: figures, the leak verdict, findings, the text report, comparisons and expectations."""

@@ -1,0 +1,109 @@
+"""Executing a run: the host's workload, the sampler, a spawned target and the Locust watch, until the run ends."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import shlex
+from typing import Any
+
+import psutil
+
+from ..events import Event
+from ..measuring.locust import LocustWatch, check_url
+from ..measuring.memory import MemoryReader, ProcessGone
+from ..measuring.sampler import Sampler
+from ..runs.run import Run
+from ..targets import external, processes, spawn
+from .hosts import Host, make_host
+
+
+async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None = None) -> Run:
+    """Run the workload on `host` (the config's, by default), sampling the measured process until it ends.
+
+    Setting `stop` ends the run early: every socket is closed, any child process ends, and the run is kept,
+    marked incomplete.
+    """
+    host = host or make_host(run.config.host)
+    stop = stop or asyncio.Event()
+    sampler: Sampler | None = None
+    config = run.config
+    spawned: spawn.Spawned | None = None
+    if config.target_kind() == "spawn":
+        # Started here, in the process that outlives the run, so that it is stopped whatever happens to the
+        # load; the load side then sees a running process, as with --attach. TargetError if it never listens.
+        spawned = await spawn.start(config)
+        config = dataclasses.replace(config, attach_pid=spawned.measured_pid, spawn=None, address=spawned.address)
+        run.target_info["command"] = shlex.join(spawned.argv)
+
+    def on_event(event: Event) -> None:
+        nonlocal sampler
+        if event["type"] == "target" and sampler is None:
+            try:
+                reader = external.memory_reader(event["pid"], config) if config.is_external else None
+                sampler = Sampler(event["pid"], config.interval_ms / 1000, run.t0, run.samples, reader)
+                sampler.start()
+                if run.config.locust_url and run.load is None:
+                    run.load = watch_locust(run, event["pid"], stop)
+                    run.load.start()
+            except psutil.Error:
+                pass  # the server process has just gone: the load side ends the run and says so
+        elif event["type"] == "end":
+            if sampler is not None:
+                sampler.stop()
+            if run.load is not None:
+                run.load.stop()
+        run.handle(event)
+
+    if run.journal is not None:
+        run.journal.start(JOURNAL_FLUSH_S)
+    try:
+        await host.run(config, on_event, stop)
+    finally:
+        if spawned is not None:
+            # Off the loop (it may wait out the grace period), and finished even if this task is cancelled again.
+            await asyncio.shield(asyncio.get_running_loop().run_in_executor(None, spawned.stop))
+        if sampler is not None:
+            sampler.stop()
+            run.sampler_cpu_s = sampler.cpu_s
+        if run.load is not None:
+            run.load.stop()
+        if not run.ended:
+            run.handle({"type": "end", "completed": False, "reason": "stopped before the end"})
+        if run.journal is not None:
+            run.journal.close()  # complete up to the end, until the final record replaces it
+    return run
+
+
+JOURNAL_FLUSH_S = 1.0
+
+
+def watch_locust(run: Run, pid: int, stop: asyncio.Event) -> LocustWatch:
+    """The Locust watch of a run: polls at the sampling interval; its checkpoints and stop reach the run on the
+    loop's thread, as every event does."""
+    loop = asyncio.get_running_loop()
+    if run.config.is_external:  # the same memory as the samples (a process tree, USS ...)
+        tree = external.memory_reader(pid, run.config)
+        reader: Any = tree
+
+        def count() -> int | None:
+            return processes.established_connections(tree.pids())
+    else:
+        reader = MemoryReader(pid)
+
+        def count() -> int | None:
+            return processes.established_connections([pid])
+
+    def mark(label: str, when: float) -> None:
+        try:
+            rss, vms = reader.read()
+        except ProcessGone:
+            return
+        event = {"type": "checkpoint", "scenario": run.scenario or run.config.scenario_list()[0], "label": label,
+                 "t": when, "rss": rss, "vms": vms, "connections": count() or 0, "messages": 0}
+        loop.call_soon_threadsafe(run.handle, event)
+
+    on_stopped = (lambda: loop.call_soon_threadsafe(stop.set)) if run.config.until_locust_stops else None
+    assert run.config.locust_url is not None
+    return LocustWatch(check_url(run.config.locust_url), run.config.interval_ms / 1000, run.t0, reader.read,
+                       count, mark, on_stopped)

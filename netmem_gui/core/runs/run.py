@@ -1,0 +1,290 @@
+"""A run: its events and samples in, its figures and the run record out (execute.py runs one)."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ... import __version__
+from ..config import RunConfig
+from ..events import Event
+from ..measuring.locust import LocustWatch
+from ..measuring.sampler import CycleSeries, LagBuffer, SampleBuffer
+from ..records import record
+from ..reports import analysis, findings
+
+Listener = Callable[[Event], None]
+REFIT_EVERY_CYCLES = 100  # the load process sends cycles in batches of this size anyway
+# While a run goes on its leak verdict is fitted again at most this often: a fit of 1,000 binned points takes
+# ~30-60 ms, and a stability run brings a batch of cycles about every second (the record's verdict, fitted when
+# the run ends, is not affected).
+REFIT_EVERY_S = 10.0
+STEADY_EVENTS = frozenset({"lag", "progress", "cycles", "observations"})
+# A live view's figures take at most this share of a core, however long the run: their cost grows with the
+# samples and lag points (an hour at 100 Hz: ~9 ms per computation, mostly the lag percentiles), and a stability
+# run brings a checkpoint about every second.
+FIGURES_SHARE = 0.02
+_clock = time.monotonic  # the figures' clock (a test sets its own)
+
+
+class Run:
+    """Everything known about one run so far; the CLI and the GUI both watch one of these.
+
+    Events come from the host (in order, on the loop's thread); samples come from the sampler thread into
+    `samples`. Times are kept in seconds since the run began (`t0`, on the monotonic clock every process
+    of this machine shares).
+    """
+
+    def __init__(self, config: RunConfig, label: str | None = None,
+                 expectations: dict[str, Any] | None = None, expectations_name: str | None = None) -> None:
+        self.config = config
+        self.label = label
+        # An expectations file (optional) sets the findings' per-connection limit.
+        self.expectations = expectations
+        self.expectations_name = expectations_name
+        self.started_at = dt.datetime.now(dt.UTC)
+        self.t0 = time.monotonic()
+        self.samples = SampleBuffer()
+        self.lag = LagBuffer()
+        self.sampler_cpu_s: float | None = None
+        self.checkpoints: list[dict[str, Any]] = []
+        self.phases: list[dict[str, Any]] = []
+        self.results: dict[str, dict[str, Any]] = {}
+        # Preallocated now, before the run, for the scenarios that give a leak verdict (see CycleSeries).
+        self.cycles: dict[str, CycleSeries] = {}
+        if "stability" in config.scenario_list():
+            self.cycles["stability"] = CycleSeries()
+        if "connections" in config.scenario_list() and config.rounds > 1:
+            self.cycles["connections"] = CycleSeries()
+        self.allocations: dict[str, dict[str, Any]] = {}
+        self.load: LocustWatch | None = None  # --locust: the load a Locust cluster puts on the measured process
+        self.measured: dict[str, Any] = {"pid": None, "role": None}
+        # What the target is, for the record's `target` block: what the server process serves (--server), or the
+        # process measured (name, command line, address) from the load side and, for --spawn, from execute().
+        self.target_info: dict[str, Any] = {}
+        self.server_errors: dict[str, Any] | None = None  # exceptions raised in the user's server code
+        # The observe scenario's readings; they live in this process, never in the measured one.
+        self.observations: dict[str, list[Any]] = {"t_s": [], "connections": [], "memory_bytes": []}
+        self.progress: Event | None = None
+        self.completed = False
+        self.stop_reason: str | None = None
+        self.ended = False
+        self._listeners: list[Listener] = []
+        self._verdict_cache: dict[str, tuple[int, float, dict[str, Any] | None]] = {}
+        # Set by whoever keeps the run in the library (core.journal.Journal); execute starts and closes it.
+        self.journal: Any = None
+        # Events handled so far, with the sample counts what the figures depend on: steady ones (lag, progress,
+        # cycles, observations) arrive many times a second, the others (phases, checkpoints, results...) rarely.
+        self._events = 0
+        self._steady_events = 0
+        self._figured_at = 0.0
+        self._figures_cost = 0.0  # seconds the last computation of the figures took
+        self._figures: tuple[tuple[tuple[Any, ...], tuple[Any, ...]], dict[str, Any]] | None = None
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def handle(self, event: Event) -> None:
+        kind = event["type"]
+        if kind in STEADY_EVENTS:
+            self._steady_events += 1
+        else:
+            self._events += 1
+        if kind == "checkpoint":
+            self.checkpoints.append({
+                "scenario": event["scenario"], "label": event["label"], "t_s": event["t"] - self.t0,
+                "rss_bytes": event["rss"], "vms_bytes": event["vms"],
+                "connections": event["connections"], "messages": event["messages"],
+                **({"processes": event["processes"]} if "processes" in event else {}),
+            })
+        elif kind == "observations":
+            self.observations["t_s"].extend(round(t - self.t0, 4) for t in event["t"])
+            self.observations["connections"].extend(event["connections"])
+            self.observations["memory_bytes"].extend(event["memory"])
+        elif kind == "phase":
+            self.phases.append({"scenario": event["scenario"], "phase": event["phase"], "t_s": event["t"] - self.t0})
+        elif kind == "lag":
+            self.lag.append(event["t"] - self.t0, event["lag"])
+        elif kind == "progress":
+            self.progress = event
+        elif kind == "cycles":
+            series = self.cycles.get(event["scenario"])
+            if series is not None:
+                traced = event.get("traced")
+                for i, rss in enumerate(event["rss"]):
+                    series.append(event["first"] + i, rss, traced[i] if traced else None)
+        elif kind == "allocations":
+            self.allocations[event["scenario"]] = {"from": event["from"], "to": event["to"], "sites": event["sites"]}
+        elif kind == "result":
+            self.results[event["scenario"]] = event["counts"]
+        elif kind == "target":
+            self.measured = {"pid": event["pid"], "role": event["role"]}
+            self.target_info.update(event.get("info") or {})
+        elif kind == "server_errors":
+            self.server_errors = {"connections": event["connections"], "first": event["first"]}
+        elif kind == "end":
+            self.ended = True
+            self.completed = bool(event["completed"])
+            self.stop_reason = event.get("reason")
+        for listener in list(self._listeners):
+            listener(event)
+
+    @property
+    def scenario(self) -> str | None:
+        """The scenario running now (the last one that began)."""
+        return self.phases[-1]["scenario"] if self.phases else None
+
+    def figures(self, max_age_s: float = 0.0) -> dict[str, Any]:
+        """The figures as they stand now: {"scenarios": ..., "summary": ...}, as the record will hold them.
+
+        Computed again only when something they depend on has arrived since the last call; the result is shared,
+        so callers must not change it. A live view passes `max_age_s`: new samples, lag points, cycles and
+        progress then wait until the figures are that old, while a phase, a checkpoint or a result shows at once
+        (a fit over every sample, five times a second, was a tenth of the app's CPU). Either waits while the last
+        computation's cost would come to more than FIGURES_SHARE of a core; the end never waits.
+        """
+        structural = (self._events, self.ended)
+        steady = (self._steady_events, len(self.samples), len(self.lag), self.sampler_cpu_s)
+        cached = self._figures
+        if cached is not None and cached[0] == (structural, steady):
+            return cached[1]
+        now = _clock()
+        if cached is not None and max_age_s > 0 and not self.ended:
+            wait = self._figures_cost / FIGURES_SHARE
+            if cached[0][0] == structural:
+                wait = max(wait, max_age_s)
+            if now - self._figured_at < wait:
+                return cached[1]
+        self._figures = ((structural, steady), self._compute_figures())
+        self._figured_at = now
+        self._figures_cost = _clock() - now
+        return self._figures[1]
+
+    def _compute_figures(self) -> dict[str, Any]:
+        t, rss, _ = self.samples.view()
+        figures = analysis.analyse(self.config.scenario_list(), self.checkpoints, self.results, t, rss,
+                                   self._leak_verdicts(), self.observations)
+        figures["summary"].update(analysis.lag_figures(self.lag.view()[1]))
+        figures["summary"]["sampler_cpu_percent"] = analysis.cpu_percent(self.sampler_cpu_s, t)
+        if self.load is not None:
+            figures["load"] = analysis.load_figures(self.load.series.to_dict())
+            steady = figures["load"]["steady"]
+            if steady is not None:
+                verdict = figures["summary"]["leak_verdict"]
+                verdict["verdict"] = analysis.combine_verdicts([verdict["verdict"], steady["leak_verdict"]["verdict"]])
+                verdict["scenarios"] = [*verdict["scenarios"], "load"]
+        return figures
+
+    def now(self, now_s: float | None = None) -> dict[str, Any]:
+        """The run at `now_s` (seconds since it began; default: now), for live views (the record holds the final
+        figures): the latest sample and its difference from the baseline, connections open, and the echo rate
+        since sending began."""
+        _, rss, _ = self.samples.view()
+        current = int(rss[-1]) if rss.size else None
+        baseline = int(self.checkpoints[0]["rss_bytes"]) if self.checkpoints else None
+        phase = self.phases[-1] if self.phases else None
+        progress = self.progress
+        open_now = self.checkpoints[-1]["connections"] if self.checkpoints else None
+        if progress and progress["unit"] == "connections" and phase and phase["phase"] == "connect":
+            open_now = int(progress["done"])
+        rate = None
+        now_s = time.monotonic() - self.t0 if now_s is None else now_s
+        elapsed = now_s - phase["t_s"] if phase else 0.0
+        if progress and progress["unit"] == "messages" and phase and phase["phase"] == "send" and elapsed > 0:
+            rate = progress["done"] / elapsed
+        return {
+            "rss_bytes": current,
+            "delta_bytes": None if current is None or baseline is None else current - baseline,
+            "open_connections": open_now,
+            "messages_per_s": rate,
+        }
+
+    def _leak_verdicts(self) -> dict[str, dict[str, Any] | None]:
+        """Each cycling scenario's leak verdict, fitted again only once its series has grown by a batch and
+        REFIT_EVERY_S has passed (always at the end).
+
+        A fit of 1,000 binned cycles takes ~30-60 ms (more with traced bytes), and the GUI asks for figures
+        several times a second, in the measured process itself on the in-app host.
+        """
+        verdicts: dict[str, dict[str, Any] | None] = {}
+        now = time.monotonic()
+        for name, series in self.cycles.items():
+            size = len(series)
+            cached = self._verdict_cache.get(name)
+            due = cached is not None and size - cached[0] >= REFIT_EVERY_CYCLES and now - cached[1] >= REFIT_EVERY_S
+            if cached is None or due or (self.ended and cached[1] >= 0):
+                per_cycle = self.config.connections_for("connections") if name == "connections" else 1
+                data = series.columns() if size or name == "stability" else None
+                # A fit made after the end is marked (time -1) so that it is the last one.
+                cached = (size, -1.0 if self.ended else now,
+                          analysis.scenario_leak_verdict(data, per_cycle, self.config.host))
+                self._verdict_cache[name] = cached
+            verdicts[name] = cached[2]
+        return verdicts
+
+    def target(self) -> dict[str, Any]:
+        """The record's `target` block: what was measured, how it was loaded and which memory figure was read."""
+        cfg = self.config
+        kind = cfg.target_kind()
+        info = self.target_info
+        block: dict[str, Any] = {
+            "kind": kind,
+            "pid": self.measured["pid"],
+            "name": "netmem echo server" if kind == "builtin" else None,
+            "cmdline": None,
+            "address": None,
+            "command": None,
+            "protocol": cfg.protocol,
+            "memory": cfg.memory,
+            "include_children": cfg.include_children,
+            "processes": None,
+            **info,  # --attach/--spawn: name, command line, address; --server: module, attr, file, handler kind
+        }
+        with_tree = [cp for cp in self.checkpoints if cp.get("processes")]
+        if with_tree:
+            peak = max(with_tree, key=lambda cp: cp["rss_bytes"])
+            block["processes"] = {"checkpoint": peak["label"], "scenario": peak["scenario"],
+                                  "list": peak["processes"]}
+        return block
+
+    def record(self) -> record.Record:
+        t, rss, vms = self.samples.view()
+        lag_t, lag = self.lag.view()
+        figures = copy.deepcopy(self.figures())  # the record is the caller's to change; the cache is not
+        rec = {
+            "schema": record.SCHEMA_ID,
+            "tool": {"name": "netmem", "version": __version__},
+            "label": self.label,
+            "started_at": self.started_at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            "platform": record.platform_info(),
+            "config": self.config.to_dict(),
+            "measured": self.measured,
+            "target": self.target(),
+            "completed": self.completed,
+            "stop_reason": self.stop_reason,
+            "samples": {
+                "t_s": [round(x, 4) for x in t.tolist()],
+                "rss_bytes": rss.tolist(),
+                "vms_bytes": vms.tolist(),
+            },
+            "loop_lag": {
+                "t_s": [round(x, 4) for x in lag_t.tolist()],
+                "lag_s": [round(x, 6) for x in lag.tolist()],
+            },
+            "checkpoints": self.checkpoints,
+            "phases": self.phases,
+            "cycle_series": {name: s.to_dict() for name, s in self.cycles.items()},
+            **({"observations": self.observations} if "observe" in self.config.scenario_list() else {}),
+            "allocations": self.allocations,
+            **({"server_errors": self.server_errors} if self.server_errors else {}),
+            "scenarios": figures["scenarios"],
+            "summary": figures["summary"],
+        }
+        if self.load is not None:
+            rec["load"] = {"url": self.load.base, "series": self.load.series.to_dict(), "gaps": self.load.series.gaps,
+                           "figures": figures["load"]}
+        rec["findings"] = findings.evaluate(rec, self.expectations, self.expectations_name)
+        return rec

@@ -1,0 +1,179 @@
+"""A server netmem starts for --spawn: started in a session of its own, waited for until it listens, the process to
+measure found in its tree, and its whole tree stopped at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+from ..addresses import check_local, free_port, parse_address
+from ..config import RunConfig, TargetError
+from .processes import listeners, tree
+
+STOP_GRACE_S = 5.0  # a spawned server gets this long to exit after SIGTERM before it is killed
+OUTPUT_TAIL_LINES = 8
+
+
+@dataclass
+class Spawned:
+    """A server netmem started in a process group (session) of its own, with its output in a temporary file."""
+
+    proc: subprocess.Popen
+    argv: list[str]
+    host: str
+    port: int
+    _log: Any = None
+    measured_pid: int = 0
+    _stopped: bool = field(default=False)
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def output_tail(self, lines: int = OUTPUT_TAIL_LINES) -> str:
+        """The last lines the command wrote (stdout and stderr together), as one line for an error message."""
+        if self._log is None:
+            return ""
+        try:
+            self._log.flush()
+            self._log.seek(0)
+            text = self._log.read().decode(errors="replace")
+        except (OSError, ValueError):
+            return ""
+        tail = collections.deque((t.strip() for t in text.splitlines() if t.strip()), maxlen=lines)
+        return " | ".join(tail)
+
+    def stop(self) -> None:
+        """Terminate the whole tree (SIGTERM to the process group), then kill what is left after the grace period."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            procs = tree(self.proc.pid)
+        except psutil.Error:
+            procs = []
+        if self.proc.poll() is None:
+            _signal_group(self.proc, signal.SIGTERM)
+        for p in procs:
+            try:
+                p.terminate()
+            except psutil.Error:
+                pass
+        _, alive = psutil.wait_procs(procs, timeout=STOP_GRACE_S)
+        if alive or self.proc.poll() is None:
+            _signal_group(self.proc, getattr(signal, "SIGKILL", signal.SIGTERM))
+            for p in alive:
+                try:
+                    p.kill()
+                except psutil.Error:
+                    pass
+            psutil.wait_procs(alive, timeout=STOP_GRACE_S)
+        try:
+            self.proc.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            pass
+        if self._log is not None:
+            self._log.close()
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        if sys.platform == "win32":
+            proc.send_signal(sig)
+        else:
+            os.killpg(proc.pid, sig)  # the child leads its own session, so its group id is its pid
+    except (OSError, ProcessLookupError):
+        pass
+
+
+async def start(config: RunConfig) -> Spawned:
+    """Start --spawn's command and wait until its port accepts a connection (within --start-timeout).
+
+    TargetError with the command's last output lines when it exits first or never listens; nothing it started is
+    left running then.
+    """
+    assert config.spawn is not None
+    if "{port}" in config.spawn:
+        host, port = "127.0.0.1", free_port()
+    else:
+        assert config.address is not None
+        host, port = parse_address(config.address)
+    check_local(host)
+    argv = split_command(config.spawn, port)
+    log = tempfile.TemporaryFile()
+    options: dict[str, Any] = {"start_new_session": True}
+    if sys.platform == "win32":
+        options = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, **options)
+    except OSError as exc:
+        log.close()
+        raise TargetError(f"--spawn: cannot start {argv[0]!r}: {exc.strerror or exc}") from None
+    spawned = Spawned(proc, argv, host, port, log, proc.pid)
+    try:
+        await _wait_listening(spawned, config.start_timeout_s)
+        spawned.measured_pid = _listening_pid(spawned, config.include_children)
+    except BaseException:
+        spawned.stop()
+        raise
+    return spawned
+
+
+async def _wait_listening(spawned: Spawned, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    name = os.path.basename(spawned.argv[0])
+    while True:
+        code = spawned.proc.poll()
+        if code is not None:
+            tail = spawned.output_tail()
+            raise TargetError(f"--spawn: {name} exited with status {code} before it listened on {spawned.address}"
+                              + (f"; its last output: {tail}" if tail else ""))
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(spawned.host, spawned.port), 1.0)
+            writer.close()
+            return
+        except (OSError, TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            tail = spawned.output_tail()
+            raise TargetError(f"--spawn: {name} did not listen on {spawned.address} within {timeout_s:g} s"
+                              " (--start-timeout)" + (f"; its last output: {tail}" if tail else ""))
+        await asyncio.sleep(0.05)
+
+
+def _listening_pid(spawned: Spawned, include_children: bool) -> int:
+    """The process to measure: the one started, unless only a descendant of it listens (a launcher script)."""
+    pid = spawned.proc.pid
+    if include_children:
+        return pid
+    try:
+        found = listeners(spawned.port)
+        family = {p.pid for p in tree(pid)}
+    except psutil.Error:
+        return pid
+    if pid in found:
+        return pid
+    mine = [p for p in found if p in family]
+    return mine[0] if mine else pid
+
+
+def split_command(command: str, port: int | None = None) -> list[str]:
+    """--spawn's command line as argv, {port} replaced when a port is given; TargetError in one line."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise TargetError(f"--spawn: cannot split the command line: {exc}") from None
+    if not argv:
+        raise TargetError("--spawn needs a command line")
+    return [a.replace("{port}", str(port)) for a in argv] if port is not None else argv
