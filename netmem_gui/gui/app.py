@@ -42,7 +42,7 @@ def _fail(message: str, code: int) -> int:
 
 async def _scripted(window: MainWindow, config: RunConfig, args: argparse.Namespace) -> int:
     """Run the scenario in the window (which keeps and exports it), then take the screenshot; the exit status."""
-    entry = window.start_run(config, args.label, export=args.export)
+    entry = window.start_run(config, args.label, export=args.export, prepared=True)
     if entry is None:
         return _fail(window.statusBar().currentMessage() or "the run could not start", Exit.FAILED)
     await window.wait_idle()
@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                 return _fail("--export, --screenshot and --quit need --run SCENARIO", Exit.USAGE)
         else:
             config = config_from_args(args)
-            config = lifecycle.prepare(config, [p for p in (args.export, args.screenshot) if p])
+            # Everything the window's start would check (keep: the run goes to the library), once, before Qt.
+            config = lifecycle.prepare(config, [p for p in (args.export, args.screenshot) if p], keep=True)
     except NetmemError as exc:  # the command line's one place for bad input
         return _fail(str(exc), exc.status)
 

@@ -266,16 +266,19 @@ class MainWindow(RecordFiles, QMainWindow):
     # --- runs ----------------------------------------------------------------------------------------------
 
     def start_run(self, config: RunConfig | None = None, label: str | None = None,
-                  export: str | None = None) -> SessionRun | None:
+                  export: str | None = None, prepared: bool = False) -> SessionRun | None:
         """Start a run (the form's settings unless given); None, with an error dialog, if it can't start.
 
-        `export`: a file the record is written to when the run ends, beside the run library."""
+        `export`: a file the record is written to when the run ends, beside the run library. `prepared`: the
+        caller has run lifecycle.prepare on `config` with that export and keep=True (the scripted mode, before
+        the window opened); a --server module is then not imported once more."""
         if self.active is not None:
             return None
         try:
             if config is None:
                 config, label = self.form.config(), self.form.run_label()
-            config = lifecycle.prepare(config, [export] if export else [], keep=True)
+            if not prepared:
+                config = lifecycle.prepare(config, [export] if export else [], keep=True)
         except NetmemError as exc:
             self._error("Cannot start the run", str(exc))
             return None

@@ -97,3 +97,27 @@ def test_a_signal_stops_the_run_and_keeps_it(tmp_path, signame, status, says):
     assert [e.started_at for e in library.list_runs()] == [rec["started_at"]]
     _, alive = psutil.wait_procs(workers, timeout=5)
     assert not alive
+
+
+def test_a_scripted_run_imports_the_users_server_once_per_process(tmp_path):
+    """Once to check it before the window opens, once where it serves (in-app: the same process): never twice
+    for the same check (the window's start used to prepare the run again, importing the module a third time)."""
+    imports = tmp_path / "imports.txt"
+    (tmp_path / "counted.py").write_text(
+        "import os\n"
+        f"with open({str(imports)!r}, 'a') as f:\n"
+        "    f.write(str(os.getpid()) + '\\n')\n"
+        "async def handle(reader, writer):\n"
+        "    while data := await reader.read(65536):\n"
+        "        writer.write(data)\n"
+        "        await writer.drain()\n"
+        "    writer.close()\n")
+    env_data = tmp_path / "data"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "NETMEM_GUI_SETTINGS": str(tmp_path / "settings.ini"),
+           "NETMEM_DATA_DIR": str(env_data)}
+    done = subprocess.run([sys.executable, "-m", "netmem_gui", "--run", "messages", "--messages", "50",
+                           "--host", "inapp", "--server", "counted:handle", "--app-dir", str(tmp_path), "--quit"],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    pids = imports.read_text().split()
+    assert len(pids) == 2 and len(set(pids)) == 1, pids  # prepare's check, then the in-app server
