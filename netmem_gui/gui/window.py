@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core import events
 from ..core.config import ConfigError, RunConfig
 from ..core.errors import NetmemError
 from ..core.records.record import Record
@@ -320,7 +321,7 @@ class MainWindow(RecordFiles, QMainWindow):
             exc = task.exception()
             entry.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if not run.ended:
-                run.handle({"type": "end", "completed": False, "reason": entry.error})
+                run.handle(events.end(False, entry.error))
         entry.outcome = lifecycle.finish(run, json_path=entry.export, stopped_by=self.stopped_by)
         entry.rec = entry.outcome.record
         entry.library_id = entry.outcome.library_id

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import psutil
 import pytest
 from conftest import run_to_end, small_config
 
+from netmem_gui.core.config import RunConfig
 from netmem_gui.core.records import record
 
 HOSTS = ["inapp", "isolated"]
@@ -118,3 +121,26 @@ def test_now_gives_the_latest_sample_and_its_delta_from_the_baseline():
     assert now["rss_bytes"] == int(rss[-1])
     assert now["delta_bytes"] == int(rss[-1]) - run.checkpoints[0]["rss_bytes"]
     assert now["open_connections"] == 0  # the last checkpoint: after the server stopped
+
+
+def test_every_type_of_event_has_one_maker_and_one_handler():
+    from netmem_gui.core import events
+    from netmem_gui.core.runs import run as run_module
+
+    assert set(run_module._HANDLERS) == events.TYPES and len(events.TYPES) == 11
+    run = run_module.Run(RunConfig(scenario="stability"))
+    made = [events.phase("stability", "start", run.t0 + 1), events.target(42, "server", {"name": "x"}),
+            events.checkpoint("stability", "Baseline", run.t0 + 1, 10, 20, 0, 0), events.lag(run.t0 + 1, 0.001),
+            events.cycles("stability", 1, [10, 11], None), events.progress("stability", 1, 2, "s"),
+            events.result("stability", {"cycles": 2}), events.server_errors(1, "Traceback"),
+            events.allocations("stability", "a", "b", []), events.observations("stability", [run.t0 + 1], [0], [10]),
+            events.end(False, "stopped")]
+    assert {e["type"] for e in made} == events.TYPES
+    for event in made:
+        assert events.from_json(json.dumps(event)) == event  # as it crosses the isolated host's pipe
+        run.handle(event)
+    assert run.ended and not run.completed and run.stop_reason == "stopped" and run.measured["pid"] == 42
+    assert len(run.checkpoints) == 1 and run.results["stability"] == {"cycles": 2} and len(run.lag) == 1
+    for bad in ("[1, 2]", '{"type": "nonsense"}', "{}"):
+        with pytest.raises(ValueError):
+            events.from_json(bad)

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from .. import events
 from ..config import RunConfig
 from ..events import Emit
 from .protocols import Client, make_client
@@ -105,8 +106,7 @@ class Reporter:
         if not self._batch_rss:
             return
         traced = self._batch_traced if len(self._batch_traced) == len(self._batch_rss) else None
-        self._emit({"type": "cycles", "scenario": self._batch_scenario, "first": self._batch_first,
-                    "rss": self._batch_rss, "traced": traced})
+        self._emit(events.cycles(self._batch_scenario, self._batch_first, self._batch_rss, traced))
         self._batch_rss, self._batch_traced = [], []
 
     async def allocations(self, scenario: str, which: str, label: str) -> None:
@@ -117,11 +117,10 @@ class Reporter:
         if which == "first":
             self._first_label = label
         elif sites is not None:
-            self._emit({"type": "allocations", "scenario": scenario, "from": self._first_label,
-                        "to": label, "sites": sites})
+            self._emit(events.allocations(scenario, self._first_label, label, sites))
 
     def phase(self, scenario: str, phase: str) -> None:
-        self._emit({"type": "phase", "scenario": scenario, "phase": phase, "t": time.monotonic()})
+        self._emit(events.phase(scenario, phase, time.monotonic()))
 
     async def checkpoint(self, scenario: str, label: str, connections: int, messages: int = 0,
                          settle: bool = True) -> None:
@@ -132,21 +131,15 @@ class Reporter:
         errors = getattr(self._target, "server_errors", None)
         if errors is not None and errors != self._errors:
             self._errors = errors
-            self._emit({"type": "server_errors", **errors})
+            self._emit(events.server_errors(errors["connections"], errors["first"]))
         rss, vms = self._target.memory()
-        event = {
-            "type": "checkpoint", "scenario": scenario, "label": label, "t": time.monotonic(),
-            "rss": rss, "vms": vms, "connections": connections, "messages": messages,
-        }
         processes = getattr(self._target, "processes", None)
-        if processes is not None and (breakdown := processes()) is not None:
-            event["processes"] = breakdown
-        self._emit(event)
+        self._emit(events.checkpoint(scenario, label, time.monotonic(), rss, vms, connections, messages,
+                                     processes() if processes is not None else None))
 
     def observations(self, scenario: str, t: list[float], connections: list[int], memory: list[int]) -> None:
         """A batch of the observe scenario's readings: (time, established connections, memory)."""
-        self._emit({"type": "observations", "scenario": scenario, "t": t, "connections": connections,
-                    "memory": memory})
+        self._emit(events.observations(scenario, t, connections, memory))
 
     def progress(self, scenario: str, done: float, total: float, unit: str, force: bool = False) -> None:
         if self._stop.is_set():
@@ -154,10 +147,10 @@ class Reporter:
         now = time.monotonic()
         if force or now - self._last_progress >= PROGRESS_EVERY_S:
             self._last_progress = now
-            self._emit({"type": "progress", "scenario": scenario, "done": done, "total": total, "unit": unit})
+            self._emit(events.progress(scenario, done, total, unit))
 
     def result(self, scenario: str, **counts: Any) -> None:
-        self._emit({"type": "result", "scenario": scenario, "counts": counts})
+        self._emit(events.result(scenario, counts))
 
 
 async def _baseline_and_start(name: str, cfg: RunConfig, target: Target, rep: Reporter) -> int:
@@ -453,7 +446,7 @@ async def run_scenarios(cfg: RunConfig, target: Target, emit: Emit, stop: thread
     """
     rep = Reporter(emit, target, stop, tracing=cfg.trace_allocations)
     describe = getattr(target, "describe", None)
-    emit({"type": "target", "pid": target.pid, "role": target.role, **({"info": describe()} if describe else {})})
+    emit(events.target(target.pid, target.role, describe() if describe else None))
     try:
         if sampling is not None:
             # In another process the sampler starts when the parent's loop gets to the target event; on a busy
@@ -464,7 +457,7 @@ async def run_scenarios(cfg: RunConfig, target: Target, emit: Emit, stop: thread
             await SCENARIO_STEPS[name](cfg, target, rep)
     except (asyncio.CancelledError, StopRequested) as exc:
         await _quietly_stop(target)
-        emit({"type": "end", "completed": False, "reason": "stopped before the end"})
+        emit(events.end(False, "stopped before the end"))
         if isinstance(exc, asyncio.CancelledError):
             raise
         return
@@ -472,9 +465,9 @@ async def run_scenarios(cfg: RunConfig, target: Target, emit: Emit, stop: thread
         await _quietly_stop(target)
         # A target that died mid-run makes its clients fail in ways that look like other errors: say it died.
         gone = getattr(target, "gone", None)
-        emit({"type": "end", "completed": False, "reason": (gone and gone()) or _one_line(exc)})
+        emit(events.end(False, (gone and gone()) or _one_line(exc)))
         return
-    emit({"type": "end", "completed": True, "reason": None})
+    emit(events.end(True))
 
 
 async def _quietly_stop(target: Target) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import psutil
 
+from .. import events
 from ..events import Event
 from ..measuring.locust import LocustWatch, check_url
 from ..measuring.memory import MemoryReader, ProcessGone
@@ -69,7 +70,7 @@ async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None
         if run.load is not None:
             run.load.stop()
         if not run.ended:
-            run.handle({"type": "end", "completed": False, "reason": "stopped before the end"})
+            run.handle(events.end(False, "stopped before the end"))
         if run.journal is not None:
             run.journal.close()  # complete up to the end, until the final record replaces it
     return run
@@ -99,8 +100,8 @@ def watch_locust(run: Run, pid: int, stop: asyncio.Event) -> LocustWatch:
             rss, vms = reader.read()
         except ProcessGone:
             return
-        event = {"type": "checkpoint", "scenario": run.scenario or run.config.scenario_list()[0], "label": label,
-                 "t": when, "rss": rss, "vms": vms, "connections": count() or 0, "messages": 0}
+        event = events.checkpoint(run.scenario or run.config.scenario_list()[0], label, when, rss, vms,
+                                  count() or 0, 0)
         loop.call_soon_threadsafe(run.handle, event)
 
     on_stopped = (lambda: loop.call_soon_threadsafe(stop.set)) if run.config.until_locust_stops else None

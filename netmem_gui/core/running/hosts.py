@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import psutil
 
+from .. import events
 from ..children import spawn_options, worker_command
 from ..config import RunConfig
 from ..events import Emit, Event
@@ -149,7 +150,7 @@ class InAppHost:
         stopping = threading.Event()
 
         def report_lag(t: float, lag: float) -> None:
-            inbox.put({"type": "lag", "t": t, "lag": lag})
+            inbox.put(events.lag(t, lag))
 
         async def body() -> None:
             if config.is_external:
@@ -167,7 +168,7 @@ class InAppHost:
                 try:
                     target = _ThisProcess(tracer, config)
                 except ServerLoadError as exc:
-                    inbox.put({"type": "end", "completed": False, "reason": str(exc)})
+                    inbox.put(events.end(False, str(exc)))
                     return
                 await run_scenarios(config, target, inbox.put, stopping)
             finally:
@@ -255,7 +256,7 @@ class IsolatedHost:
             try:
                 for line in proc.stdout:
                     try:
-                        inbox.put(json.loads(line))
+                        inbox.put(events.from_json(line))
                     except ValueError:
                         errors.append(line.decode(errors="replace").strip())
                 proc.wait()
@@ -302,7 +303,7 @@ class IsolatedHost:
                         pipe.close()
         if not ended:
             last = next((e for e in reversed(errors) if e.strip()), f"exit status {proc.returncode}")
-            emit({"type": "end", "completed": False, "reason": f"the workload process failed: {last}"})
+            emit(events.end(False, f"the workload process failed: {last}"))
 
 
 def _kill_group(pgid: int) -> None:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .. import events
 from ..children import spawn_options, worker_command
 from ..config import RunConfig
 from ..errors import WorkloadError
@@ -91,7 +92,7 @@ class _ServerChild:
         while line := await self._proc.stdout.readline():
             message = json.loads(line)
             if "lag" in message:
-                self._emit({"type": "lag", "t": message["t"], "lag": message["lag"]})
+                self._emit(events.lag(message["t"], message["lag"]))
             else:
                 self._replies.put_nowait(message)
         self._replies.put_nowait(None)
@@ -173,7 +174,7 @@ async def _load_main(config: RunConfig) -> None:
     target = _ServerChild(proc, emit)
     problem = await target.ready()
     if problem is not None:
-        emit({"type": "end", "completed": False, "reason": problem})
+        emit(events.end(False, problem))
         await target.close()
         return
     try:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import enum
 import time
 from collections.abc import Callable
 from typing import Any
 
 from ... import __version__
+from .. import events
 from ..config import RunConfig
 from ..events import Event
 from ..measuring.locust import LocustWatch
@@ -22,12 +24,19 @@ REFIT_EVERY_CYCLES = 100  # the load process sends cycles in batches of this siz
 # ~30-60 ms, and a stability run brings a batch of cycles about every second (the record's verdict, fitted when
 # the run ends, is not affected).
 REFIT_EVERY_S = 10.0
-STEADY_EVENTS = frozenset({"lag", "progress", "cycles", "observations"})
 # A live view's figures take at most this share of a core, however long the run: their cost grows with the
 # samples and lag points (an hour at 100 Hz: ~9 ms per computation, mostly the lag percentiles), and a stability
 # run brings a checkpoint about every second.
 FIGURES_SHARE = 0.02
 _clock = time.monotonic  # the figures' clock (a test sets its own)
+
+
+class RunState(enum.Enum):
+    """Where a run is: going on, or ended, and then whether it ran to the end (else `stop_reason` says why)."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    INCOMPLETE = "incomplete"
 
 
 class Run:
@@ -69,9 +78,8 @@ class Run:
         # The observe scenario's readings; they live in this process, never in the measured one.
         self.observations: dict[str, list[Any]] = {"t_s": [], "connections": [], "memory_bytes": []}
         self.progress: Event | None = None
-        self.completed = False
-        self.stop_reason: str | None = None
-        self.ended = False
+        self.state = RunState.RUNNING
+        self.stop_reason: str | None = None  # why it ended incomplete
         self._listeners: list[Listener] = []
         self._verdict_cache: dict[str, tuple[int, float, dict[str, Any] | None]] = {}
         # Set by whoever keeps the run in the library (core.journal.Journal); execute starts and closes it.
@@ -88,49 +96,72 @@ class Run:
         self._listeners.append(listener)
 
     def handle(self, event: Event) -> None:
+        """Take one event (core/events.py) in, by its type; then tell every listener. An unknown type is ignored
+        (a journal from a newer netmem may hold types this one does not know)."""
         kind = event["type"]
-        if kind in STEADY_EVENTS:
+        if kind in events.STEADY:
             self._steady_events += 1
         else:
             self._events += 1
-        if kind == "checkpoint":
-            self.checkpoints.append({
-                "scenario": event["scenario"], "label": event["label"], "t_s": event["t"] - self.t0,
-                "rss_bytes": event["rss"], "vms_bytes": event["vms"],
-                "connections": event["connections"], "messages": event["messages"],
-                **({"processes": event["processes"]} if "processes" in event else {}),
-            })
-        elif kind == "observations":
-            self.observations["t_s"].extend(round(t - self.t0, 4) for t in event["t"])
-            self.observations["connections"].extend(event["connections"])
-            self.observations["memory_bytes"].extend(event["memory"])
-        elif kind == "phase":
-            self.phases.append({"scenario": event["scenario"], "phase": event["phase"], "t_s": event["t"] - self.t0})
-        elif kind == "lag":
-            self.lag.append(event["t"] - self.t0, event["lag"])
-        elif kind == "progress":
-            self.progress = event
-        elif kind == "cycles":
-            series = self.cycles.get(event["scenario"])
-            if series is not None:
-                traced = event.get("traced")
-                for i, rss in enumerate(event["rss"]):
-                    series.append(event["first"] + i, rss, traced[i] if traced else None)
-        elif kind == "allocations":
-            self.allocations[event["scenario"]] = {"from": event["from"], "to": event["to"], "sites": event["sites"]}
-        elif kind == "result":
-            self.results[event["scenario"]] = event["counts"]
-        elif kind == "target":
-            self.measured = {"pid": event["pid"], "role": event["role"]}
-            self.target_info.update(event.get("info") or {})
-        elif kind == "server_errors":
-            self.server_errors = {"connections": event["connections"], "first": event["first"]}
-        elif kind == "end":
-            self.ended = True
-            self.completed = bool(event["completed"])
-            self.stop_reason = event.get("reason")
+        handler = _HANDLERS.get(kind)
+        if handler is not None:
+            handler(self, event)
         for listener in list(self._listeners):
             listener(event)
+
+    def _on_checkpoint(self, event: Event) -> None:
+        self.checkpoints.append({
+            "scenario": event["scenario"], "label": event["label"], "t_s": event["t"] - self.t0,
+            "rss_bytes": event["rss"], "vms_bytes": event["vms"],
+            "connections": event["connections"], "messages": event["messages"],
+            **({"processes": event["processes"]} if "processes" in event else {}),
+        })
+
+    def _on_observations(self, event: Event) -> None:
+        self.observations["t_s"].extend(round(t - self.t0, 4) for t in event["t"])
+        self.observations["connections"].extend(event["connections"])
+        self.observations["memory_bytes"].extend(event["memory"])
+
+    def _on_phase(self, event: Event) -> None:
+        self.phases.append({"scenario": event["scenario"], "phase": event["phase"], "t_s": event["t"] - self.t0})
+
+    def _on_lag(self, event: Event) -> None:
+        self.lag.append(event["t"] - self.t0, event["lag"])
+
+    def _on_progress(self, event: Event) -> None:
+        self.progress = event
+
+    def _on_cycles(self, event: Event) -> None:
+        series = self.cycles.get(event["scenario"])
+        if series is not None:
+            traced = event.get("traced")
+            for i, rss in enumerate(event["rss"]):
+                series.append(event["first"] + i, rss, traced[i] if traced else None)
+
+    def _on_allocations(self, event: Event) -> None:
+        self.allocations[event["scenario"]] = {"from": event["from"], "to": event["to"], "sites": event["sites"]}
+
+    def _on_result(self, event: Event) -> None:
+        self.results[event["scenario"]] = event["counts"]
+
+    def _on_target(self, event: Event) -> None:
+        self.measured = {"pid": event["pid"], "role": event["role"]}
+        self.target_info.update(event.get("info") or {})
+
+    def _on_server_errors(self, event: Event) -> None:
+        self.server_errors = {"connections": event["connections"], "first": event["first"]}
+
+    def _on_end(self, event: Event) -> None:
+        self.state = RunState.COMPLETED if event["completed"] else RunState.INCOMPLETE
+        self.stop_reason = event.get("reason")
+
+    @property
+    def ended(self) -> bool:
+        return self.state is not RunState.RUNNING
+
+    @property
+    def completed(self) -> bool:
+        return self.state is RunState.COMPLETED
 
     @property
     def scenario(self) -> str | None:
@@ -288,3 +319,11 @@ class Run:
                            "figures": figures["load"]}
         rec["findings"] = findings.evaluate(rec, self.expectations, self.expectations_name)
         return rec
+
+
+# Run.handle's dispatch: one method per type of event (core/events.py).
+_HANDLERS: dict[str, Callable[[Run, Event], None]] = {
+    "checkpoint": Run._on_checkpoint, "observations": Run._on_observations, "phase": Run._on_phase,
+    "lag": Run._on_lag, "progress": Run._on_progress, "cycles": Run._on_cycles, "allocations": Run._on_allocations,
+    "result": Run._on_result, "target": Run._on_target, "server_errors": Run._on_server_errors, "end": Run._on_end,
+}

@@ -12,6 +12,7 @@ from typing import Any
 
 import psutil
 
+from .. import events
 from ..addresses import check_local, parse_address
 from ..config import RunConfig, TargetError
 from ..errors import WorkloadError
@@ -301,7 +302,7 @@ async def on_external_target(config: RunConfig, body: Callable[[ExternalTarget],
     try:
         external = ExternalTarget(config.attach_pid, config.address, config)
     except WorkloadError as exc:
-        emit({"type": "end", "completed": False, "reason": str(exc)})
+        emit(events.end(False, str(exc)))
         return
     try:
         await body(external)
