@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__, cli_library
 from .cli_library import Command
+from .core.children import WORKER_FLAG
 from .core.config import SCENARIOS
-from .core.entry import WORKER_FLAG, Exit
 from .core.errors import NetmemError
+from .core.exits import Exit
 from .core.options import SCENARIO_HELP, OneLineErrorParser, add_run_options, config_from_args
 from .core.text import shown
 

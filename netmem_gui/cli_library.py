@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .core import text
-from .core.entry import Exit
+from .core.exits import Exit
 from .core.records import record
 from .core.reports import tables
 from .core.runs import library

@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .entry import WORKER_FLAG
 from .text import shown
+
+# A frozen bundle has no `python -m`: it starts its children as `netmem --netmem-worker ROLE`.
+WORKER_FLAG = "--netmem-worker"
 
 
 def worker_command(role: str) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .entry import Exit
+from .exits import Exit
 
 
 class NetmemError(Exception):

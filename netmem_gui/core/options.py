@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 from . import config as cfg
 from .config import RunConfig
-from .entry import Exit
+from .exits import Exit
 from .text import label_argument
 
 DEFAULTS = RunConfig()

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..core.config import SCENARIOS, RunConfig
-from ..core.entry import Exit
 from ..core.errors import NetmemError
+from ..core.exits import Exit
 from ..core.options import OneLineErrorParser, add_run_options, config_from_args
 from ..core.running import lifecycle
 from ..core.running.stopping import StopSignals
@@ -102,7 +102,7 @@ def _warn_about_known_crash(pyside_version: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    from ..core.entry import WORKER_FLAG
+    from ..core.children import WORKER_FLAG
     from ..core.running.roles import run_worker
 
     # A frozen bundle starts its isolated-host children through this same executable.

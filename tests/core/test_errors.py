@@ -10,8 +10,8 @@ import pytest
 
 import netmem_gui.core
 from netmem_gui import cli
-from netmem_gui.core.entry import Exit
 from netmem_gui.core.errors import NetmemError
+from netmem_gui.core.exits import Exit
 from netmem_gui.core.records import record
 
 # Exceptions that are signals between parts of netmem, never shown to the user as bad input.

@@ -8,7 +8,7 @@ import pytest
 from conftest import run_to_end, small_config
 
 from netmem_gui.core.config import ConfigError, RunConfig
-from netmem_gui.core.entry import Exit
+from netmem_gui.core.exits import Exit
 from netmem_gui.core.records import record
 from netmem_gui.core.running import lifecycle
 from netmem_gui.core.runs import library

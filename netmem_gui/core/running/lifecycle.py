@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..config import RunConfig
-from ..entry import Exit
+from ..exits import Exit
 from ..load.userserver import app_dir_of, load
 from ..load.workload import check_port
 from ..measuring import locust

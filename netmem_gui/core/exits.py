@@ -1,4 +1,4 @@
-"""Where both executables begin: the exit statuses they end with, and the flag that makes one a worker child.
+"""The exit statuses `netmem` and `netmem-gui` end with.
 
 Light on purpose (no asyncio, numpy, psutil, jsonschema): `netmem --version` and `netmem runs` import this and
 little else, and start in a fraction of the time a run needs to import.
@@ -7,9 +7,6 @@ little else, and start in a fraction of the time a run needs to import.
 from __future__ import annotations
 
 import enum
-
-# A frozen bundle has no `python -m`: it starts its isolated-host children as `netmem --netmem-worker ROLE`.
-WORKER_FLAG = "--netmem-worker"
 
 
 class Exit(enum.IntEnum):
