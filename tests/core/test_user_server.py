@@ -63,6 +63,18 @@ def test_errors_in_the_users_handler_fail_their_connections_and_the_first_traceb
     assert "connection(s) ended by an exception (each closed, as asyncio does); the first:" in text
 
 
+@pytest.mark.parametrize("host", ["isolated", "inapp"])
+def test_a_protocol_whose_constructor_raises_is_the_servers_failure_not_a_clean_run(host):
+    run = run_to_end(config("kinds:BrokenInit", "stability", host=host, duration_s=0.8))
+    rec = record.validate(run.record())
+    stability = rec["scenarios"]["stability"]
+    assert stability["cycles_ok"] == 0 and stability["cycles_failed"] == stability["cycles"] > 5
+    errors = rec["server_errors"]
+    assert errors["connections"] >= stability["cycles"] - 1
+    assert errors["first"].startswith("Traceback") and errors["first"].endswith("RuntimeError: no database")
+    assert "connection(s) ended by an exception" in report.render(rec)
+
+
 def test_a_protocols_errors_are_caught_too_on_the_inapp_host():
     run = run_to_end(config("kinds:EchoProtocol", "messages", host="inapp", messages=50))
     assert run.completed and "server_errors" not in run.record()
@@ -119,6 +131,8 @@ def test_classification_never_calls_the_object():
     ("missing_dependency:app", "importing missing_dependency failed: No module named"
                                " 'a_module_that_is_not_installed_anywhere' ("),
     ("raises_on_import:app", "importing raises_on_import raised RuntimeError: DATABASE_URL is not set ("),
+    ("exits_on_import:app", "importing exits_on_import called sys.exit(3) ("),
+    ("interrupts_on_import:app", "importing interrupts_on_import raised KeyboardInterrupt ("),
 ])
 def test_bad_server_is_refused_before_the_run_in_one_line(spec, words):
     with pytest.raises(ConfigError) as refused:
@@ -131,6 +145,8 @@ def test_bad_server_is_refused_before_the_run_in_one_line(spec, words):
     ("kinds:handel", "has no attribute 'handel'"),
     ("wrong:wsgi_app", "is a WSGI application"),
     ("wrong:one_argument", "a streams handler takes (reader, writer)"),
+    ("exits_on_import:app", "called sys.exit(3)"),  # not netmem's exit status 3, and not silence
+    ("interrupts_on_import:app", "raised KeyboardInterrupt"),  # not a traceback
 ])
 def test_bad_server_on_the_command_line_is_one_line_and_status_2(spec, words):
     assert_one_line_error(netmem("run", "connections", "--server", spec, "--app-dir", SERVERS), words)

@@ -112,8 +112,12 @@ def _import(spec: str, name: str, fresh: bool) -> Any:
         raise ServerLoadError(f"--server {spec}: importing {name} failed: {exc}{_where(exc)}") from None
     except SyntaxError as exc:
         raise ServerLoadError(f"--server {spec}: {exc.filename} line {exc.lineno}: {exc.msg}") from None
-    except Exception as exc:
-        raise ServerLoadError(f"--server {spec}: importing {name} raised {type(exc).__name__}: {exc}{_where(exc)}"
+    except SystemExit as exc:  # a script's sys.exit() left at the top: it must not end netmem, nor its status
+        raise ServerLoadError(f"--server {spec}: importing {name} called sys.exit({exc.code!r}){_where(exc)}; a module"
+                              " to serve must not exit when imported") from None
+    except (Exception, KeyboardInterrupt) as exc:
+        said = f": {exc}" if str(exc) else ""
+        raise ServerLoadError(f"--server {spec}: importing {name} raised {type(exc).__name__}{said}{_where(exc)}"
                               ) from None
 
 
@@ -338,7 +342,11 @@ class UserServer:
         server = self
 
         def factory() -> asyncio.BaseProtocol:
-            protocol = cls()
+            try:
+                protocol = cls()
+            except Exception as error:  # the user's bug: this connection fails, counted and shown like the others
+                server._failed(error)
+                return _Refused()
             seen: dict[str, asyncio.BaseTransport] = {}
             made, lost = protocol.connection_made, protocol.connection_lost
 
@@ -396,6 +404,13 @@ class UserServer:
             task.cancel()
         await asyncio.sleep(0)
         self.transports.clear()
+
+
+class _Refused(asyncio.Protocol):
+    """What a connection gets when the user's Protocol could not be made: it is closed at once."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.abort()  # type: ignore[attr-defined]
 
 
 def make_server(spec: str | None, app_dir: str | None, fresh: bool = False) -> Any:

@@ -62,3 +62,10 @@ class Hoarder(EchoProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.buffer = bytearray()
+
+
+class BrokenInit(asyncio.Protocol):
+    """A protocol whose constructor raises: every connection is the server's failure, never a clean one."""
+
+    def __init__(self) -> None:
+        raise RuntimeError("no database")
