@@ -193,3 +193,52 @@ def test_a_record_netmem_writes_goes_into_the_index_so_no_list_reads_it_again(tm
     # And they are what reading the files gives.
     (tmp_path / library.INDEX_NAME).unlink()
     assert library.list_runs(tmp_path) == listed and sorted(reads) == sorted([older.path.name, newer.path.name])
+
+
+def _netmem_runs(folder, timeout=60) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NETMEM_DATA_DIR": str(folder.parent)}
+    return subprocess.run([sys.executable, "-m", "netmem_gui.cli", "runs"], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def test_fifos_and_devices_in_the_library_are_damaged_entries_never_opened(tmp_path):
+    """A FIFO named like a run waited forever for a writer; a journal linked to /dev/zero read without end."""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    os.mkfifo(folder / "20261127T120000Z-stability-fifo01.journal")
+    os.mkfifo(folder / "20261127T120000Z-stability-fifo02.json")
+    (folder / "20261127T120000Z-stability-zero03.journal").symlink_to("/dev/zero")
+    (folder / "20261127T120000Z-stability-zero04.json").symlink_to("/dev/zero")
+    done = _netmem_runs(folder)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("DAMAGED") == 4
+    assert done.stdout.count("is a FIFO, not a file") == 2 and done.stdout.count("is a device or socket") == 2
+
+
+def test_a_journal_header_without_an_end_is_read_bounded(tmp_path):
+    path = tmp_path / "20261127T120000Z-stability-abcdef.journal"
+    path.write_text("x" * (journal.MAX_HEADER_CHARS + 10))
+    (entry,) = library.list_runs(tmp_path)
+    assert entry.damaged and "first line is longer than" in entry.damaged
+
+
+@pytest.mark.parametrize(("edit", "words"), [
+    (lambda head, body: body[0].update(events="abc"), "line 2's 'events' is not a list"),
+    (lambda head, body: body[0].update(events=[1, 2]), "line 2 holds an event that is not an event"),
+    (lambda head, body: body[0].update(samples=[[1.0], [2]]), "line 2's 'samples' is not 3 equal columns"),
+    (lambda head, body: head.update(config="stability"), "its header's 'config' is not an object"),
+    (lambda head, body: head.update(label=7), "its header's 'label' is not text"),
+])
+def test_a_hand_edited_journal_is_a_damaged_entry_and_every_list_still_works(tmp_path, edit, words):
+    folder = tmp_path / "runs"
+    _, path = journaled_run(folder, duration_s=0.3)
+    as_killed(path)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    head, body = lines[0], lines[1:]
+    edit(head, body)
+    path.write_text("".join(json.dumps(x) + "\n" for x in [head, *body]))
+    for _ in range(2):  # the first list and every one after it
+        (entry,) = library.list_runs(folder)
+        assert entry.damaged and words in entry.damaged, entry.damaged
+    done = _netmem_runs(folder)
+    assert done.returncode == 0 and "DAMAGED" in done.stdout, done.stderr

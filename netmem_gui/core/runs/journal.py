@@ -32,6 +32,7 @@ SUFFIX = ".journal"
 # the run's buffer like samples (in columns), not as events.
 _SKIPPED_EVENTS = ("progress", "lag")
 
+MAX_HEADER_CHARS = 1_000_000  # a header is a few KB: config, platform, expectations
 
 class JournalError(NetmemError, ValueError):
     """A journal that can't be turned back into a run; one line, naming the file."""
@@ -188,6 +189,9 @@ def read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict[str, A
         found = header.get("journal")
         what = f"format {found!r}" if isinstance(found, str) else "no journal header"
         raise JournalError(f"{name}: not a {FORMAT} journal ({what})")
+    _check_header(header, name)
+    for number, item in enumerate(parsed[1:], 2):
+        _check_line(item, number, name)
     return header, parsed[1:]
 
 
@@ -196,9 +200,11 @@ def header(path: str | os.PathLike[str]) -> dict[str, Any]:
     name = os.fspath(path)
     try:
         with open(path, encoding="utf-8") as handle:
-            first = handle.readline()
+            first = handle.readline(MAX_HEADER_CHARS + 1)  # bounded: a link to /dev/zero has no end of line
     except (OSError, UnicodeDecodeError) as exc:
         raise JournalError(f"{name}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    if len(first) > MAX_HEADER_CHARS:
+        raise JournalError(f"{name}: damaged journal: its first line is longer than {MAX_HEADER_CHARS:,} characters")
     if not first.endswith("\n"):
         raise JournalError(f"{name}: empty journal: the run was interrupted before it had measured anything")
     try:
@@ -207,7 +213,36 @@ def header(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise JournalError(f"{name}: damaged journal: line 1 is not JSON") from None
     if not isinstance(head, dict) or head.get("journal") != FORMAT:
         raise JournalError(f"{name}: not a {FORMAT} journal")
+    _check_header(head, name)
     return head
+
+
+# What each part of a journal must be, checked where it is read: a hand-edited one is damaged, never a crash.
+_HEADER_DICTS = ("config", "tool", "platform", "expectations")
+_LINE_SHAPES = {"events": 0, "samples": 3, "loop_lag": 2}  # a list of events, or of that many equal columns
+
+
+def _check_header(head: dict[str, Any], name: str) -> None:
+    for key in _HEADER_DICTS:
+        if head.get(key) is not None and not isinstance(head[key], dict):
+            raise JournalError(f"{name}: damaged journal: its header's {key!r} is not an object")
+    for key in ("label", "started_at", "expectations_name"):
+        if head.get(key) is not None and not isinstance(head[key], str):
+            raise JournalError(f"{name}: damaged journal: its header's {key!r} is not text")
+
+
+def _check_line(item: dict[str, Any], number: int, name: str) -> None:
+    for key, columns in _LINE_SHAPES.items():
+        value = item.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list):
+            raise JournalError(f"{name}: damaged journal: line {number}'s {key!r} is not a list")
+        if columns == 0 and not all(isinstance(e, dict) and isinstance(e.get("type"), str) for e in value):
+            raise JournalError(f"{name}: damaged journal: line {number} holds an event that is not an event")
+        if columns and (len(value) != columns or not all(isinstance(c, list) for c in value)
+                        or len({len(c) for c in value}) > 1):
+            raise JournalError(f"{name}: damaged journal: line {number}'s {key!r} is not {columns} equal columns")
 
 
 def recover(path: str | os.PathLike[str]) -> record.Record:
@@ -236,7 +271,7 @@ def recover(path: str | os.PathLike[str]) -> record.Record:
             lag_t, lag = line.get("loop_lag") or ([], [])
             for row in zip(lag_t, lag, strict=True):
                 run.lag.append(*row)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise JournalError(f"{name}: damaged journal: {type(exc).__name__}: {exc}") from None
     last = _last_time(run)
     run.handle({"type": "end", "completed": False,

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import secrets
+import stat
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,24 @@ def _files(folder: Path, suffixes: tuple[str, ...] = (SUFFIX, journal.SUFFIX)) -
     return [p for p in folder.iterdir() if p.suffix in suffixes and not p.name.startswith(".")]
 
 
+def _regular(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The regular files among `paths`, and why each other one is no run. Nothing is opened: opening a FIFO waits
+    for a writer forever, and a link to /dev/zero never ends."""
+    regular, odd = [], []
+    for path in paths:
+        try:
+            mode = path.stat().st_mode
+        except OSError as exc:
+            odd.append((path, f"cannot read: {exc.strerror or exc}"))
+            continue
+        if stat.S_ISREG(mode):
+            regular.append(path)
+        else:
+            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+            odd.append((path, f"is {kind}, not a file: netmem keeps runs in regular files"))
+    return regular, odd
+
+
 def _reason(exc: Exception, path: Path) -> str:
     # The reason without the path: the entry carries the path already.
     return str(exc).removeprefix(shown(os.fspath(path)) + ": ").removeprefix(os.fspath(path) + ": ")
@@ -252,8 +271,9 @@ def list_runs(folder: Path | None = None) -> list[Entry]:
     that is missing, unreadable or of another version is rebuilt, one that is stale is brought up to date.
     """
     folder = library_dir() if folder is None else folder
-    files = _files(folder)
-    entries = [e for p in files if p.suffix == journal.SUFFIX and (e := _journal_entry(p)) is not None]
+    files, odd = _regular(_files(folder))
+    entries = [Entry(id=p.stem, path=p, damaged=why) for p, why in odd]
+    entries += [e for p in files if p.suffix == journal.SUFFIX and (e := _journal_entry(p)) is not None]
     recovered = {e.id for e in entries if not e.running and not e.damaged}
     index = _read_index(folder)
     fresh: dict[str, Any] = {}
