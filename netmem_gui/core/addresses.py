@@ -13,7 +13,7 @@ from .config import TargetError
 def parse_address(text: str) -> tuple[str, int]:
     """HOST:PORT (IPv6 as [::1]:PORT) to (host, port); TargetError in one line for anything else."""
     host, sep, port_text = text.strip().rpartition(":")
-    if not sep or not host or not port_text.isdigit():
+    if not sep or not host or not (port_text.isascii() and port_text.isdigit()):
         raise TargetError(f"--address {text!r}: give HOST:PORT, such as 127.0.0.1:6379 or [::1]:6379")
     port = int(port_text)
     if not 0 < port < 65536:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +87,17 @@ class RunConfig:
         if self.spawn is not None:
             return "spawn"
         return "server" if self.server else "builtin"
+
+    def spawn_argv(self, port: int | None = None) -> list[str]:
+        """--spawn's command line as argv (split as a POSIX shell would, run without one), {port} replaced when a
+        port is given; TargetError in one line for a line that can't be split or is empty."""
+        try:
+            argv = shlex.split(self.spawn or "")
+        except ValueError as exc:
+            raise TargetError(f"--spawn: cannot split the command line: {exc}") from None
+        if not argv:
+            raise TargetError("--spawn needs a command line")
+        return [a.replace("{port}", str(port)) for a in argv] if port is not None else argv
 
     @property
     def is_external(self) -> bool:
@@ -188,6 +200,8 @@ class RunConfig:
                               " --attach or --spawn")
         if kind == "attach" and self.address is None and self.scenario != "observe":
             raise ConfigError("--attach needs --address HOST:PORT, where the process listens")
+        if kind == "spawn":
+            self.spawn_argv()  # a command line that can't be split is said as such, before anything about it
         if kind == "spawn" and "{port}" not in self.spawn and self.address is None:  # type: ignore[operator]
             raise ConfigError("--spawn needs {port} in the command (netmem picks a free port) or --address HOST:PORT")
         if kind == "spawn" and "{port}" in self.spawn and self.address is not None:  # type: ignore[operator]

@@ -121,3 +121,16 @@ def test_cleanup_with_rounds_is_measured_from_the_last_round():
     assert figs["client_bytes"] == 100_000  # round 1: what ten connections took
     assert figs["cleanup_returned_bytes"] == 50_000  # from round 2's held RSS, not round 1's
     assert figs["cleanup_percent"] == pytest.approx(25.0)  # of the 200,000 held in the last round
+
+
+def test_a_scenario_that_made_nothing_is_named_as_failed():
+    from netmem_gui.core.reports.analysis import nothing_succeeded
+
+    assert nothing_succeeded("connections", {"connections_requested": 20, "connections_created": 0,
+                                             "last_connection_error": "ConnectionRefusedError"}) == (
+        "connections: 0 of 20 connections were made (last error: ConnectionRefusedError)")
+    assert nothing_succeeded("messages", {"messages_requested": 50, "messages_echoed": 0}) == (
+        "messages: none of 50 messages came back")
+    assert nothing_succeeded("stability", {"cycles": 9, "cycles_ok": 0}) == "stability: none of 9 cycles succeeded"
+    assert nothing_succeeded("connections", {"connections_requested": 20, "connections_created": 1}) is None
+    assert nothing_succeeded("stability", {"cycles": 0, "cycles_ok": 0}) is None  # stopped before any cycle

@@ -42,7 +42,7 @@ def test_names_are_refused_localhost_is_loopback():
 
 
 @pytest.mark.parametrize("text", ["6379", "127.0.0.1", "127.0.0.1:", ":80", "127.0.0.1:http", "127.0.0.1:70000",
-                                  "127.0.0.1:0"])
+                                  "127.0.0.1:0", "127.0.0.1:²", "127.0.0.1:٣٠"])  # digits int() refuses or reads
 def test_bad_addresses(text):
     with pytest.raises(TargetError, match="--address"):
         parse_address(text)
@@ -55,6 +55,7 @@ def test_bad_addresses(text):
     ({"spawn": "redis-server"}, "needs {port}"),
     ({"spawn": "redis-server --port {port}", "address": "127.0.0.1:1"}, "drop --address"),
     ({"spawn": "  "}, "needs a command"),
+    ({"spawn": "'unterminated"}, "cannot split the command line: No closing quotation"),  # said before {port}
     ({"protocol": "redis"}, "--protocol is for a server of your own"),
     ({"include_children": True}, "--include-children is for a server of your own"),
     ({"memory": "uss"}, "--memory is for a server of your own"),
@@ -144,3 +145,5 @@ def test_garbage_instead_of_http_or_redis_stops_with_a_hint():
     assert "do not look like redis; try --protocol http" in asyncio.run(
         go(protocols.RedisClient, b"HTTP/1.1 400 Bad Request\r\n\r\n"))
     assert "redis at" in asyncio.run(go(protocols.RedisClient, b"-NOAUTH Authentication required.\r\n"))
+    # A status line whose code is a digit int() refuses ("²") is not HTTP, not a traceback.
+    assert "do not look like http" in asyncio.run(go(protocols.HttpClient, b"HTTP/1.1 \xb200 OK\r\n\r\n"))

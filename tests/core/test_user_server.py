@@ -11,6 +11,7 @@ from conftest import ROOT, run_to_end, small_config
 from test_cli import assert_one_line_error, netmem
 
 from netmem_gui.core.config import ConfigError, RunConfig
+from netmem_gui.core.exits import Exit
 from netmem_gui.core.load import userserver
 from netmem_gui.core.records import record
 from netmem_gui.core.reports import report
@@ -73,6 +74,21 @@ def test_a_protocol_whose_constructor_raises_is_the_servers_failure_not_a_clean_
     assert errors["connections"] >= stability["cycles"] - 1
     assert errors["first"].startswith("Traceback") and errors["first"].endswith("RuntimeError: no database")
     assert "connection(s) ended by an exception" in report.render(rec)
+
+
+def test_a_run_where_no_cycle_succeeded_judges_no_leak_and_fails():
+    """Memory read after failed cycles says nothing of a leak: INCONCLUSIVE, and the run's status is a failure,
+    --fail-on-leak or not (it used to say "Leak verdict: OK" and exit 0, passing a CI gate)."""
+    run = run_to_end(config("kinds:flaky", "stability", duration_s=0.8))
+    outcome = lifecycle.finish(run, keep=False, fail_on_leak=True)
+    verdict = outcome.record["scenarios"]["stability"]["leak_verdict"]
+    assert verdict["verdict"] == "INCONCLUSIVE" and "none of" in verdict["rss"]["reason"]
+    assert outcome.record["summary"]["leak_verdict"]["verdict"] == "INCONCLUSIVE"
+    assert outcome.status == Exit.FAILED
+    assert "stability: none of" in outcome.verdict and "cycles succeeded" in outcome.verdict
+    done = netmem("run", "stability", "--duration", "0.8", "--server", "kinds:flaky", "--app-dir", SERVERS,
+                  "--fail-on-leak", "--no-save")
+    assert done.returncode == 1 and "the run failed: stability: none of" in done.stderr, done.stderr
 
 
 def test_a_protocols_errors_are_caught_too_on_the_inapp_host():

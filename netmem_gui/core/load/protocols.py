@@ -199,7 +199,7 @@ class HttpClient(Client):
             raise  # a kept-alive connection the server closed between requests
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not (parts[1].isascii() and parts[1].isdigit()):
             raise mismatch(self.address, self.name, head)
         status = int(parts[1])
         headers: dict[str, str] = {}

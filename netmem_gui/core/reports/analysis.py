@@ -403,6 +403,30 @@ def cpu_percent(cpu_s: float | None, t: np.ndarray) -> float | None:
     return 100.0 * cpu_s / float(t[-1] - t[0])
 
 
+def nothing_succeeded(name: str, figures: dict[str, Any]) -> str | None:
+    """Why a scenario that ran measured nothing of what it is for (no connection made, no message echoed, no cycle
+    that succeeded), or None. Memory read around failures says nothing of the server: such a run fails."""
+    if name == "connections" and figures.get("connections_requested") and figures.get("connections_created") == 0:
+        error = figures.get("last_connection_error")
+        return (f"connections: 0 of {figures['connections_requested']} connections were made"
+                + (f" (last error: {error})" if error else ""))
+    if name == "messages" and figures.get("messages_requested") and figures.get("messages_echoed") == 0:
+        return f"messages: none of {figures['messages_requested']} messages came back"
+    if name == "stability" and figures.get("cycles") and figures.get("cycles_ok") == 0:
+        return f"stability: none of {figures['cycles']} cycles succeeded"
+    return None
+
+
+def _unless_nothing_succeeded(verdict: dict[str, Any] | None, name: str, figures: dict[str, Any]
+                              ) -> dict[str, Any] | None:
+    """The leak verdict, or INCONCLUSIVE when no connection or cycle succeeded (the fit would be of failures)."""
+    why = nothing_succeeded(name, figures)
+    if verdict is None or why is None:
+        return verdict
+    return {**verdict, "verdict": "INCONCLUSIVE", "rss": {**verdict["rss"], "verdict": "INCONCLUSIVE",
+                                                          "reason": f"{why}: nothing to judge"}}
+
+
 def analyse(
     scenarios: Sequence[str],
     checkpoints: list[Checkpoint],
@@ -426,14 +450,14 @@ def analyse(
         counts = results.get(name, {})
         if name == "connections":
             figures[name] = connections_figures(cps, counts)
-            figures[name]["leak_verdict"] = verdicts.get(name)
+            figures[name]["leak_verdict"] = _unless_nothing_succeeded(verdicts.get(name), name, figures[name])
         elif name == "messages":
             figures[name] = messages_figures(cps, counts)
         elif name == "observe":
             figures[name] = observe_figures(cps, counts, observations)
         else:
             figures[name] = stability_figures(cps, counts, t, rss)
-            figures[name]["leak_verdict"] = verdicts.get(name)
+            figures[name]["leak_verdict"] = _unless_nothing_succeeded(verdicts.get(name), name, figures[name])
     summary = summary_figures(checkpoints, t, rss)
     summary["leak_verdict"] = summary_leak_verdict(figures)
     return {"scenarios": figures, "summary": summary}

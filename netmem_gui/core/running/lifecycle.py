@@ -17,6 +17,7 @@ from ..load.userserver import app_dir_of, load
 from ..load.workload import check_port
 from ..measuring import locust
 from ..records import record
+from ..reports import analysis
 from ..reports.verdict import names_a_leak, recorded_verdict
 from ..runs import library
 from ..runs.run import Run
@@ -106,6 +107,9 @@ def finish(run: Run, json_path: str | os.PathLike[str] | None = None, keep: bool
         outcome.verdict = f"{how}; the partial run was kept"
     elif not run.completed:
         outcome.status, outcome.verdict = Exit.FAILED, f"the run failed: {run.stop_reason}"
+    elif failed := [why for name, fig in (rec.get("scenarios") or {}).items()
+                    if (why := analysis.nothing_succeeded(name, fig)) is not None]:
+        outcome.status, outcome.verdict = Exit.FAILED, f"the run failed: {'; '.join(failed)}"
     elif not wrote:
         outcome.status = Exit.USAGE
     elif fail_on_leak and names_a_leak(recorded_verdict(rec)[0]):

@@ -18,7 +18,6 @@ from ..config import RunConfig, TargetError
 from ..errors import WorkloadError
 from ..measuring.memory import MemoryReader, ProcessGone
 from .processes import describe, established_connections, listeners, process_name, socket_inodes, tree
-from .spawn import split_command
 
 CHILDREN_REFRESH_S = 1.0  # --include-children: how often the process tree is walked again
 SETTLE_TIMEOUT_S = 2.0
@@ -92,7 +91,7 @@ def check_target(config: RunConfig) -> None:
             check_listening(config.attach_pid, port, config.include_children)
     elif kind == "spawn":
         assert config.spawn is not None
-        argv = split_command(config.spawn)
+        argv = config.spawn_argv()
         if shutil.which(argv[0]) is None:
             raise TargetError(f"--spawn: command {argv[0]!r} not found")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -110,7 +109,7 @@ async def start(config: RunConfig) -> Spawned:
         assert config.address is not None
         host, port = parse_address(config.address)
     check_local(host)
-    argv = split_command(config.spawn, port)
+    argv = config.spawn_argv(port)
     log = tempfile.TemporaryFile()
     options: dict[str, Any] = {"start_new_session": True}
     if sys.platform == "win32":
@@ -166,14 +165,3 @@ def _listening_pid(spawned: Spawned, include_children: bool) -> int:
         return pid
     mine = [p for p in found if p in family]
     return mine[0] if mine else pid
-
-
-def split_command(command: str, port: int | None = None) -> list[str]:
-    """--spawn's command line as argv, {port} replaced when a port is given; TargetError in one line."""
-    try:
-        argv = shlex.split(command)
-    except ValueError as exc:
-        raise TargetError(f"--spawn: cannot split the command line: {exc}") from None
-    if not argv:
-        raise TargetError("--spawn needs a command line")
-    return [a.replace("{port}", str(port)) for a in argv] if port is not None else argv
