@@ -414,3 +414,44 @@ def test_schema_shows_the_target_block(netmem_cmd):
     assert {"kind", "pid", "protocol", "memory", "include_children"} <= set(
         schema["properties"]["target"]["properties"])
     assert "target" not in schema["required"]  # records from before targets still load
+
+
+def _sleepers(marker: str) -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", marker]]
+
+
+def test_spawn_refuses_a_port_another_process_listens_on(tmp_path):
+    """The load would go to the other process while netmem measured the command (it used to exit 0 so)."""
+    from test_cli import assert_one_line_error, netmem
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = netmem("run", "messages", "--spawn", "sleep 41", "--address", f"127.0.0.1:{port}", "--no-save",
+                      env={**os.environ, "NETMEM_DATA_DIR": str(tmp_path)})
+    assert_one_line_error(done, f"--spawn: port {port} is taken already by ")
+    assert f"(pid {os.getpid()})" in done.stderr and not _sleepers("41")
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stop_while_a_spawned_command_starts_stops_both_at_once(tmp_path, sig, status):
+    """SIGTERM (a CI job's timeout, systemd) used to wait out the whole --start-timeout."""
+    port = addresses.free_port()
+    env = {**os.environ, "NETMEM_DATA_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "netmem_gui.cli", "run", "stability", "--spawn", "sleep 43",
+                             "--address", f"127.0.0.1:{port}", "--start-timeout", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not _sleepers("43") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _sleepers("43"), "the command never started"
+        started = time.monotonic()
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+        assert time.monotonic() - started < 10  # not the 60 s of --start-timeout
+    finally:
+        proc.kill()
+    assert proc.returncode == status and "the partial run was kept" in err, err
+    assert not _sleepers("43")

@@ -33,7 +33,11 @@ async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None
     if config.target_kind() == "spawn":
         # Started here, in the process that outlives the run, so that it is stopped whatever happens to the
         # load; the load side then sees a running process, as with --attach. TargetError if it never listens.
-        spawned = await spawn.start(config)
+        try:
+            spawned = await spawn.start(config, stop)
+        except spawn.StoppedStarting as exc:
+            run.handle(events.end(False, str(exc)))
+            return run
         config = dataclasses.replace(config, attach_pid=spawned.measured_pid, spawn=None, address=spawned.address)
         run.target_info["command"] = shlex.join(spawned.argv)
 

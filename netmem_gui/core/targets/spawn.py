@@ -96,11 +96,16 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
         pass
 
 
-async def start(config: RunConfig) -> Spawned:
+class StoppedStarting(Exception):
+    """A stop (Ctrl-C, SIGTERM, the Stop button) came while the command was starting; it has been stopped."""
+
+
+async def start(config: RunConfig, stop: asyncio.Event | None = None) -> Spawned:
     """Start --spawn's command and wait until its port accepts a connection (within --start-timeout).
 
-    TargetError with the command's last output lines when it exits first or never listens; nothing it started is
-    left running then.
+    TargetError with the command's last output lines when it exits first or never listens, or when another process
+    listens on the port (before it starts, or instead of it); StoppedStarting when `stop` is set meanwhile. Nothing
+    it started is left running then.
     """
     assert config.spawn is not None
     if "{port}" in config.spawn:
@@ -110,6 +115,10 @@ async def start(config: RunConfig) -> Spawned:
         host, port = parse_address(config.address)
     check_local(host)
     argv = config.spawn_argv(port)
+    taken = _others_listening(port)
+    if taken:
+        # The load would go to that process while netmem measured the command (which may never listen at all).
+        raise TargetError(f"--spawn: port {port} is taken already by {taken}: stop it, or give another port")
     log = tempfile.TemporaryFile()
     options: dict[str, Any] = {"start_new_session": True}
     if sys.platform == "win32":
@@ -121,7 +130,7 @@ async def start(config: RunConfig) -> Spawned:
         raise TargetError(f"--spawn: cannot start {argv[0]!r}: {exc.strerror or exc}") from None
     spawned = Spawned(proc, argv, host, port, log, proc.pid)
     try:
-        await _wait_listening(spawned, config.start_timeout_s)
+        await _wait_listening(spawned, config.start_timeout_s, stop)
         spawned.measured_pid = _listening_pid(spawned, config.include_children)
     except BaseException:
         spawned.stop()
@@ -129,10 +138,12 @@ async def start(config: RunConfig) -> Spawned:
     return spawned
 
 
-async def _wait_listening(spawned: Spawned, timeout_s: float) -> None:
+async def _wait_listening(spawned: Spawned, timeout_s: float, stop: asyncio.Event | None) -> None:
     deadline = time.monotonic() + timeout_s
     name = os.path.basename(spawned.argv[0])
     while True:
+        if stop is not None and stop.is_set():
+            raise StoppedStarting(f"stopped while {name} was starting, before it listened on {spawned.address}")
         code = spawned.proc.poll()
         if code is not None:
             tail = spawned.output_tail()
@@ -164,4 +175,19 @@ def _listening_pid(spawned: Spawned, include_children: bool) -> int:
     if pid in found:
         return pid
     mine = [p for p in found if p in family]
-    return mine[0] if mine else pid
+    if mine:
+        return mine[0]
+    if found:  # someone answered on the port, but not the command nor anything it started
+        others = ", ".join(f"{p} ({n})" if p else n for p, n in found.items())
+        raise TargetError(f"--spawn: {os.path.basename(spawned.argv[0])} does not listen on port {spawned.port};"
+                          f" {others} does: netmem would measure one process and load another")
+    return pid
+
+
+def _others_listening(port: int) -> str:
+    """Who listens on `port` now, in words ("" when nobody this user can see)."""
+    try:
+        found = listeners(port)
+    except psutil.Error:
+        return ""
+    return ", ".join(f"{n} (pid {p})" if p else n for p, n in found.items())
