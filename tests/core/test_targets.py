@@ -147,3 +147,72 @@ def test_garbage_instead_of_http_or_redis_stops_with_a_hint():
     assert "redis at" in asyncio.run(go(protocols.RedisClient, b"-NOAUTH Authentication required.\r\n"))
     # A status line whose code is a digit int() refuses ("²") is not HTTP, not a traceback.
     assert "do not look like http" in asyncio.run(go(protocols.HttpClient, b"HTTP/1.1 \xb200 OK\r\n\r\n"))
+
+
+async def _stream(head: bytes, piece: bytes, pieces: int, pause_s: float) -> tuple[asyncio.Server, int]:
+    """A loopback server that answers with `head`, then `pieces` times `piece` (bounded: the test ends it)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(4096)
+        writer.write(head)
+        try:
+            for _ in range(pieces):
+                writer.write(piece)
+                await writer.drain()
+                if pause_s:
+                    await asyncio.sleep(pause_s)
+        except (ConnectionError, OSError):
+            pass  # the client gave up, as it should
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+def _http_failure(head: bytes, piece: bytes, pieces: int, pause_s: float = 0.0) -> tuple[str, float]:
+    async def go() -> tuple[str, float]:
+        server, port = await _stream(head, piece, pieces, pause_s)
+        client = protocols.HttpClient("127.0.0.1", port, "/big")
+        reader, writer = await client.connect()
+        started = asyncio.get_running_loop().time()
+        try:
+            with pytest.raises(protocols.ProtocolMismatch) as caught:
+                await client.response(reader, writer, fresh=True)
+            return str(caught.value), asyncio.get_running_loop().time() - started
+        finally:
+            writer.close()
+            server.close()
+
+    return asyncio.run(go())
+
+
+def test_a_response_bigger_than_it_should_be_is_refused_not_read_whole():
+    """`Content-Length: 99999999999999` and a stream made netmem read 2 GB in 5 s, then blame the server."""
+    said, _ = _http_failure(b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999\r\n\r\n", b"x" * 65536, 50)
+    assert "to GET /big is 99,999,999,999,999 bytes or more; netmem reads at most 64 MiB" in said
+    # No length at all, the body streaming past the cap: refused as soon as it passes it, nothing kept.
+    said, _ = _http_failure(b"HTTP/1.0 200 OK\r\n\r\n", b"x" * 1024 * 1024, 80)
+    assert "bytes or more; netmem reads at most 64 MiB" in said
+
+
+def test_an_endless_response_ends_at_the_response_limit(monkeypatch):
+    """An endless chunked body got a fresh 5 s for each chunk, for ever."""
+    monkeypatch.setattr(protocols, "RESPONSE_LIMIT_S", 1.0)
+    said, took = _http_failure(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"3\r\nabc\r\n", 100, 0.05)
+    assert "did not end within 1 s (an endless stream?)" in said and took < 3
+
+
+def test_a_redis_reply_bigger_than_the_echo_is_refused():
+    async def go() -> str:
+        server, port = await _serve_once(b"$99999999999\r\n", close=False)
+        client = protocols.RedisClient("127.0.0.1", port, "/")
+        reader, writer = await client.connect()
+        try:
+            with pytest.raises(protocols.ProtocolMismatch) as caught:
+                await client.exchange(reader, writer, b"hello")
+            return str(caught.value)
+        finally:
+            writer.close()
+            server.close()
+
+    assert "answered ECHO of 5 bytes with 99999999999 bytes" in asyncio.run(go())

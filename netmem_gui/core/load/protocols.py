@@ -9,6 +9,11 @@ from .workload import CONNECT_TIMEOUT_S
 
 REPLY_TIMEOUT_S = 5.0  # a reply slower than this ends the run: the server likely speaks another protocol
 MAX_HEADER_BYTES = 64 * 1024
+# A response is read to its end and thrown away, never kept: these bound what one may cost. A body past the size,
+# or a response still coming after the time (an endless stream, a chunked body that never ends), ends the run.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+RESPONSE_LIMIT_S = 30.0
+_CHUNK = 256 * 1024
 
 Reader = asyncio.StreamReader
 Writer = asyncio.StreamWriter
@@ -172,7 +177,12 @@ class RedisClient(Client):
         head = await self._line(reader)
         if not head.startswith(b"$"):
             raise mismatch(self.address, self.name, head)
-        size = int(head[1:])
+        try:
+            size = int(head[1:])
+        except ValueError:
+            raise mismatch(self.address, self.name, head) from None
+        if size > len(payload):  # ECHO answers with what it was sent: a bigger reply is not an echo of it
+            raise ProtocolMismatch(f"{self.address} answered ECHO of {len(payload)} bytes with {size} bytes")
         body = await _timed(reader.readexactly(size + 2), self) if size >= 0 else b""
         return body[:-2] == payload, True
 
@@ -188,6 +198,15 @@ class HttpClient(Client):
 
     async def response(self, reader: Reader, writer: Writer, fresh: bool = False) -> tuple[bool, bool]:
         """Send one GET and read its whole response: (status was 2xx/3xx, the server keeps the connection)."""
+        try:
+            async with asyncio.timeout(RESPONSE_LIMIT_S):
+                return await self._response(reader, writer, fresh)
+        except TimeoutError:
+            raise ProtocolMismatch(f"the response of {self.address} to GET {self.path} did not end within"
+                                   f" {RESPONSE_LIMIT_S:g} s (an endless stream?): give --path of a resource that"
+                                   " ends") from None
+
+    async def _response(self, reader: Reader, writer: Writer, fresh: bool) -> tuple[bool, bool]:
         writer.write(self._request_bytes())
         try:
             head = await _timed(reader.readuntil(b"\r\n\r\n"), self)
@@ -213,13 +232,39 @@ class HttpClient(Client):
         elif "chunked" in headers.get("transfer-encoding", "").lower():
             await self._chunked(reader)
         elif "content-length" in headers:
-            await _timed(reader.readexactly(int(headers["content-length"])), self)
+            length = headers["content-length"]
+            if not (length.isascii() and length.isdigit()):
+                raise mismatch(self.address, self.name, head)
+            await self._skip(reader, int(length))
         else:
-            await _timed(reader.read(), self)  # no length: the body ends when the server closes
+            await self._skip(reader, None)  # no length: the body ends when the server closes
             keep = False
         return 200 <= status < 400, keep
 
+    async def _skip(self, reader: Reader, size: int | None) -> None:
+        """Read a body of `size` bytes (None: until the server closes) and keep none of it."""
+        if size is not None and size > MAX_BODY_BYTES:
+            raise self._too_big(size)
+        left, total = size, 0
+        while left is None or left > 0:
+            chunk = await _timed(reader.read(_CHUNK if left is None else min(_CHUNK, left)), self)
+            if not chunk:
+                if left is None:
+                    return
+                raise asyncio.IncompleteReadError(b"", left)
+            total += len(chunk)
+            if total > MAX_BODY_BYTES:
+                raise self._too_big(total)
+            if left is not None:
+                left -= len(chunk)
+
+    def _too_big(self, size: int) -> ProtocolMismatch:
+        return ProtocolMismatch(f"the response of {self.address} to GET {self.path} is {size:,} bytes or more;"
+                                f" netmem reads at most {MAX_BODY_BYTES // (1024 * 1024)} MiB: give --path of a"
+                                " smaller resource")
+
     async def _chunked(self, reader: Reader) -> None:
+        total = 0
         while True:
             size_line = await _timed(reader.readline(), self)
             try:
@@ -230,7 +275,10 @@ class HttpClient(Client):
                 while (await _timed(reader.readline(), self)) not in (b"\r\n", b""):
                     pass  # trailers
                 return
-            await _timed(reader.readexactly(size + 2), self)
+            total += size
+            if total > MAX_BODY_BYTES:
+                raise self._too_big(total)
+            await self._skip(reader, size + 2)
 
     async def greet(self, reader: Reader, writer: Writer) -> None:
         await self.response(reader, writer, fresh=True)
