@@ -455,3 +455,15 @@ def test_a_stop_while_a_spawned_command_starts_stops_both_at_once(tmp_path, sig,
         proc.kill()
     assert proc.returncode == status and "the partial run was kept" in err, err
     assert not _sleepers("43")
+
+
+def test_a_command_that_prints_a_flood_before_it_dies_is_quoted_in_a_short_line(tmp_path):
+    """600 MB printed before listening cost 2.4 GB of netmem's memory and became a 600 MB 'one-line' error."""
+    from test_cli import assert_one_line_error, netmem
+
+    flood = f"{sys.executable} -c \"import sys; sys.stdout.write('x' * 50_000_000 + chr(10) + 'the end'); sys.exit(3)\""
+    port = addresses.free_port()
+    done = netmem("run", "stability", "--spawn", flood, "--address", f"127.0.0.1:{port}", "--no-save",
+                  env={**os.environ, "NETMEM_DATA_DIR": str(tmp_path)})
+    assert_one_line_error(done, "exited with status 3 before it listened")
+    assert len(done.stderr) < 2000 and done.stderr.rstrip().endswith("the end"), done.stderr[:500]

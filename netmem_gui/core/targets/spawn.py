@@ -22,6 +22,13 @@ from .processes import listeners, tree
 
 STOP_GRACE_S = 5.0  # a spawned server gets this long to exit after SIGTERM before it is killed
 OUTPUT_TAIL_LINES = 8
+OUTPUT_TAIL_BYTES = 64 * 1024
+OUTPUT_LINE_CHARS = 200
+
+
+def shorten(line: str) -> str:
+    """One line of a command's output as an error message quotes it: at most OUTPUT_LINE_CHARS characters."""
+    return line if len(line) <= OUTPUT_LINE_CHARS else line[:OUTPUT_LINE_CHARS] + f"… ({len(line):,} characters)"
 
 
 @dataclass
@@ -46,11 +53,12 @@ class Spawned:
             return ""
         try:
             self._log.flush()
-            self._log.seek(0)
-            text = self._log.read().decode(errors="replace")
+            size = self._log.seek(0, os.SEEK_END)
+            self._log.seek(max(0, size - OUTPUT_TAIL_BYTES))  # the end only: a command may print gigabytes
+            text = self._log.read(OUTPUT_TAIL_BYTES).decode(errors="replace")
         except (OSError, ValueError):
             return ""
-        tail = collections.deque((t.strip() for t in text.splitlines() if t.strip()), maxlen=lines)
+        tail = collections.deque((shorten(t.strip()) for t in text.splitlines() if t.strip()), maxlen=lines)
         return " | ".join(tail)
 
     def stop(self) -> None:
