@@ -115,3 +115,43 @@ def test_expectations_load_or_refuse_in_one_line(tmp_path, toml):
         return
     assert _finite(doc)
     expectations.render(expectations.check(BASE, doc), "json")
+
+
+LOCUST_ANSWER = {"state": "running", "user_count": 12, "current_rps": 40.5, "total_rps": 38.0, "fail_ratio": 0.25,
+                 "workers": [{"id": "a"}], "worker_count": 1,
+                 "stats": [{"name": "GET", "num_requests": 90, "num_failures": 20},
+                           {"name": "Aggregated", "num_requests": 100, "num_failures": 25}]}
+
+
+@FUZZ
+@given(text=mutated_json(LOCUST_ANSWER))
+def test_a_locust_answer_is_read_or_refused_in_one_line(text):
+    from netmem_gui.core.measuring import locust
+
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return  # read_status refuses what isn't JSON before parse_status sees it
+    try:
+        status = locust.parse_status(data)
+    except locust.LocustError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert 0 <= status.users <= locust.MAX_USERS and math.isfinite(status.rps) and status.rps >= 0
+    assert 0 <= status.failures <= locust.MAX_COUNT and 0 <= status.requests <= locust.MAX_COUNT
+
+
+@FUZZ_FS
+@given(text=mutated_json({"events": [{"type": "phase", "scenario": "stability", "phase": "start", "t": 1.0}],
+                          "samples": [[0.1, 0.2], [1000, 1001], [2000, 2001]], "loop_lag": [[0.1], [0.001]]}))
+def test_a_journal_line_is_read_or_the_journal_is_damaged(tmp_path, text):
+    from netmem_gui.core.runs import journal
+
+    head = {"journal": journal.FORMAT, "config": {"scenario": "stability"}, "started_at": "2026-12-05T00:00:00.000Z",
+            "t0": 0.0}
+    path = tmp_path / "x.journal"
+    path.write_text(json.dumps(head) + "\n" + text.replace("\n", " ") + "\n", encoding="utf-8", errors="replace")
+    try:
+        journal.recover(path)
+    except (journal.JournalError, record.RecordError) as exc:
+        assert "\n" not in str(exc)

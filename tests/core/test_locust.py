@@ -157,3 +157,50 @@ def test_memory_that_grows_with_requests_at_steady_load_is_a_possible_leak():
     assert steady["leak_verdict"]["verdict"] == "POSSIBLE LEAK"
     assert steady["leak_verdict"]["slope_bytes_per_cycle"] == pytest.approx(1024)
     assert steady["drift_bytes"] == 1024 * requests[-1]
+
+
+GOOD = {"state": "running", "user_count": 3, "current_rps": 1.0, "fail_ratio": 0.0,
+        "stats": [{"name": "Aggregated", "num_requests": 10, "num_failures": 0}]}
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"current_rps": float("nan")}, "current_rps is nan, not a number"),
+    ({"user_count": -7}, "user_count is -7: not a whole number from 0"),
+    ({"user_count": 2**63}, "user_count is 9223372036854775808: not a whole number from 0"),
+    ({"stats": [{"name": "Aggregated", "num_requests": float("inf"), "num_failures": 0}]}, "num_requests is inf"),
+    ({"stats": [{"name": "Aggregated", "num_requests": 1.5, "num_failures": 0}]}, "num_requests is 1.5: not a whole"),
+    ({"fail_ratio": 3}, "fail_ratio is 3: not from 0 to 1"),
+    ({"stats": ["x"]}, "its stats are not objects"),
+])
+def test_numbers_no_locust_reports_are_refused_where_they_enter(server, change, words):
+    """NaN made the save fail at the end, -7 was saved and refused by compare later, 2**63 killed the polling thread."""
+    server.body = json.dumps({**GOOD, **change}).encode()  # json.dumps writes NaN and Infinity as Python reads them
+    with pytest.raises(LocustError, match=words):
+        read_status(server.url)
+    marks: list = []
+    watch = locust.LocustWatch(server.url, 0.01, 0.0, lambda: (1000, 2000), lambda: 3, lambda *a: marks.append(a))
+    assert watch.poll_once() is None and len(watch.series) == 0 and watch.series.gaps  # a gap; the watch goes on
+
+
+def test_json_nested_past_the_parser_is_not_locust(server):
+    server.body = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(LocustError, match="is not JSON"):
+        read_status(server.url)
+
+
+def test_a_redirect_is_an_answer_not_a_hop(server):
+    """The client followed redirects (and kept an FTP handler) without checking where they led."""
+    hops = []
+    owner = server
+
+    class Redirecting(owner.httpd.RequestHandlerClass):  # type: ignore[name-defined, misc]
+        def do_GET(self):
+            hops.append(self.path)
+            self.send_response(302)
+            self.send_header("Location", "ftp://127.0.0.1:21/stats" if len(hops) == 1 else "/elsewhere")
+            self.end_headers()
+
+    server.httpd.RequestHandlerClass = Redirecting
+    with pytest.raises(LocustError, match="answered 302"):
+        read_status(server.url)
+    assert hops == ["/stats/requests"]  # one request, not followed

@@ -8,6 +8,7 @@ the master on this machine.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 import urllib.error
@@ -31,7 +32,21 @@ GONE_AFTER_S = 3.0  # --until-locust-stops: a master silent this long after its 
 STATES = ("ready", "spawning", "running", "cleanup", "stopping", "stopped", "missing")
 SPAWNING, RUNNING, STOPPED = "Locust spawning", "Locust running {users} users", "Locust stopped"
 
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no proxy: the master is on this machine
+def _opener() -> urllib.request.OpenerDirector:
+    """HTTP(S) GETs to the master and nothing else: no proxy (the master is on this machine), no redirects (a 3xx is
+    an answer that is not Locust's, never a hop to somewhere else), no ftp:, file: or data: handlers."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (urllib.request.ProxyHandler({}), urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(),
+                    urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor()):
+        opener.add_handler(handler)
+    return opener
+
+
+_OPENER = _opener()
+# What a sane master can report; anything past these is refused where it enters, as a poll that is not Locust's.
+MAX_USERS = 10_000_000
+MAX_COUNT = 2**53  # requests and failures: exact in a float, which JSON numbers may be
+MAX_RPS = 1e9
 
 
 class LocustError(NetmemError, ValueError):
@@ -85,8 +100,18 @@ class Status:
     workers: int | None  # workers connected to the master; None for a stand-alone Locust
 
 
+def _number(value: Any, what: str, high: float, whole: bool = False) -> float:
+    """A number from the master, checked where it enters: finite, 0 to `high` (and whole, if asked)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise LocustError(f"its {what} is {value!r}, not a number")
+    if not 0 <= value <= high or (whole and value != int(value)):
+        raise LocustError(f"its {what} is {value!r}: not {'a whole number ' if whole else ''}from 0 to {high:g}")
+    return value
+
+
 def parse_status(data: Any) -> Status:
-    """A Status from /stats/requests' JSON; LocustError when it doesn't read as Locust's."""
+    """A Status from /stats/requests' JSON; LocustError when it doesn't read as Locust's, or holds a number no
+    Locust reports (NaN, negative, past the MAX_ bounds)."""
     try:
         state, users, stats = data["state"], data["user_count"], data["stats"]
         if not isinstance(state, str) or not isinstance(users, int) or not isinstance(stats, list):
@@ -94,11 +119,17 @@ def parse_status(data: Any) -> Status:
         total = stats[-1] if stats else {}
         rps = data.get("current_rps", data.get("total_rps", 0.0)) or 0.0
         workers = data.get("worker_count", len(data["workers"]) if "workers" in data else None)
-        return Status(state=state, users=users, rps=float(rps), requests=int(total.get("num_requests", 0)),
-                      failures=int(total.get("num_failures", 0)), fail_ratio=float(data.get("fail_ratio") or 0.0),
-                      workers=None if workers is None else int(workers))
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+    except (KeyError, TypeError, AttributeError, IndexError):
         raise LocustError("its /stats/requests is not Locust's (no state, user_count and stats)") from None
+    if not isinstance(total, dict):
+        raise LocustError("its /stats/requests is not Locust's (its stats are not objects)")
+    return Status(
+        state=state[:40], users=int(_number(users, "user_count", MAX_USERS, whole=True)),
+        rps=float(_number(rps, "current_rps", MAX_RPS)),
+        requests=int(_number(total.get("num_requests", 0), "num_requests", MAX_COUNT, whole=True)),
+        failures=int(_number(total.get("num_failures", 0), "num_failures", MAX_COUNT, whole=True)),
+        fail_ratio=float(_number(data.get("fail_ratio") or 0.0, "fail_ratio", 1.0)),
+        workers=None if workers is None else int(_number(workers, "worker_count", MAX_USERS, whole=True)))
 
 
 def read_status(base: str, timeout_s: float = TIMEOUT_S) -> Status:
@@ -114,7 +145,7 @@ def read_status(base: str, timeout_s: float = TIMEOUT_S) -> Status:
         raise LocustError(f"{base} does not answer: {reason}") from None
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise LocustError(f"{base} is not a Locust master: {STATS_PATH} is not JSON") from None
     try:
         return parse_status(data)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import threading
 from pathlib import Path
@@ -33,6 +34,7 @@ SUFFIX = ".journal"
 _SKIPPED_EVENTS = ("progress", "lag")
 
 MAX_HEADER_CHARS = 1_000_000  # a header is a few KB: config, platform, expectations
+MAX_READING = 2**62  # past any memory size or time, within what the sample columns (int64, float64) hold
 
 class JournalError(NetmemError, ValueError):
     """A journal that can't be turned back into a run; one line, naming the file."""
@@ -179,7 +181,7 @@ def read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict[str, A
     for number, line in enumerate(whole, 1):
         try:
             item = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: nested past what the parser goes
             raise JournalError(f"{name}: damaged journal: line {number} is not JSON") from None
         if not isinstance(item, dict):
             raise JournalError(f"{name}: damaged journal: line {number} is not a JSON object")
@@ -209,7 +211,7 @@ def header(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise JournalError(f"{name}: empty journal: the run was interrupted before it had measured anything")
     try:
         head = json.loads(first)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise JournalError(f"{name}: damaged journal: line 1 is not JSON") from None
     if not isinstance(head, dict) or head.get("journal") != FORMAT:
         raise JournalError(f"{name}: not a {FORMAT} journal")
@@ -243,6 +245,14 @@ def _check_line(item: dict[str, Any], number: int, name: str) -> None:
         if columns and (len(value) != columns or not all(isinstance(c, list) for c in value)
                         or len({len(c) for c in value}) > 1):
             raise JournalError(f"{name}: damaged journal: line {number}'s {key!r} is not {columns} equal columns")
+        if columns and not all(_reading(x) for column in value for x in column):
+            raise JournalError(f"{name}: damaged journal: line {number}'s {key!r} holds a value no reading has")
+
+
+def _reading(x: Any) -> bool:
+    """A time, a memory size or a lag as the sampler writes them: a finite number a 64-bit column can hold."""
+    return (isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+            and -MAX_READING < x < MAX_READING)
 
 
 def recover(path: str | os.PathLike[str]) -> record.Record:
@@ -271,7 +281,7 @@ def recover(path: str | os.PathLike[str]) -> record.Record:
             lag_t, lag = line.get("loop_lag") or ([], [])
             for row in zip(lag_t, lag, strict=True):
                 run.lag.append(*row)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise JournalError(f"{name}: damaged journal: {type(exc).__name__}: {exc}") from None
     last = _last_time(run)
     run.handle({"type": "end", "completed": False,
