@@ -216,3 +216,13 @@ def test_a_redis_reply_bigger_than_the_echo_is_refused():
             server.close()
 
     assert "answered ECHO of 5 bytes with 99999999999 bytes" in asyncio.run(go())
+
+
+@pytest.mark.parametrize(("bound", "host", "takes"), [
+    ("127.0.0.1", "127.0.0.1", True), ("127.0.0.1", "::1", False), ("0.0.0.0", "127.0.0.1", True),
+    ("0.0.0.0", "::1", False), ("::", "::1", True), ("::", "127.0.0.1", True), ("::1", "127.0.0.1", False),
+])
+def test_which_listening_address_takes_which_connection(bound, host, takes):
+    from netmem_gui.core.targets.processes import accepts
+
+    assert accepts(bound, host) is takes

@@ -467,3 +467,23 @@ def test_a_command_that_prints_a_flood_before_it_dies_is_quoted_in_a_short_line(
                   env={**os.environ, "NETMEM_DATA_DIR": str(tmp_path)})
     assert_one_line_error(done, "exited with status 3 before it listened")
     assert len(done.stderr) < 2000 and done.stderr.rstrip().endswith("the end"), done.stderr[:500]
+
+
+def test_attach_refuses_an_address_the_process_does_not_listen_at(tmp_path):
+    """Only the port was checked: attached at [::1] to a server on 127.0.0.1 only, every connection failed, and the
+    run said 'Leak verdict: OK' and exited 0."""
+    from test_cli import assert_one_line_error, netmem
+
+    server = subprocess.Popen([sys.executable, "-c", "import socket, time; s = socket.socket();"
+                               " s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True);"
+                               " time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(server.stdout.readline())
+        done = netmem("run", "stability", "--duration", "1", "--attach", str(server.pid), "--address",
+                      f"[::1]:{port}", "--protocol", "idle", "--no-save",
+                      env={**os.environ, "NETMEM_DATA_DIR": str(tmp_path)})
+        assert_one_line_error(done, f"listens on port {port} at 127.0.0.1 only, not at ::1: give --address"
+                                    f" 127.0.0.1:{port}")
+    finally:
+        server.kill()
+        server.wait()

@@ -17,7 +17,16 @@ from ..addresses import check_local, parse_address
 from ..config import RunConfig, TargetError
 from ..errors import WorkloadError
 from ..measuring.memory import MemoryReader, ProcessGone
-from .processes import describe, established_connections, listeners, process_name, socket_inodes, tree
+from .processes import (
+    accepts,
+    describe,
+    established_connections,
+    listeners,
+    listening_sockets,
+    process_name,
+    socket_inodes,
+    tree,
+)
 
 CHILDREN_REFRESH_S = 1.0  # --include-children: how often the process tree is walked again
 SETTLE_TIMEOUT_S = 2.0
@@ -62,11 +71,19 @@ def check_process(pid: int, memory: str = "rss") -> psutil.Process:
     return proc
 
 
-def check_listening(pid: int, port: int, include_children: bool) -> None:
-    """Refuse a process that does not listen on `port` (nor, with include_children, any of its children)."""
+def check_listening(pid: int, port: int, include_children: bool, host: str | None = None) -> None:
+    """Refuse a process that does not listen on `port` (nor, with include_children, any of its children), or that
+    listens there only at other addresses than `host` (127.0.0.1 only, when asked for ::1: no load would arrive)."""
     ours = {p.pid for p in tree(pid)} if include_children else {pid}
     found = listeners(port)
     if ours & set(found):
+        if host is not None and sys.platform.startswith("linux"):
+            bound = sorted((s for s in listening_sockets() if s.port == port and s.pid in ours),
+                           key=lambda s: s.host)
+            if bound and not any(accepts(s.host, host) for s in bound):
+                raise TargetError(f"process {pid} ({process_name(pid)}) listens on port {port} at"
+                                  f" {', '.join(s.host for s in bound)} only, not at {host}: give --address"
+                                  f" {bound[0].address}")
         return
     who = f"process {pid} ({process_name(pid)})" + (" and its children" if include_children else "")
     if not found:
@@ -88,7 +105,7 @@ def check_target(config: RunConfig) -> None:
         assert config.attach_pid is not None
         check_process(config.attach_pid, config.memory)
         if config.address is not None:
-            check_listening(config.attach_pid, port, config.include_children)
+            check_listening(config.attach_pid, port, config.include_children, host)
     elif kind == "spawn":
         assert config.spawn is not None
         argv = config.spawn_argv()

@@ -59,6 +59,14 @@ class Listener:
         return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
 
 
+def accepts(bound: str, host: str) -> bool:
+    """Whether a socket listening at address `bound` takes connections made to `host` (both as text): the same
+    address, the IPv4 wildcard for an IPv4 host, or the IPv6 wildcard for any (Linux's dual-stack default)."""
+    if bound == host or bound == "::":
+        return True
+    return bound == "0.0.0.0" and ipaddress.ip_address(host).version == 4
+
+
 def listening_sockets() -> list[Listener]:
     """Every listening TCP socket of this machine with its process (pid None: one this user can't see), by port.
 
