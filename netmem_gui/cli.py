@@ -108,7 +108,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress = _Progress(run, sys.stderr)
     # The handlers stay until the run is kept and reported: a second signal meanwhile changes nothing.
     with StopSignals() as signals:
-        asyncio.run(_run_until_done(run, signals))
+        try:
+            asyncio.run(_run_until_done(run, signals))
+        except NetmemError:  # the target could not be started: there was no run to keep
+            lifecycle.abandon(run)
+            raise
         progress.clear()
         outcome = lifecycle.finish(run, json_path=args.json, keep=not args.no_save, fail_on_leak=args.fail_on_leak,
                                    stopped_by=signals.received)

@@ -487,3 +487,14 @@ def test_attach_refuses_an_address_the_process_does_not_listen_at(tmp_path):
     finally:
         server.kill()
         server.wait()
+
+
+def test_a_spawn_that_never_listens_keeps_no_empty_run(tmp_path):
+    """It exited 2 and still left an empty, incomplete run in the library."""
+    from test_cli import assert_one_line_error, netmem
+
+    env = {**os.environ, "NETMEM_DATA_DIR": str(tmp_path)}
+    done = netmem("run", "stability", "--spawn", "false", "--address", f"127.0.0.1:{addresses.free_port()}", env=env)
+    assert_one_line_error(done, "exited with status 1 before it listened")
+    runs = netmem("runs", "--format", "json", env=env)
+    assert runs.returncode == 0 and json.loads(runs.stdout)["runs"] == [], runs.stdout

@@ -71,6 +71,12 @@ def begin(run: Run, keep: bool = True) -> str | None:
     return None
 
 
+def abandon(run: Run) -> None:
+    """The run never began (its target could not start, say): drop its journal, so no empty run is kept."""
+    if run.journal is not None:
+        run.journal.remove()
+
+
 def finish(run: Run, json_path: str | os.PathLike[str] | None = None, keep: bool = True,
            fail_on_leak: bool = False, stopped_by: int | None = None) -> Outcome:
     """Make the run's record, keep it in the run library (`keep`), write it to `json_path`, and judge the status.
