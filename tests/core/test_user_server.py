@@ -232,3 +232,16 @@ def test_the_queue_example_runs_every_scenario():
     rec = run.record()
     assert rec["scenarios"]["messages"]["messages_echoed"] == 2000
     assert rec["target"]["handler_kind"] == "protocol"
+
+
+def test_a_module_of_the_users_named_like_one_of_netmems_does_not_stand_in_for_it(tmp_path):
+    """--app-dir goes first on sys.path: an orjson.py there broke netmem's own record writing with a traceback."""
+    (tmp_path / "orjson.py").write_text("raise RuntimeError('not the orjson netmem needs')\n", encoding="utf-8")
+    (tmp_path / "numpy.py").write_text("raise RuntimeError('not numpy')\n", encoding="utf-8")
+    (tmp_path / "app.py").write_text((Path(SERVERS) / "kinds.py").read_text(encoding="utf-8"), encoding="utf-8")
+    out = tmp_path / "run.json"
+    for host in ("isolated", "inapp"):
+        done = netmem("run", "connections", "--connections", "5", "--host", host, "--server", "app:handle",
+                      "--app-dir", str(tmp_path), "--json", str(out), "--no-save")
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        assert record.load(out)["scenarios"]["connections"]["connections_created"] == 5

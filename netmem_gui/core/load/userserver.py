@@ -84,6 +84,7 @@ def load(spec: str, app_dir: str | None = None, fresh: bool = False) -> Loaded:
     if not os.path.isdir(folder):
         raise ServerLoadError(f"--app-dir {folder}: no such folder")
     if sys.path[:1] != [folder]:
+        _own_modules_first()
         sys.path.insert(0, folder)
     module = _import(spec, module_name, fresh)
     file = getattr(module, "__file__", None)
@@ -97,6 +98,20 @@ def load(spec: str, app_dir: str | None = None, fresh: bool = False) -> Loaded:
         obj = getattr(obj, part)
     kind = classify(obj, f"--server {spec}")
     return Loaded(spec, module_name, attr, file, kind, obj)
+
+
+# What netmem imports lazily (after a user's folder may be first on sys.path): imported before it is, so that an
+# `orjson.py` or `numpy.py` of the user's can't stand in for them (it made netmem fail with a traceback).
+OWN_LAZY_MODULES = ("orjson", "numpy", "jsonschema", "psutil", "platformdirs", "json", "tomllib", "mmap",
+                    "urllib.request")
+
+
+def _own_modules_first() -> None:
+    for name in OWN_LAZY_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass  # an optional one (orjson) that isn't installed: netmem does without it
 
 
 def _import(spec: str, name: str, fresh: bool) -> Any:
