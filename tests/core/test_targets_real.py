@@ -498,3 +498,24 @@ def test_a_spawn_that_never_listens_keeps_no_empty_run(tmp_path):
     assert_one_line_error(done, "exited with status 1 before it listened")
     runs = netmem("runs", "--format", "json", env=env)
     assert runs.returncode == 0 and json.loads(runs.stdout)["runs"] == [], runs.stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="netmem adopts what a command leaves on Linux")
+@pytest.mark.parametrize("how", ["daemonizes", "launcher exits"])
+def test_a_server_that_leaves_the_commands_tree_is_measured_and_stopped(netmem_cmd, tmp_path, how):
+    """`redis-server --daemonize yes` was 'exited before it listened' and kept running; a launcher that exited
+    mid-run left its child running."""
+    need("redis-server")
+    options = f"--port {{port}} --save '' --appendonly no --dbfilename netmem-{os.getpid()}.rdb"
+    command = (f"redis-server {options} --daemonize yes" if how == "daemonizes"
+               else f"sh -c \"redis-server {options} & sleep 1\"")
+    out = tmp_path / "left.json"
+    result = _cli(netmem_cmd, "stability", "--duration", "2", "--interval", "20", "--spawn", command,
+                  "--protocol", "redis", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    rec = record.load(out)
+    assert rec["target"]["name"] == "redis-server" and rec["scenarios"]["stability"]["cycles_ok"] > 20
+    port = rec["target"]["address"].rsplit(":", 1)[1]
+    left = [p.pid for p in psutil.process_iter(["name", "cmdline"])
+            if p.info["name"] == "redis-server" and f":{port}" in " ".join(p.info["cmdline"] or [])]
+    assert left == []

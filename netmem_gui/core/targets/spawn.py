@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ctypes
 import os
 import signal
 import subprocess
@@ -24,6 +25,20 @@ STOP_GRACE_S = 5.0  # a spawned server gets this long to exit after SIGTERM befo
 OUTPUT_TAIL_LINES = 8
 OUTPUT_TAIL_BYTES = 64 * 1024
 OUTPUT_LINE_CHARS = 200
+# Linux: while a spawned command runs, netmem is a "child subreaper" (prctl), so a process the command leaves behind
+# (a server that daemonizes, the child of a launcher script that exited) becomes netmem's child instead of init's:
+# netmem can measure it and stop it. Elsewhere such a process is out of reach.
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _subreaper(on: bool) -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def shorten(line: str) -> str:
@@ -41,7 +56,27 @@ class Spawned:
     port: int
     _log: Any = None
     measured_pid: int = 0
+    earlier: frozenset[int] = frozenset()  # this process's children before the command started
     _stopped: bool = field(default=False)
+
+    def adopted(self) -> list[psutil.Process]:
+        """What the command left outside its tree, adopted by this process (see PR_SET_CHILD_SUBREAPER), with
+        their own descendants; netmem's own children (its workers, a record being opened) are never among them."""
+        found: list[psutil.Process] = []
+        try:
+            children = psutil.Process().children()
+        except psutil.Error:
+            return found
+        for child in children:
+            if child.pid in self.earlier or child.pid == self.proc.pid:
+                continue
+            try:
+                if any("netmem" in part for part in child.cmdline()[:4]):
+                    continue  # one of netmem's own children
+                found += tree(child.pid)
+            except psutil.Error:
+                continue
+        return found
 
     @property
     def address(self) -> str:
@@ -70,6 +105,8 @@ class Spawned:
             procs = tree(self.proc.pid)
         except psutil.Error:
             procs = []
+        known = {p.pid for p in procs}
+        procs += [p for p in self.adopted() if p.pid not in known]  # daemons and orphans of a launcher
         if self.proc.poll() is None:
             _signal_group(self.proc, signal.SIGTERM)
         for p in procs:
@@ -90,6 +127,7 @@ class Spawned:
             self.proc.wait(timeout=STOP_GRACE_S)
         except subprocess.TimeoutExpired:
             pass
+        _subreaper(False)
         if self._log is not None:
             self._log.close()
 
@@ -131,12 +169,15 @@ async def start(config: RunConfig, stop: asyncio.Event | None = None) -> Spawned
     options: dict[str, Any] = {"start_new_session": True}
     if sys.platform == "win32":
         options = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    earlier = frozenset(c.pid for c in psutil.Process().children())
+    _subreaper(True)
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, **options)
     except OSError as exc:
+        _subreaper(False)
         log.close()
         raise TargetError(f"--spawn: cannot start {argv[0]!r}: {exc.strerror or exc}") from None
-    spawned = Spawned(proc, argv, host, port, log, proc.pid)
+    spawned = Spawned(proc, argv, host, port, log, proc.pid, earlier)
     try:
         await _wait_listening(spawned, config.start_timeout_s, stop)
         spawned.measured_pid = _listening_pid(spawned, config.include_children)
@@ -153,6 +194,8 @@ async def _wait_listening(spawned: Spawned, timeout_s: float, stop: asyncio.Even
         if stop is not None and stop.is_set():
             raise StoppedStarting(f"stopped while {name} was starting, before it listened on {spawned.address}")
         code = spawned.proc.poll()
+        if code == 0 and _daemon(spawned) is not None:
+            code = None  # it daemonized: what it left behind is the server, waited for as the command would be
         if code is not None:
             tail = spawned.output_tail()
             raise TargetError(f"--spawn: {name} exited with status {code} before it listened on {spawned.address}"
@@ -171,8 +214,13 @@ async def _wait_listening(spawned: Spawned, timeout_s: float, stop: asyncio.Even
 
 
 def _listening_pid(spawned: Spawned, include_children: bool) -> int:
-    """The process to measure: the one started, unless only a descendant of it listens (a launcher script)."""
+    """The process to measure: the one started, unless only a descendant of it listens (a launcher script), or it
+    has left the tree (a server that daemonized: the process it left behind, listening)."""
     pid = spawned.proc.pid
+    if spawned.proc.poll() is not None:
+        daemon = _daemon(spawned)
+        if daemon is not None:
+            return daemon
     if include_children:
         return pid
     try:
@@ -190,6 +238,21 @@ def _listening_pid(spawned: Spawned, include_children: bool) -> int:
         raise TargetError(f"--spawn: {os.path.basename(spawned.argv[0])} does not listen on port {spawned.port};"
                           f" {others} does: netmem would measure one process and load another")
     return pid
+
+
+def _daemon(spawned: Spawned) -> int | None:
+    """The process the command left running outside its tree (it daemonized, or its launcher exited), listening on
+    the port, if any."""
+    left = [p.pid for p in spawned.adopted()]
+    try:
+        found = listeners(spawned.port)
+    except psutil.Error:
+        return None
+    mine = [p for p in left if p in found]
+    if mine:
+        return mine[0]
+    # Not listening yet: what it left behind is waited for (a daemon may still be binding its port).
+    return left[0] if left else None
 
 
 def _others_listening(port: int) -> str:
