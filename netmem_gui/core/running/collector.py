@@ -15,7 +15,7 @@ class Collector:
     Why: a collection finalizes whatever garbage it finds, on the thread that runs it. In the app that garbage
     includes Qt objects of the window's thread (a closed qasync loop's timer object, a dialog's wrappers); a
     collection on the in-app workload thread or an export thread destroyed them there, while the window's
-    thread dispatched their timer events, and the app died with SIGSEGV (docs/threads.md shows it in 20 lines).
+    thread dispatched their timer events, and the app died with SIGSEGV (docs/measured.md, section 9).
     So while a thread owns the collector, automatic collections are off for the whole process; that thread
     collects what is due when it calls serve(), and other threads that need a full collection (a baseline, a
     per-round reading) ask for one with collect() and wait until the owner has run it.
