@@ -35,3 +35,20 @@ def test_finish_keeps_the_run_in_the_library_even_when_the_record_file_fails(tmp
     assert record.load(written)["completed"] is True
     assert lifecycle.finish(run, keep=False, stopped_by=signal.SIGINT).status == Exit.INTERRUPTED
     assert lifecycle.finish(run, keep=False, stopped_by=signal.SIGTERM).status == Exit.TERMINATED == 143
+
+
+def test_a_run_kept_nowhere_fails_instead_of_passing(tmp_path, monkeypatch):
+    """A full disk or a read-only library only warned, and the run exited 0: a CI job passed with no run kept."""
+    monkeypatch.setenv("NETMEM_DATA_DIR", str(tmp_path))
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(library, "save_run", full_disk)
+    run = run_to_end(small_config("messages", "inapp"))
+    outcome = lifecycle.finish(run, keep=True)
+    assert outcome.status == Exit.FAILED and outcome.verdict.startswith("the run was kept nowhere")
+    assert outcome.problems == ["the run was not saved to the run library: No space left on device"]
+    written = tmp_path / "run.json"
+    kept_there = lifecycle.finish(run, json_path=written, keep=True)  # the record file keeps it: a warning only
+    assert kept_there.status == Exit.OK and written.exists()

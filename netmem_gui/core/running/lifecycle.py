@@ -118,6 +118,9 @@ def finish(run: Run, json_path: str | os.PathLike[str] | None = None, keep: bool
         outcome.status, outcome.verdict = Exit.FAILED, f"the run failed: {'; '.join(failed)}"
     elif not wrote:
         outcome.status = Exit.USAGE
+    elif keep and outcome.library_id is None and json_path is None:
+        # Asked to keep it, and it is kept nowhere (a full disk, a read-only library): a CI job must not pass.
+        outcome.status, outcome.verdict = Exit.FAILED, "the run was kept nowhere (not in the run library, no --json)"
     elif fail_on_leak and names_a_leak(recorded_verdict(rec)[0]):
         outcome.status, outcome.verdict = Exit.LEAK, "leak verdict: POSSIBLE LEAK"
     return outcome
