@@ -226,3 +226,13 @@ def test_which_listening_address_takes_which_connection(bound, host, takes):
     from netmem_gui.core.targets.processes import accepts
 
     assert accepts(bound, host) is takes
+
+
+def test_only_netmems_own_children_are_told_apart_from_what_a_spawn_left():
+    from netmem_gui.core.children import worker_command
+    from netmem_gui.core.targets.spawn import _ours
+
+    assert _ours(worker_command("serve")) and _ours(["/opt/netmem/netmem", "--netmem-worker", "load"])
+    assert _ours(["python3", "-m", "netmem_gui.core.records.opening", "/tmp/x.json"])
+    # A user's server whose path or name holds "netmem" is the user's: it is stopped with the rest.
+    assert not _ours(["/home/u/netmem-demo/redis-server", "*:6379"]) and not _ours(["netmem-echo", "--port", "1"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import ctypes
+import itertools
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from typing import Any
 import psutil
 
 from ..addresses import check_local, free_port, parse_address
+from ..children import WORKER_FLAG
 from ..config import RunConfig, TargetError
 from .processes import listeners, tree
 
@@ -71,7 +73,7 @@ class Spawned:
             if child.pid in self.earlier or child.pid == self.proc.pid:
                 continue
             try:
-                if any("netmem" in part for part in child.cmdline()[:4]):
+                if _ours(child.cmdline()):
                     continue  # one of netmem's own children
                 found += tree(child.pid)
             except psutil.Error:
@@ -238,6 +240,13 @@ def _listening_pid(spawned: Spawned, include_children: bool) -> int:
         raise TargetError(f"--spawn: {os.path.basename(spawned.argv[0])} does not listen on port {spawned.port};"
                           f" {others} does: netmem would measure one process and load another")
     return pid
+
+
+def _ours(cmdline: list[str]) -> bool:
+    """Whether a command line is one netmem starts for itself (children.worker_command, module_command): `python -m
+    netmem_gui.…` or `EXECUTABLE --netmem-worker ROLE`. Only these: a user's server may well have netmem in its path."""
+    head = cmdline[:4]
+    return WORKER_FLAG in head or any(a == "-m" and b.startswith("netmem_gui.") for a, b in itertools.pairwise(head))
 
 
 def _daemon(spawned: Spawned) -> int | None:
