@@ -184,6 +184,21 @@ def test_app_dir_defaults_to_the_current_folder():
     assert f"Your server: kinds:handle, a streams handler (reader, writer) from {SERVERS}/kinds.py" in done.stdout
 
 
+def test_the_isolated_servers_process_loads_none_of_netmems_lazy_modules(tmp_path):
+    """The measured process is the user's server: numpy and jsonschema in it put 18 MB of netmem's in its baseline."""
+    seen = tmp_path / "seen.txt"
+    (tmp_path / "lean.py").write_text(
+        "import asyncio, sys\n"
+        "async def handle(reader, writer):\n"
+        f"    open({str(seen)!r}, 'w').write(' '.join(m for m in ('numpy', 'jsonschema', 'urllib.request')"
+        " if m in sys.modules))\n"
+        "    writer.close()\n", encoding="utf-8")
+    done = netmem("run", "connections", "--connections", "3", "--host", "isolated", "--server", "lean:handle",
+                  "--app-dir", str(tmp_path), "--no-save")
+    assert done.returncode == 0, done.stderr
+    assert seen.read_text(encoding="utf-8") == ""
+
+
 # ---- the examples -------------------------------------------------------------------------------------------------
 
 def _session_buffer_line() -> int:

@@ -73,18 +73,20 @@ def app_dir_of(app_dir: str | None) -> str:
     return os.path.abspath(app_dir if app_dir else os.curdir)
 
 
-def load(spec: str, app_dir: str | None = None, fresh: bool = False) -> Loaded:
+def load(spec: str, app_dir: str | None = None, fresh: bool = False, server_process: bool = False) -> Loaded:
     """Import MODULE with `app_dir` first on sys.path, find ATTR and classify it; ServerLoadError if it can't serve.
 
     `fresh` re-executes a module imported before (the app loads it again for each run, so edits are seen and no
-    state of an earlier run is kept in its globals).
+    state of an earlier run is kept in its globals). `server_process`: this process only serves (the isolated
+    host's), imports nothing of netmem's later and is measured, so netmem's lazy modules stay out of it.
     """
     module_name, attr = parse_spec(spec)
     folder = app_dir_of(app_dir)
     if not os.path.isdir(folder):
         raise ServerLoadError(f"--app-dir {folder}: no such folder")
     if sys.path[:1] != [folder]:
-        _own_modules_first()
+        if not server_process:
+            _own_modules_first()
         sys.path.insert(0, folder)
     module = _import(spec, module_name, fresh)
     file = getattr(module, "__file__", None)
@@ -428,10 +430,10 @@ class _Refused(asyncio.Protocol):
         transport.abort()  # type: ignore[attr-defined]
 
 
-def make_server(spec: str | None, app_dir: str | None, fresh: bool = False) -> Any:
-    """The server a run serves: netmem's echo server, or the user's (--server)."""
+def make_server(spec: str | None, app_dir: str | None, fresh: bool = False, server_process: bool = False) -> Any:
+    """The server a run serves: netmem's echo server, or the user's (--server); `server_process` as in load()."""
     if not spec:
         from .workload import EchoServer
 
         return EchoServer()
-    return UserServer(load(spec, app_dir, fresh))
+    return UserServer(load(spec, app_dir, fresh, server_process))

@@ -10,13 +10,11 @@ from typing import Any
 TRACE_FRAMES = 1
 TOP_SITES = 10
 
-# tracemalloc's own bookkeeping and the import system are not the workload's allocations.
-_IGNORED = (
-    tracemalloc.Filter(False, tracemalloc.__file__),
-    tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
-    tracemalloc.Filter(False, "<frozen importlib._bootstrap_external>"),
-    tracemalloc.Filter(False, "<unknown>"),
-)
+# tracemalloc's own bookkeeping and the import system are not the workload's allocations. Left out by exact name,
+# not with tracemalloc.Filter: a Filter matches with fnmatch, whose regular expressions are compiled (and kept in
+# re's cache) on the first filtering, between the two snapshots, and grew more than a small leak did in a short run.
+_IGNORED = frozenset({tracemalloc.__file__, "<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>",
+                      "<unknown>"})
 
 
 class Tracer:
@@ -61,14 +59,15 @@ class Tracer:
             return None
         if collect:
             gc.collect()  # live objects only, as in traced_bytes()
-        snap = tracemalloc.take_snapshot().filter_traces(_IGNORED)
+        snap = tracemalloc.take_snapshot()
         if which == "first":
             self._first = snap
             return []
         if self._first is None:
             return None
         stats = snap.compare_to(self._first, "lineno")
-        grown = sorted((s for s in stats if s.size_diff > 0), key=lambda s: s.size_diff, reverse=True)[:top]
+        grown = sorted((s for s in stats if s.size_diff > 0 and s.traceback[0].filename not in _IGNORED),
+                       key=lambda s: s.size_diff, reverse=True)[:top]
         self._first = None
         return [site_dict(s) for s in grown]
 

@@ -222,7 +222,7 @@ async def _serve_main(trace: bool, lag_ms: int, spec: str | None = None, app_dir
         reply(t=t, lag=lag)
 
     try:
-        server = make_server(spec, app_dir)
+        server = make_server(spec, app_dir, server_process=True)
     except ServerLoadError as exc:
         reply(ok=False, error=str(exc))
         return
