@@ -406,9 +406,12 @@ class RssPlot(CachedPlot):
         )
         baseline = self._source.baseline_bytes() if self._source else None
         if baseline is not None:
+            # Shown first: pyqtgraph's label ignores a new value or format while its line is hidden, and the label
+            # then kept the previous run's baseline (issue 26).
+            self.baseline.setVisible(True)
             self.baseline.setValue(baseline / MIB)
             self.baseline.label.setFormat(f"baseline {baseline / MIB:.2f} MB")
-            self.baseline.setVisible(True)
+            self.baseline.label.valueChanged()
 
     def _add_phases(self, phases: list[dict[str, Any]]) -> None:
         for ph in phases[self._shown_phases :]:

@@ -6,8 +6,8 @@ import asyncio
 import time
 from typing import Any
 
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QFrame,
     QGroupBox,
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QStyle,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -60,6 +61,43 @@ class _RunList(QListWidget):
         return QSize(200, 60)
 
 
+class LeftColumn(QScrollArea):
+    """The settings column: scrolls up and down on a short screen, never sideways.
+
+    It is always as wide as its content's minimum plus a vertical scroll bar, so nothing in it is cut on the right,
+    and its horizontal position stays at 0: a scroll area scrolls to show the widget that gets the focus, and when
+    Start disabled itself under the mouse that moved the whole column left for good (issue 26)."""
+
+    def __init__(self, content: QWidget) -> None:
+        super().__init__()
+        self.setWidget(content)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.horizontalScrollBar().valueChanged.connect(lambda v: v and self.horizontalScrollBar().setValue(0))
+        content.installEventFilter(self)
+
+    def needed_width(self) -> int:
+        """The content's minimum width, with room for the vertical scroll bar whether it is shown or not."""
+        content = self.widget()
+        bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self)
+        return content.minimumSizeHint().width() + bar + 2 * self.frameWidth() + 2
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(self.needed_width(), 120)
+
+    def sizeHint(self) -> QSize:
+        return QSize(self.needed_width(), super().sizeHint().height())
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            # The content's minimum changed (Advanced opened, another target chosen): so does the column's.
+            if self.width() < self.needed_width():
+                self.setMinimumWidth(self.needed_width())
+            self.updateGeometry()
+        return super().eventFilter(watched, event)
+
+
 class MainWindow(RecordFiles, QMainWindow):
     """The netmem window. Runs are asyncio tasks on the app's (qasync) loop; the UI never waits on them."""
 
@@ -89,6 +127,7 @@ class MainWindow(RecordFiles, QMainWindow):
             geometry = settings.value("window/geometry") if self.persist else None
             if geometry is not None:  # scripted runs keep 1280x800, so their screenshots match
                 self.restoreGeometry(geometry)
+        self._fit_screen()
         self.timer = QTimer(self)
         self.timer.setInterval(FRAME_MS)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -141,13 +180,7 @@ class MainWindow(RecordFiles, QMainWindow):
         column.addWidget(self.live_panel)
         column.addWidget(runs_box, 1)
         # Scrolls rather than squeezing its controls when the Advanced section opens on a short screen.
-        left_scroll = QScrollArea()
-        left_scroll.setWidget(left)
-        left_scroll.setWidgetResizable(True)
-        left_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        left_scroll.setMinimumWidth(340)
-        left_scroll.setMaximumWidth(430)
+        self.left_column = left_scroll = LeftColumn(left)
 
         self.plot = RssPlot()
         self.plot.setToolTip("Drag to pan, wheel to zoom (right-drag zooms one axis); A or 'Follow data' "
@@ -206,7 +239,8 @@ class MainWindow(RecordFiles, QMainWindow):
         main.addWidget(left_scroll)
         main.addWidget(right)
         main.setStretchFactor(1, 1)
-        main.setSizes([340, 940])
+        main.setCollapsible(0, False)
+        main.setSizes([left_scroll.needed_width(), 1280 - left_scroll.needed_width()])
         self.setCentralWidget(main)
         self.statusBar().showMessage("Ready: choose a scenario and press Start (Ctrl+R)")
         # Shown while a big record opens in a child process: what and how far, a busy bar, and Cancel.
@@ -221,6 +255,18 @@ class MainWindow(RecordFiles, QMainWindow):
             self.statusBar().addPermanentWidget(widget)
             widget.hide()
         self.resize(1280, 800)
+
+    def _fit_screen(self) -> None:
+        """On a screen smaller than the window (1024x700), the window fits its free area rather than overflow it.
+        Not offscreen, whose 800x600 screen is no screen: scripted screenshots keep 1280x800."""
+        screen = self.screen()
+        if screen is None or QGuiApplication.platformName() == "offscreen":
+            return
+        room = screen.availableGeometry()
+        # The window manager's frame and title bar take a little of the free area too.
+        width, height = min(self.width(), room.width() - 8), min(self.height(), room.height() - 32)
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
 
     def _action(self, text: str, keys: list[QKeySequence | str], slot: Any, tip: str) -> QAction:
         action = QAction(text, self)
@@ -384,7 +430,10 @@ class MainWindow(RecordFiles, QMainWindow):
         else:
             self.compare_view.set_candidates(self.compare_candidates())
         if names:
-            self.compare_view.choose(names)
+            # The library names runs by their ID; this session's runs are offered by their title (and not again
+            # as library runs): a library ID of one of them ticks it.
+            titles = {e.library_id: e.title for e in self.entries if e.library_id and e.rec is not None}
+            self.compare_view.choose([titles.get(name, name) for name in names])
         self.compare_view.show()
         self.compare_view.raise_()
         return self.compare_view
@@ -490,9 +539,15 @@ class MainWindow(RecordFiles, QMainWindow):
 
     def _update_buttons(self) -> None:
         running = self.active is not None
-        self.start_button.setEnabled(not running)
+        # The button that is about to be enabled first, and the focus handed to it from the one (or the form) about
+        # to be disabled: otherwise Qt passes the focus on down the column (to the run list) and scrolls there.
+        now, then = (self.stop_button, self.start_button) if running else (self.start_button, self.stop_button)
+        now.setEnabled(True)
+        focus = self.focusWidget()
+        if focus is not None and (focus is then or (running and self.form.isAncestorOf(focus))):
+            now.setFocus(Qt.FocusReason.OtherFocusReason)
+        then.setEnabled(False)
         self.start_action.setEnabled(not running)
-        self.stop_button.setEnabled(running)
         self.stop_action.setEnabled(running)
         self.form.setEnabled(not running)
         entry = self.current_entry()
