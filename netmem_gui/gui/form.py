@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from PySide6.QtCore import QSettings
@@ -38,6 +39,20 @@ TARGET_UNUSED = {"attach": ("spawn", "start_timeout_s"), "spawn": ("attach_pid",
 TARGET_HELP = ("What the run measures: netmem's own echo server; a server already running on this machine, by its "
                "PID (Pick… lists the listening ones; netmem never stops it); or a command netmem starts, measures "
                "and stops ({port} in it becomes a free port)")
+
+
+class FormError(cfg.ConfigError):
+    """A form that can't be run, said in the form's words; `field` names the control to fix (a RunConfig field, or
+    "scenario" / "target_kind")."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _name(field: str) -> str:
+    """A setting's label as the form shows it, without its & shortcut: 'Process (PID)'."""
+    return SETTING[field].label.replace("&", "")
 
 
 def _tip(widget: QWidget, text: str) -> QWidget:
@@ -173,6 +188,10 @@ class RunForm(QWidget):
         layout.addRow("&Label", _tip(self.label, LABEL_HELP))
         layout.addRow(self.advanced)
         self.scenario.currentTextChanged.connect(self._enable_relevant)
+        spawn = self.controls["spawn"]
+        assert isinstance(spawn, QLineEdit)
+        spawn.textChanged.connect(lambda _: self._enable_relevant(self.scenario.currentText()))
+        self.controls["attach_pid"].editingFinished.connect(self._pid_entered)  # type: ignore[attr-defined]
         self.target_kind.currentIndexChanged.connect(lambda _: self._enable_relevant(self.scenario.currentText()))
         self.set_config(DEFAULTS)
 
@@ -199,11 +218,27 @@ class RunForm(QWidget):
         _show(SETTING["protocol"], self.controls["protocol"], guess_protocol(listener.name))
 
     def _in_use(self, s: Setting) -> bool:
-        """Whether a target setting applies to the Target section's choice (builtin: none of them)."""
+        """Whether a target setting applies to the Target section's choice (builtin: none of them; a command with
+        {port} in it listens where netmem says, so its Address is not used)."""
         if s.group != "target":
             return True
         kind = self.kind()
+        if kind == "spawn" and s.field == "address" and "{port}" in self.controls["spawn"].text():
+            return False
         return kind != "builtin" and s.field not in TARGET_UNUSED[kind]
+
+    def _pid_entered(self) -> None:
+        """A PID typed in by hand: the address it listens on (and its likely protocol) come from its socket, as
+        Pick… would fill them, unless an address was given already."""
+        from .pick import listening_address  # reads the machine's sockets: only when asked
+
+        pid = _value(SETTING["attach_pid"], self.controls["attach_pid"])
+        address = self.controls["address"]
+        if self.kind() != "attach" or pid is None or not isinstance(address, QLineEdit) or address.text().strip():
+            return
+        found = listening_address(pid)
+        if found is not None:
+            self.attach(found)
 
     def _enable_relevant(self, scenario: str) -> None:
         # Greyed out, not hidden: the value is kept in the record either way, but the user sees it won't matter.
@@ -211,7 +246,15 @@ class RunForm(QWidget):
             self.controls[s.field].setEnabled(matters(s, scenario) and self._in_use(s))
         # The Target section shows only what its choice asks for: the built-in server asks nothing more.
         for name, row in self._target_rows.items():
-            self._target_form.setRowVisible(row, self._in_use(SETTING[name]))
+            self._target_form.setRowVisible(row, self._in_use(SETTING[name]) or (name == "address"
+                                                                                and self.kind() == "spawn"))
+        # A command with {port} listens where netmem says: its Address row stays in sight, empty and greyed, saying so.
+        address = self.controls["address"]
+        assert isinstance(address, QLineEdit)
+        by_port = self.kind() == "spawn" and not self._in_use(SETTING["address"])
+        if by_port:
+            address.clear()
+        address.setPlaceholderText("127.0.0.1 and the free port netmem picks for {port}" if by_port else "HOST:PORT")
         self.pick.setEnabled(self.kind() == "attach")
 
     def set_config(self, config: RunConfig, label: str | None = None) -> None:
@@ -240,8 +283,72 @@ class RunForm(QWidget):
                 if (s.group != "advanced" or with_advanced) and self._in_use(s)}
 
     def config(self) -> RunConfig:
-        """The RunConfig the controls describe (ConfigError if it can't be run)."""
-        return RunConfig(scenario=self.scenario.currentText(), **self._values(self.advanced.isChecked())).validate()
+        """The RunConfig the controls describe: FormError, naming the control, if the form can't be run as it is;
+        ConfigError for what the core's own checks find."""
+        values = self._values(self.advanced.isChecked())
+        self._check(values)
+        return RunConfig(scenario=self.scenario.currentText(), **values).validate()
+
+    def _check(self, values: dict[str, Any]) -> None:
+        """What the form itself can tell is missing or doesn't fit, in its own words (the core's checks speak in
+        command-line options). A target chosen but not filled in is an error, never the built-in server."""
+        kind, scenario = self.kind(), self.scenario.currentText()
+        target = ("'What to measure' under Target: choose a running process or a command")
+        if kind == "attach" and values.get("attach_pid") is None:
+            raise FormError("attach_pid", f"Give the PID of the process to measure in '{_name('attach_pid')}', or "
+                                          "press Pick… to choose one of this machine's listening servers.")
+        if kind == "spawn" and not values.get("spawn"):
+            raise FormError("spawn", f"Give the command that starts your server in '{_name('spawn')}' ({{port}} in "
+                                     "it becomes a free port netmem picks).")
+        if kind == "spawn":
+            try:
+                shlex.split(values["spawn"])
+            except ValueError as exc:
+                raise FormError("spawn", f"'{_name('spawn')}' can't be split into words as a shell would: {exc}.")\
+                    from None
+        if kind == "attach" and values.get("address") is None and scenario != "observe":
+            raise FormError("address", f"Give the address the process listens on in '{_name('address')}' "
+                                       "(HOST:PORT, for example 127.0.0.1:6379); Pick… fills it in.")
+        if kind == "spawn" and "{port}" not in values["spawn"] and values.get("address") is None:
+            raise FormError("spawn", f"Put {{port}} in '{_name('spawn')}' where the server takes its port (netmem "
+                                     f"picks a free one), or give the address it listens on in '{_name('address')}'.")
+        if kind == "builtin" and scenario == "observe":
+            raise FormError("target_kind", f"The observe scenario watches a server netmem does not load: in {target}.")
+        server = values.get("server")
+        if server is not None and ":" not in server:
+            raise FormError("server", f"'{_name('server')}' is MODULE:ATTR (for example chat:handle), not {server!r}.")
+        if values.get("app_dir") is not None and server is None:
+            raise FormError("app_dir", f"'{_name('app_dir')}' is where '{_name('server')}' is imported from: "
+                                       f"give '{_name('server')}' too, or leave it empty.")
+        if server is not None and kind != "builtin":
+            raise FormError("server", f"'{_name('server')}' runs your code in netmem's own server: leave it empty "
+                                      "to measure the process or command under Target.")
+        if kind != "builtin" and values.get("inject_leak_bytes"):
+            raise FormError("inject_leak_bytes", f"'{_name('inject_leak_bytes')}' (Advanced) works on netmem's own "
+                                                 "echo server only: set it to 0 to measure this target.")
+        if kind != "builtin" and values.get("trace_allocations"):
+            raise FormError("trace_allocations", f"'{_name('trace_allocations')}' (Advanced) works on Python servers "
+                                                 "netmem runs itself: untick it to measure this target.")
+        if values.get("until_locust_stops") and values.get("locust_url") is None:
+            raise FormError("locust_url", f"'{_name('until_locust_stops')}' needs the address of a Locust master in "
+                                          f"'{_name('locust_url')}' (Advanced).")
+        path = values.get("path")
+        if "path" in values and (path is None or not path.startswith("/") or any(c in path for c in " \r\n")):
+            raise FormError("path", f"'{_name('path')}' starts with / and holds no spaces, not {path!r}.")
+        if values.get("protocol") == "idle" and scenario in ("messages", "all"):
+            raise FormError("protocol", f"'{_name('protocol')}' idle sends nothing, so it has no messages scenario: "
+                                        "choose the connections, stability or observe scenario, or another protocol.")
+
+    def focus_field(self, field: str) -> None:
+        """Put the focus on a setting's control (opening Advanced if it is there), to fix what an error named."""
+        widget = {"scenario": self.scenario, "target_kind": self.target_kind}.get(field) or self.controls.get(field)
+        if widget is None:
+            return
+        if field in SETTING and SETTING[field].group == "advanced" and not self.advanced.isChecked():
+            self.set_advanced(True)
+        widget.setFocus()
+        if isinstance(widget, QLineEdit):
+            widget.selectAll()
 
     def run_label(self) -> str | None:
         return self.label.text().strip() or None

@@ -23,6 +23,22 @@ from ..core.targets.processes import Listener, listening_sockets
 COLUMNS = ("Port", "Address", "PID", "Process", "Command line")
 
 
+def merged(listeners: list[Listener]) -> list[Listener]:
+    """One listener per port and process, the IPv4 one first when a server listens on IPv4 and IPv6 alike."""
+    out: dict[tuple[int, int | None], Listener] = {}
+    for item in listeners:
+        key = (item.port, item.pid)
+        if key not in out or (":" in out[key].host and ":" not in item.host):
+            out[key] = item
+    return sorted(out.values(), key=lambda x: (x.port, x.pid or 0))
+
+
+def listening_address(pid: int) -> Listener | None:
+    """The one address a process listens on (IPv4 first), or None if it listens on none or on several ports."""
+    mine = merged([x for x in listening_sockets() if x.pid == pid])
+    return mine[0] if len(mine) == 1 else None
+
+
 class PickDialog(QDialog):
     """Lists every listening TCP socket with its process; a double click (or OK) picks one into `chosen`.
 
@@ -70,19 +86,30 @@ class PickDialog(QDialog):
     def refresh(self) -> None:
         """Read the machine's listening sockets again."""
         self._listeners = listening_sockets()
+        self._hosts: dict[tuple[int, int | None], list[str]] = {}
+        for item in self._listeners:
+            hosts = self._hosts.setdefault((item.port, item.pid), [])
+            if item.host not in hosts:
+                hosts.append(item.host)
         self._show()
 
     def shown(self) -> list[Listener]:
-        """The listeners the filter lets through, in table order."""
+        """The listeners the filter lets through, in table order: one per port and process (a server listening on
+        both 0.0.0.0 and :: is one row; the one kept is the IPv4 socket, so clients connect to 127.0.0.1)."""
         words = self.filter.text().lower().split()
-        return [item for item in self._listeners
-                if all(w in f"{item.port} {item.host} {item.pid} {item.name} {item.cmdline}".lower() for w in words)]
+        return [item for item in merged(self._listeners)
+                if all(w in f"{item.port} {' '.join(self._hosts[item.port, item.pid])} {item.pid} {item.name} "
+                            f"{item.cmdline}".lower() for w in words)]
 
     def _show(self) -> None:
         rows = self.shown()
         self.table.setRowCount(len(rows))
         for r, item in enumerate(rows):
-            cells = (str(item.port), item.host, str(item.pid or "?"), item.name, item.cmdline)
+            hosts = ", ".join(self._hosts[item.port, item.pid])
+            if item.pid is None:
+                cells = (str(item.port), hosts, "–", "another user's process", "netmem can't measure it")
+            else:
+                cells = (str(item.port), hosts, str(item.pid), item.name, item.cmdline)
             for c, text in enumerate(cells):
                 cell = QTableWidgetItem(text)
                 cell.setToolTip(text)

@@ -37,7 +37,7 @@ from ..core.runs.run import Run
 from . import exporting, live
 from .allocations import AllocationTable
 from .compare_view import Candidate, CompareView, library_candidates, session_candidates
-from .form import RunForm
+from .form import FormError, RunForm
 from .icon import app_icon
 from .lag_plot import LagPlot
 from .library_view import LibraryDialog
@@ -328,6 +328,8 @@ class MainWindow(RecordFiles, QMainWindow):
                 config = lifecycle.prepare(config, [export] if export else [], keep=True)
         except NetmemError as exc:
             self._error("Cannot start the run", str(exc))
+            if isinstance(exc, FormError):
+                self.form.focus_field(exc.field)  # straight to the control to fix
             return None
         # The form shows what is running, whoever started it (the Start button, the scripted mode, a test).
         self.form.set_config(config, label)

@@ -39,8 +39,9 @@ def test_the_target_section_makes_each_kind_of_config(qtbot):
     assert config.protocol == "redis" and config.attach_pid is None
     assert not form.controls["attach_pid"].isEnabled() and form.controls["spawn"].isEnabled()
     form.set_kind("attach")
-    with pytest.raises(ConfigError, match="--attach"):
-        form.config()  # no PID yet
+    with pytest.raises(ConfigError, match=r"'Process \(PID\)'") as no_pid:
+        form.config()  # no PID yet: an error naming the field, never the built-in server instead
+    assert no_pid.value.field == "attach_pid" and "--" not in str(no_pid.value)
     # Back to the built-in server: the target rows keep their values but are not used.
     form.set_kind("builtin")
     assert form.config().target_kind() == "builtin" and form.config().protocol == "echo"

@@ -66,3 +66,85 @@ def test_compare_from_the_library_ticks_this_sessions_runs(window, loop):
     assert view is not None and view.isVisible()
     assert sorted(view.chosen()) == sorted(e.title for e in window.entries)
     assert view.comparison is not None
+
+
+@pytest.mark.parametrize(("kind", "field", "words"), [("attach", "attach_pid", "Process (PID)"),
+                                                      ("spawn", "spawn", "Command")])
+def test_a_target_left_empty_is_an_error_on_its_field_not_the_echo_server(window, dialogs, kind, field, words):
+    window.form.set_kind(kind)
+    window.form.controls[field].clear() if field == "spawn" else window.form.controls[field].setValue(0)
+    assert window.start_run() is None
+    assert window.entries == []  # nothing ran: no silent fallback to the built-in server
+    (title, text), = dialogs
+    assert title == "Cannot start the run"
+    assert f"'{words}'" in text and "--" not in text, text
+    assert window.form.controls[field].hasFocus() or window.focusWidget() is window.form.controls[field]
+
+
+@pytest.mark.parametrize(("setup", "field"), [
+    (lambda f: (f.set_kind("attach"), f.controls["attach_pid"].setValue(1)), "address"),
+    (lambda f: (f.set_kind("spawn"), f.controls["spawn"].setText("server --no-port")), "spawn"),
+    (lambda f: (f.scenario.setCurrentText("observe"), f.set_kind("builtin")), "target_kind"),
+    (lambda f: f.controls["server"].setText("nocolon"), "server"),
+    (lambda f: (f.set_kind("spawn"), f.controls["spawn"].setText("srv {port}"), f.controls["server"].setText("a:b")),
+     "server"),
+    (lambda f: (f.set_kind("spawn"), f.controls["spawn"].setText("srv {port}"), f.set_advanced(True),
+                f.controls["inject_leak_bytes"].setValue(64)), "inject_leak_bytes"),
+    (lambda f: (f.set_kind("spawn"), f.controls["spawn"].setText("srv {port} 'open")), "spawn"),
+    (lambda f: (f.set_kind("spawn"), f.controls["spawn"].setText("srv {port}"), f.controls["path"].setText("x")),
+     "path"),
+    (lambda f: (f.scenario.setCurrentText("messages"), f.set_kind("spawn"), f.controls["spawn"].setText("s {port}"),
+                f.controls["protocol"].setCurrentText("idle")), "protocol"),
+])
+def test_form_errors_speak_the_forms_words(qtbot, setup, field):
+    from netmem_gui.gui.form import FormError, RunForm
+
+    form = RunForm()
+    qtbot.addWidget(form)
+    setup(form)
+    with pytest.raises(FormError) as error:
+        form.config()
+    assert error.value.field == field
+    assert "--" not in str(error.value), str(error.value)
+
+
+def test_a_command_with_port_leaves_the_address_empty_and_unused(qtbot):
+    from netmem_gui.gui.form import RunForm
+
+    form = RunForm()
+    qtbot.addWidget(form)
+    form.set_kind("spawn")
+    form.controls["address"].setText("127.0.0.1:6379")
+    form.controls["spawn"].setText("redis-server --port {port}")
+    address = form.controls["address"]
+    assert address.text() == "" and not address.isEnabled() and "{port}" in address.placeholderText()
+    assert form.config().address is None  # the core would refuse {port} with an address
+
+
+def test_a_pid_typed_in_brings_its_listening_address(qtbot):
+    import os
+    import socket
+
+    from netmem_gui.gui.form import RunForm
+
+    form = RunForm()
+    qtbot.addWidget(form)
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        form.scenario.setCurrentText("connections")
+        form.set_kind("attach")
+        form.controls["attach_pid"].setValue(os.getpid())
+        form.controls["attach_pid"].editingFinished.emit()
+        assert form.controls["address"].text() == f"127.0.0.1:{port}"
+        assert form.config().address == f"127.0.0.1:{port}"
+
+
+def test_pick_shows_a_dual_stack_server_once_and_names_a_hidden_one():
+    from netmem_gui.core.targets.processes import Listener
+    from netmem_gui.gui.pick import merged
+
+    rows = merged([Listener("::", 6379, 7, "redis-server", "redis-server *:6379"),
+                   Listener("0.0.0.0", 6379, 7, "redis-server", "redis-server *:6379"),
+                   Listener("0.0.0.0", 22, None, "?", "")])
+    assert [(x.port, x.host, x.pid) for x in rows] == [(22, "0.0.0.0", None), (6379, "0.0.0.0", 7)]
+    assert rows[1].address == "127.0.0.1:6379"
