@@ -306,7 +306,9 @@ class CompareView(QWidget):
         for i, curve in enumerate(curves):
             role = "BASE" if i == 0 else ("NEW" if len(curves) == 2 else f"RUN {i + 1}")
             config = records[i]["config"]
-            title = f"{role}: {records[i].get('label') or curve.name} ({config['scenario']}, {config['host']})"
+            name, what = records[i].get("label") or curve.name, tables.target_text(config, records[i].get("target"))
+            # What was measured, unless the name (a session run's title) says it already.
+            title = f"{role}: {name}" + ("" if what in name else f" ({config['scenario']}, {what}, {config['host']})")
             pen = pg.mkPen(PALETTE[i % len(PALETTE)], width=2.5 if i else 2)
             if at == "users":  # one point per poll: memory read at that user count
                 data = self.plot.plot(curve.t_s, curve.rss_bytes / MIB, pen=None, symbol="o", symbolSize=5,

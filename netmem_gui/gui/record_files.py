@@ -109,7 +109,8 @@ class RecordFiles:
 
     def _add_record(self, path: str, rec: Record) -> None:
         label = rec.get("label")
-        title = f"{os.path.basename(path)}{' · ' + label if label else ''} · {rec['config']['scenario']}"
+        title = (f"{os.path.basename(path)}{' · ' + label if label else ''} · {rec['config']['scenario']}"
+                 f" · {tables.target_text(rec['config'], rec.get('target'))}")
         self._add_entry(SessionRun(title=f"{title} · {'done' if rec['completed'] else 'incomplete'}", rec=rec))
         self.statusBar().showMessage(f"Opened {path}")
 

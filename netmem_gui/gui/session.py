@@ -27,6 +27,7 @@ class SessionRun:
     export: str | None = None  # a file to write the record to when the run ends (the scripted mode's --export)
     outcome: lifecycle.Outcome | None = None  # how the run ended, once it has
     library_id: str | None = None  # the run's ID in the run library, once saved there
+    number: int | None = None  # a run started here: its number in the session (#3)
 
     @property
     def live(self) -> bool:

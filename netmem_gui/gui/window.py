@@ -31,6 +31,7 @@ from ..core import events
 from ..core.config import ConfigError, RunConfig
 from ..core.errors import NetmemError
 from ..core.records.record import Record
+from ..core.reports import tables
 from ..core.running import lifecycle
 from ..core.running.execute import execute
 from ..core.runs.run import Run
@@ -52,6 +53,14 @@ FIGURES_EVERY = 5  # the figures panel and progress bar look 5 times a second (t
 LAG_MIN_FRAMES = 5
 LAG_EVERY = 25  # frames: the lag strip catches up at least once a second
 AXIS_WIDTH_PX = 64  # both plots' left axes, so their time axes line up
+
+
+def run_title(number: int | None, label: str | None, config: dict[str, Any], target: dict[str, Any] | None = None
+              ) -> str:
+    """A run's name in the run list, the compare view and its legend: '#3 stability · redis-server attached ·
+    isolated' (what was measured, not only how)."""
+    return (f"#{number} {label + ' · ' if label else ''}{config['scenario']} · {tables.target_text(config, target)}"
+            f" · {config['host']}")
 
 
 class _RunList(QListWidget):
@@ -338,8 +347,8 @@ class MainWindow(RecordFiles, QMainWindow):
         run = Run(config, label=label)
         problem = lifecycle.begin(run, keep=True)
         number = sum(1 for e in self.entries if e.run is not None) + 1
-        title = f"#{number} {label + ' · ' if label else ''}{config.scenario} · {config.host}"
-        entry = SessionRun(title=title, run=run, stop=asyncio.Event(), export=export)
+        entry = SessionRun(title=run_title(number, label, config.to_dict()), run=run, stop=asyncio.Event(),
+                           export=export, number=number)
         self.active = entry
         self._add_entry(entry)
         entry.task = asyncio.ensure_future(execute(run, entry.stop))
@@ -374,6 +383,8 @@ class MainWindow(RecordFiles, QMainWindow):
         entry.rec = entry.outcome.record
         entry.library_id = entry.outcome.library_id
         self.active = None
+        # Now the target has a name (the attached process's, the command's): the title says what was measured.
+        entry.title = run_title(entry.number, run.label, entry.rec["config"], entry.rec.get("target"))
         state = "done" if run.completed else "incomplete"
         self._item_of(entry).setText(f"{entry.title} · {state}")
         if self.current_entry() is entry:

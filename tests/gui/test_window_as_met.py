@@ -148,3 +148,30 @@ def test_pick_shows_a_dual_stack_server_once_and_names_a_hidden_one():
                    Listener("0.0.0.0", 22, None, "?", "")])
     assert [(x.port, x.host, x.pid) for x in rows] == [(22, "0.0.0.0", None), (6379, "0.0.0.0", 7)]
     assert rows[1].address == "127.0.0.1:6379"
+
+
+def test_target_text_says_what_was_measured():
+    from netmem_gui.core.reports.tables import target_text
+
+    assert target_text({"attach_pid": None, "spawn": None, "server": None}) == "echo server"
+    assert target_text({"attach_pid": 4242, "spawn": None}) == "pid 4242 attached"
+    assert target_text({"attach_pid": 4242}, {"kind": "attach", "name": "redis-server"}) == "redis-server attached"
+    assert target_text({"attach_pid": None, "spawn": "/usr/bin/redis-server --port {port}"}) == "redis-server spawned"
+    assert target_text({"spawn": "x"}, {"kind": "spawn", "name": "nginx"}) == "nginx spawned"
+    assert target_text({"server": "chat:handle"}) == "your server chat:handle"
+    assert target_text({"server": "chat:handle"}, {"kind": "server", "module": "chat", "attr": "serve"}) \
+        == "your server chat:serve"
+
+
+def test_run_list_and_compare_legend_say_what_was_measured(window, loop):
+    async def two_runs():
+        for _ in range(2):
+            window.start_run(RunConfig(scenario="connections", connections=5, interval_ms=20))
+            await window.wait_idle()
+
+    run_async(loop, two_runs())
+    texts = [window.run_list.item(i).text() for i in range(window.run_list.count())]
+    assert texts == ["#1 connections · echo server · isolated · done", "#2 connections · echo server · isolated · done"]
+    view = window.show_compare([e.title for e in window.entries])
+    legend = [label.text for _, label in view.legend.items]
+    assert len(legend) == 2 and all("echo server" in text for text in legend), legend

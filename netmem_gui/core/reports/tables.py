@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import shlex
+from collections.abc import Mapping, Sequence
+from pathlib import PurePath
+from typing import Any
 
 from ..text import shown
 
@@ -69,3 +72,29 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: 
     out = ["| " + " | ".join(md_escape(str(h)) for h in header) + " |", "|" + "|".join(marks) + "|"]
     out += ["| " + " | ".join(md_escape(str(c)) for c in r) + " |" for r in rows]
     return out
+
+
+def target_text(config: Mapping[str, Any], target: Mapping[str, Any] | None = None) -> str:
+    """What a run measured, in a few words, for lists and legends: 'echo server', 'your server chat:handle',
+    'redis-server attached', 'redis-server spawned'. From the record's `config` and, when known, its `target`
+    (which names the process); a run still starting is named from its config alone ('pid 4242 attached')."""
+    target = target or {}
+    kind = target.get("kind")
+    if kind is None:
+        kind = ("attach" if config.get("attach_pid") is not None else "spawn" if config.get("spawn") is not None
+                else "server" if config.get("server") else "builtin")
+    if kind == "builtin":
+        return "echo server"
+    if kind == "server":
+        module, attr = target.get("module"), target.get("attr")
+        return f"your server {shown(f'{module}:{attr}' if module and attr else config.get('server'))}"
+    name = target.get("name")
+    if kind == "attach":
+        return f"{shown(name or 'pid ' + str(config.get('attach_pid')))} attached"
+    if not name:
+        try:
+            words = shlex.split(str(config.get("spawn") or ""))
+        except ValueError:
+            words = str(config.get("spawn") or "").split()
+        name = PurePath(words[0]).name if words else "command"
+    return f"{shown(name)} spawned"
