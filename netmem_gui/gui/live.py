@@ -37,9 +37,11 @@ def _fit_text(fit: dict[str, Any] | None) -> str | None:
     if slope is None:
         return fit.get("reason") or "too few cycles"
     low, high = fit["ci_low_bytes_per_cycle"], fit["ci_high_bytes_per_cycle"]
-    interval = (f" ({fit['confidence'] * 100:.0f} % CI {low:+,.0f} to {high:+,.0f})"
-                if low is not None and high is not None else "")
-    return f"{slope:+,.0f} B/cycle{interval}"
+    limit = fit.get("min_effect_bytes_per_cycle")
+    # The limit the verdict holds the interval to, so that "+47 B/cycle OK" says what it is OK against.
+    parts = ([f"{fit['confidence'] * 100:.0f} % CI {low:+,.0f} to {high:+,.0f}"] if low is not None and high is not None
+             else []) + ([f"leak above {limit:,.0f} B/cycle"] if limit is not None else [])
+    return f"{slope:+,.0f} B/cycle" + (f" ({', '.join(parts)})" if parts else "")
 
 
 def deciding(scenarios: dict[str, Any], summary: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:

@@ -175,3 +175,38 @@ def test_run_list_and_compare_legend_say_what_was_measured(window, loop):
     view = window.show_compare([e.title for e in window.entries])
     legend = [label.text for _, label in view.legend.items]
     assert len(legend) == 2 and all("echo server" in text for text in legend), legend
+
+
+def test_a_figure_reads_the_same_in_the_panel_and_the_summary(window, real):
+    from netmem_gui.gui import live
+
+    rec = copy.deepcopy(real)
+    rec["summary"]["delta_bytes"] = 19_575_000  # 18.67 MB; the panel wrote it "+19116 KB"
+    window.live_panel.show_figures(live.from_record(rec))
+    window.summary.show_record(rec, "#1")
+    panel = window.live_panel.values["delta_bytes"].text()
+    assert panel == "+18.67 MB"
+    assert "Memory delta from baseline: 18.67 MB" in window.summary.toPlainText()
+    assert window.live_panel.values["peak_bytes"].text() in window.summary.toPlainText()
+
+
+def test_the_baseline_rule_is_not_a_red_alarm_beside_no_findings(window, real):
+    from netmem_gui.gui import live
+    from netmem_gui.gui.panels import VERDICT_COLOURS
+
+    rec = copy.deepcopy(real)
+    rec["summary"]["baseline_rule"]["verdict"] = "POSSIBLE LEAK"
+    rec["findings"] = []
+    window.live_panel.show_figures(live.from_record(rec))
+    window.summary.show_record(rec, "#1")
+    assert VERDICT_COLOURS["POSSIBLE LEAK"] not in window.live_panel.values["baseline_rule"].styleSheet()
+    assert VERDICT_COLOURS["POSSIBLE LEAK"] not in window.summary.toHtml().split("Baseline rule")[1]
+    assert "shown for comparison" in window.summary.toPlainText()
+
+
+def test_the_growth_per_cycle_says_what_limit_it_is_ok_against():
+    from netmem_gui.gui.live import _fit_text
+
+    fit = {"slope_bytes_per_cycle": 47.2, "ci_low_bytes_per_cycle": 45.0, "ci_high_bytes_per_cycle": 49.9,
+           "confidence": 0.95, "min_effect_bytes_per_cycle": 128.0}
+    assert _fit_text(fit) == "+47 B/cycle (95 % CI +45 to +50, leak above 128 B/cycle)"
