@@ -12,7 +12,7 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtGui import QBrush, QColor, QFont, QGuiApplication, QKeyEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -93,6 +93,23 @@ class CompareView(QWidget):
         self.set_candidates(candidates)
         self.resize(1280, 800)
 
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Esc closes the view, as it would a dialog."""
+        if event.key() == Qt.Key.Key_Escape:
+            self.close()
+            return
+        super().keyPressEvent(event)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Never larger than the screen's free area (a 1280x800 window overflowed a 1024x700 or 900-pixel screen)."""
+        super().showEvent(event)
+        screen = self.screen()
+        if screen is not None and QGuiApplication.platformName() != "offscreen":
+            room = screen.availableGeometry()
+            width, height = min(self.width(), room.width() - 8), min(self.height(), room.height() - 32)
+            if (width, height) != (self.width(), self.height()):
+                self.resize(width, height)  # the window manager places it, now that it fits
+
     # --- building ----------------------------------------------------------------------------------------
 
     def _build(self) -> None:
@@ -136,6 +153,10 @@ class CompareView(QWidget):
         choose.addLayout(options)
         choose.addWidget(QLabel("Export the comparison as"))
         choose.addLayout(exports)
+        self.export_state = QLabel()  # where the last export went, or why it could not be written
+        self.export_state.setWordWrap(True)
+        self.export_state.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        choose.addWidget(self.export_state)
 
         self.plot = CachedPlot()
         self.plot.setToolTip("Each run's RSS in its own colour. Grey lines: where BASE's scenarios (solid) and "
@@ -404,7 +425,10 @@ class CompareView(QWidget):
         try:
             self.export_to(path, kind)
         except (OSError, ValueError) as exc:
+            self.export_state.setText("Not exported.")
             QMessageBox.critical(self, "Cannot export", str(exc))
+        else:
+            self.export_state.setText(f"Saved {path}")
 
 
 def session_candidates(entries: list[Any]) -> list[Candidate]:

@@ -166,7 +166,9 @@ class RunForm(QWidget):
         _tip(self.pick, "choose a listening process of this machine: fills in its PID, address and protocol")
         self.pick.clicked.connect(self.pick_listener)
         for s in FORM_SETTINGS:
-            widget = _tip(_control(s), s.help)
+            # A box that stops at its maximum says where that is.
+            most = f"; at most {s.high:,g}{' ' + s.unit if s.unit else ''}" if s.high is not None else ""
+            widget = _tip(_control(s), s.help + most)
             self.controls[s.field] = widget
             setattr(self, s.field, widget)
             rows = {"advanced": advanced_form, "target": target_form}.get(s.group, layout)

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
     QGroupBox,
@@ -151,8 +151,12 @@ class MainWindow(RecordFiles, QMainWindow):
         settings_box = QGroupBox("Run settings")
         QVBoxLayout(settings_box).addWidget(self.form)
 
+        # Enter in the settings starts the run, as the default button of a dialog would.
+        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            QShortcut(QKeySequence(key), self.form, lambda: self.start_run(),
+                      context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.start_button = QPushButton("Start")
-        self.start_button.setToolTip("Start a run with these settings (Ctrl+R)")
+        self.start_button.setToolTip("Start a run with these settings (Enter in the settings, or Ctrl+R)")
         self.start_button.setDefault(True)
         self.start_button.clicked.connect(lambda: self.start_run())
         self.stop_button = QPushButton("Stop")
@@ -570,10 +574,22 @@ class MainWindow(RecordFiles, QMainWindow):
         self.statusBar().showMessage(text)
         QMessageBox.critical(self, title, text)
 
+    def _stop_to_close(self) -> bool:
+        """Whether the user wants the running run stopped so that the window can close."""
+        answer = QMessageBox.question(
+            self, "Stop the run and close?",
+            "A run is going on. Stop it and close the window? The partial run is kept, marked incomplete.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
     # --- closing -------------------------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.active is not None:
+            # Asked first (not when a signal closes it, nor a second time): a close button is easily hit.
+            if not self._closing and self.stopped_by is None and not self._stop_to_close():
+                event.ignore()
+                return
             # Stop first (sockets closed, child ended, partial run kept); the window closes when the run has.
             self._closing = True
             self.stop_run()

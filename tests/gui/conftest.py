@@ -75,6 +75,22 @@ def window(qapp: Any, qtbot: Any, loop: asyncio.AbstractEventLoop) -> Iterator[A
     win.close()
 
 
+@pytest.fixture(autouse=True)
+def questions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Yes/No questions (stop the run and close?), answered Yes instead of shown; a test that wants No, or its own
+    answers, replaces QMessageBox.question again. Their titles are listed."""
+    from PySide6.QtWidgets import QMessageBox
+
+    asked: list[str] = []
+
+    def answer(parent: Any, title: str, *args: Any, **kwargs: Any) -> Any:
+        asked.append(title)
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", answer)
+    return asked
+
+
 @pytest.fixture
 def dialogs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     """Error dialogs, captured instead of shown (a modal dialog would block the test)."""

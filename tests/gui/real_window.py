@@ -156,6 +156,8 @@ async def drive(window: MainWindow) -> dict[str, Any]:
     frame = view.frameGeometry()
     result["compare_window"] = [frame.x(), frame.y(), frame.width(), frame.height()]
     await shot("compare")
+    await xdotool("key", "Escape")
+    result["compare_closed_by_esc"] = not view.isVisible()
     return result
 
 

@@ -90,3 +90,8 @@ def test_mouse_start_baseline_and_library_compare(display: str, tmp_path: Path) 
     assert len(seen["library_selected"]) == 2
     assert len(seen["compare_ticked"]) == 2, seen["compare_ticked"]
     assert seen["compare_table_rows"] > 0
+
+    # 8. The compare view fits the screen too, and Esc closes it.
+    x, y, width, height = seen["compare_window"]
+    assert x >= 0 and y >= 0 and x + width <= 1024 and y + height <= 700, seen["compare_window"]
+    assert seen["compare_closed_by_esc"]

@@ -210,3 +210,59 @@ def test_the_growth_per_cycle_says_what_limit_it_is_ok_against():
     fit = {"slope_bytes_per_cycle": 47.2, "ci_low_bytes_per_cycle": 45.0, "ci_high_bytes_per_cycle": 49.9,
            "confidence": 0.95, "min_effect_bytes_per_cycle": 128.0}
     assert _fit_text(fit) == "+47 B/cycle (95 % CI +45 to +50, leak above 128 B/cycle)"
+
+
+def test_enter_in_the_settings_starts_a_run(window, loop, qtbot):
+    from PySide6.QtCore import Qt
+
+    window.form.set_config(RunConfig(scenario="connections", connections=5, interval_ms=20))
+    window.activateWindow()
+    window.form.label.setFocus()
+    qtbot.keyClick(window.form.label, Qt.Key.Key_Return)
+    assert len(window.entries) == 1 and window.active is not None
+    run_async(loop, window.wait_idle())
+
+
+def test_closing_during_a_run_asks_first(window, loop, monkeypatch, questions):
+    from PySide6.QtWidgets import QMessageBox
+
+    async def go():
+        window.start_run(RunConfig(scenario="stability", duration_s=30, interval_ms=20))
+        monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+        window.close()
+        assert window.isVisible() and window.active is not None and not window.active.stop.is_set()
+        monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+        window.close()
+        assert window.active.stop.is_set()  # stopping; the window closes once the run has
+        await window.wait_idle()
+
+    run_async(loop, go())
+    assert not window.isVisible()
+
+
+def test_a_spin_box_says_its_maximum(qtbot):
+    from netmem_gui.gui.form import RunForm
+
+    form = RunForm()
+    qtbot.addWidget(form)
+    assert "at most 100,000" in form.controls["connections"].toolTip()
+
+
+def test_compare_export_says_where_it_went_and_esc_closes(window, loop, tmp_path, monkeypatch, qtbot):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QFileDialog
+
+    async def two_runs():
+        for _ in range(2):
+            window.start_run(RunConfig(scenario="connections", connections=5, interval_ms=20))
+            await window.wait_idle()
+
+    run_async(loop, two_runs())
+    view = window.show_compare([e.title for e in window.entries])
+    target = tmp_path / "cmp.md"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    view.export_dialog(".md")
+    assert target.exists() and view.export_state.text() == f"Saved {target}"
+    view.activateWindow()
+    qtbot.keyClick(view, Qt.Key.Key_Escape)
+    assert not view.isVisible()
