@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes.util
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -100,6 +103,23 @@ def _warn_about_known_crash(pyside_version: str) -> None:
               "install PySide6-Essentials<6.12 or use Python 3.12+", file=sys.stderr)
 
 
+XCB_CURSOR_FIX = ("Qt needs libxcb-cursor0 to open a window on X11, and it is not installed: sudo apt-get install "
+                  "libxcb-cursor0 (Fedora: sudo dnf install xcb-util-cursor)")
+
+
+def xcb_cursor_missing(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether Qt is about to open an X11 window without libxcb-cursor, which makes it abort at start (Qt 6.5+)."""
+    env = os.environ if environ is None else environ
+    platform = env.get("QT_QPA_PLATFORM", "")
+    if not sys.platform.startswith("linux") or not env.get("DISPLAY"):
+        return False
+    if platform and not platform.startswith("xcb"):
+        return False
+    if not platform and env.get("WAYLAND_DISPLAY"):
+        return False  # Qt opens a Wayland window first
+    return ctypes.util.find_library("xcb-cursor") is None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     from ..core.children import WORKER_FLAG
@@ -126,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     _warn_about_known_crash(PySide6.__version__)
+    if xcb_cursor_missing():
+        print(f"{PROG}: warning: {XCB_CURSOR_FIX}", file=sys.stderr)  # Qt's own message is a page long
     if args.screenshot:
         from PySide6.QtGui import QImageWriter
 

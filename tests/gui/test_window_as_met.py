@@ -266,3 +266,20 @@ def test_compare_export_says_where_it_went_and_esc_closes(window, loop, tmp_path
     view.activateWindow()
     qtbot.keyClick(view, Qt.Key.Key_Escape)
     assert not view.isVisible()
+
+
+def test_a_missing_libxcb_cursor_gets_its_one_line_fix(monkeypatch):
+    import ctypes.util
+
+    from netmem_gui.gui import app
+
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    monkeypatch.setattr(app.sys, "platform", "linux")
+    assert app.xcb_cursor_missing({"DISPLAY": ":0"})
+    assert app.xcb_cursor_missing({"DISPLAY": ":0", "QT_QPA_PLATFORM": "xcb"})
+    assert not app.xcb_cursor_missing({"DISPLAY": ":0", "QT_QPA_PLATFORM": "offscreen"})
+    assert not app.xcb_cursor_missing({"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"})
+    assert not app.xcb_cursor_missing({})
+    assert "apt-get install libxcb-cursor0" in app.XCB_CURSOR_FIX
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: "libxcb-cursor.so.0")
+    assert not app.xcb_cursor_missing({"DISPLAY": ":0"})
