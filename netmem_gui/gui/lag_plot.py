@@ -63,7 +63,7 @@ class LagPlot(CachedPlot):
 
     def set_title(self, measured: dict[str, Any] | None, note: str = "") -> None:
         what = f" of {loop_name(measured)}" if measured else ""
-        self.getPlotItem().setTitle(f"Event-loop lag (ms){what}{note}", color="#222", size="9pt")
+        self.set_fitting_title(f"Event-loop lag (ms){what}{note}", size="9pt")
 
     def show_run(self, run: Run) -> None:
         self._get = lambda: run_lag(run)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import html
 import time
 import weakref
 from typing import Any, Protocol
@@ -10,8 +11,8 @@ from typing import Any, Protocol
 import numpy as np
 import pyqtgraph as pg
 import shiboken6
-from PySide6.QtCore import Signal
-from PySide6.QtGui import QPixmapCache, QResizeEvent, QShowEvent
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont, QFontMetrics, QPixmapCache, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QGraphicsItem, QWidget
 
 from ..core.records.record import Record
@@ -29,6 +30,11 @@ CURVE_COLOUR = "#d62728"
 HEADROOM = 0.5
 MAX_STALE_S = 1.0  # new samples that move the curve by less than a pixel are still drawn within this
 MIN_Y_SPAN_MB = 0.1
+# Room above the data for the phase labels' rows (a share of the data's span): the labels sit over empty plot.
+LABEL_ROOM = 0.32
+PLOT_KEY = (f"<span style='color:{CURVE_COLOUR}'>━━</span> RSS (sampled) &nbsp; "
+            "<span style='color:#b8860b'>◆</span> checkpoint &nbsp; <span style='color:#555'>╌╌</span> baseline"
+            " &nbsp; <span style='color:#777'>│</span> scenario / phase begins")
 
 
 class PlotSource(Protocol):
@@ -106,9 +112,32 @@ class CachedPlot(pg.PlotWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         _PLOTS.add(self)
+        self._full_title: tuple[str, str, str] | None = None
+        self.shown_title = ""  # the title line as drawn: the full title, or cut short with … to fit the width
+
+    def set_fitting_title(self, title: str, size: str = "11pt", below: str = "") -> None:
+        """A title cut short (…) to the plot's width rather than clipped at its edge, with `below` (HTML, e.g. the
+        plot's key) on a second, smaller line; the full title is in the tooltip of the title."""
+        self._full_title = (title, size, below)
+        self._draw_title()
+
+    def _draw_title(self) -> None:
+        full = self.__dict__.get("_full_title")  # None too while pyqtgraph's __init__ resizes the widget
+        if full is None:
+            return
+        title, size, below = full
+        font = QFont(self.font())
+        font.setPointSizeF(float(size.removesuffix("pt")))
+        room = max(80, self.width() - 24)
+        self.shown_title = QFontMetrics(font).elidedText(title, Qt.TextElideMode.ElideRight, room)
+        text = html.escape(self.shown_title) + (f"<br><span style='font-size:9pt'>{below}</span>" if below else "")
+        item = self.getPlotItem()
+        item.setTitle(text, color="#222", size=size)
+        item.titleLabel.setToolTip(title if self.shown_title != title else "")
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
+        self._draw_title()
         size_pixmap_cache()
 
     def showEvent(self, event: QShowEvent) -> None:
@@ -203,19 +232,18 @@ class RssPlot(CachedPlot):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         item = self.getPlotItem()
-        item.setTitle("RSS of the measured process", color="#222", size="11pt")
+        self.set_fitting_title("RSS of the measured process", below=PLOT_KEY)
         style_plot(item, "RSS (MB)")
         item.setLabel("bottom", "Time since the run began (s)", color="#222")
-        # Bottom right: the curve rises from the left and the phase labels sit along the top.
-        self.legend = item.addLegend(offset=(-10, -10), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 220),
-                                     pen=pg.mkPen("#bbb"))
-        self.curve = LiveCurve(item, name="RSS (sampled)", pen=pg.mkPen(CURVE_COLOUR, width=2))
+        # The key is a line under the title, outside the data: a legend in the plot hid the last checkpoint and the
+        # start of a ramp (issue 26). How to read a checkpoint's label is said in the plot's tooltip, not in exports.
+        self.curve = LiveCurve(item, pen=pg.mkPen(CURVE_COLOUR, width=2))
         # Following is ours (stepped, see HEADROOM), so pyqtgraph's own auto range and its 'A' button are off.
         item.disableAutoRange()
         item.hideButtons()
         self.checkpoint_dots = pg.ScatterPlotItem(
             size=8, symbol="d", pen=pg.mkPen("#333"), brush=pg.mkBrush("#ffd700"), hoverable=True,
-            hoverSize=12, tip=_checkpoint_tip, name="checkpoint (hover for its label)",
+            hoverSize=12, tip=_checkpoint_tip,
         )
         # Drawn from a pixmap until a checkpoint arrives or the view moves (a long run has thousands).
         self.checkpoint_dots.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
@@ -316,9 +344,10 @@ class RssPlot(CachedPlot):
         x_span = max(x1 - x0, 1.0)
         y_pad = max((y1 - y0) * 0.08, MIN_Y_SPAN_MB / 2)
         y_room = (y1 - y0 + 2 * y_pad) * headroom / 2
+        labels = (y1 - y0 + 2 * y_pad) * LABEL_ROOM if self._phase_lines else 0.0
         self.getPlotItem().setRange(
             xRange=(x0, x0 + x_span * (1 + headroom) + x_span * 0.02),
-            yRange=(y0 - y_pad - y_room, y1 + y_pad + y_room), padding=0,
+            yRange=(y0 - y_pad - y_room, y1 + y_pad + y_room + labels), padding=0,
         )
 
     def _keep_up(self) -> None:
@@ -354,7 +383,7 @@ class RssPlot(CachedPlot):
             title = title_for(measured, source.target())
             if title != self._title:
                 self._title = title
-                self.getPlotItem().setTitle(title, color="#222", size="11pt")
+                self.set_fitting_title(title, below=PLOT_KEY)
         t, rss = source.arrays()
         n = len(t)
         if n != self._converted:
@@ -454,7 +483,10 @@ class RssPlot(CachedPlot):
             # Near the right edge the label goes to the left of its line, so it isn't cut off.
             flip = at + wide > width
             span = (at - wide - 2, at + 2) if flip else (at - 2, at + wide)
-            free = next((i for i, row in enumerate(rows)
+            # A scenario's name may take any row; a phase's name only the top one, so that at the start of `all`
+            # (three scenarios and their phases within half a second) the names don't pile up.
+            usable = rows if line.label.format in SCENARIO_COLOURS else rows[:1]
+            free = next((i for i, row in enumerate(usable)
                          if all(span[1] <= a or span[0] >= b for a, b in row)), None)
             line.label.setVisible(free is not None)
             if free is not None:

@@ -283,3 +283,29 @@ def test_a_missing_libxcb_cursor_gets_its_one_line_fix(monkeypatch):
     assert "apt-get install libxcb-cursor0" in app.XCB_CURSOR_FIX
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: "libxcb-cursor.so.0")
     assert not app.xcb_cursor_missing({"DISPLAY": ":0"})
+
+
+def test_the_plot_keeps_its_key_and_labels_off_the_data(window, real, qtbot):
+    from netmem_gui.gui.plot import LABEL_ROOM, RecordSource
+
+    plot = window.plot
+    plot.show_source(RecordSource(real))
+    item = plot.getPlotItem()
+    assert item.legend is None  # no legend box over the data; the key is a line under the title
+    title = item.titleLabel.text
+    assert "checkpoint" in title and "hover" not in title  # nor "hover for its label" in exported pictures
+    (_, _), (low, high) = item.getViewBox().viewRange()
+    top = max(real["samples"]["rss_bytes"] + [cp["rss_bytes"] for cp in real["checkpoints"]]) / 2**20
+    # The phase labels' rows (the top fifth and more of the plot) are above every sample and checkpoint.
+    assert (high - top) / (high - low) > LABEL_ROOM / (1 + LABEL_ROOM) * 0.9
+
+
+def test_a_long_title_is_cut_short_not_clipped(window, real):
+    from netmem_gui.gui.plot import RecordSource
+
+    plot = window.plot
+    plot.show_source(RecordSource(real))
+    plot.resize(360, 300)
+    assert plot.shown_title.endswith("…") and plot.getPlotItem().titleLabel.toolTip().startswith("RSS of")
+    plot.resize(1400, 300)
+    assert not plot.shown_title.endswith("…")
