@@ -130,8 +130,11 @@ class CachedPlot(pg.PlotWidget):
         font.setPointSizeF(float(size.removesuffix("pt")))
         room = max(80, self.width() - 24)
         self.shown_title = QFontMetrics(font).elidedText(title, Qt.TextElideMode.ElideRight, room)
-        text = html.escape(self.shown_title) + (f"<br><span style='font-size:9pt'>{below}</span>" if below else "")
+        text = html.escape(self.shown_title, quote=False) + (f"<br><span style='font-size:9pt'>{below}</span>"
+                                                             if below else "")
         item = self.getPlotItem()
+        if item is None:  # being destroyed
+            return
         item.setTitle(text, color="#222", size=size)
         item.titleLabel.setToolTip(title if self.shown_title != title else "")
 

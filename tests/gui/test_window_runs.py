@@ -11,6 +11,7 @@ pytest.importorskip("pyqtgraph")
 pytest.importorskip("qasync")
 
 from netmem_gui.core.config import RunConfig
+from netmem_gui.core.reports import figures
 
 from .conftest import finished_on_screen, run_async
 
@@ -62,7 +63,10 @@ def test_small_run_fills_plot_and_summary(window, loop, host, scenario):
     assert window.progress.text() == "finished"
     if scenario == "connections":
         assert rec["scenarios"]["connections"]["connections_created"] == 20
-        assert window.live_panel.values["per_connection_bytes"].text().endswith("KB")
+        # Written as the summary and `netmem compare` write it (figures.text: 1,434 B, 12.3 KB).
+        per_connection = figures.find("connections.per_connection_bytes")
+        assert window.live_panel.values["per_connection_bytes"].text() == figures.text(
+            per_connection, rec["scenarios"]["connections"]["per_connection_bytes"])
     else:
         assert rec["scenarios"]["messages"]["messages_echoed"] == 200
         assert window.live_panel.values["messages_per_s"].text() != "–"
