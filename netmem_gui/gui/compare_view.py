@@ -12,7 +12,7 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QGuiApplication, QKeyEvent, QShowEvent
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QGuiApplication, QKeyEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -160,12 +160,11 @@ class CompareView(QWidget):
 
         self.plot = CachedPlot()
         self.plot.setToolTip("Each run's RSS in its own colour. Grey lines: where BASE's scenarios (solid) and "
-                             "phases (dotted) begin. Drag to pan, wheel to zoom; drag the legend aside if it hides "
-                             "a curve.")
+                             "phases (dotted) begin. Drag to pan, wheel to zoom.")
         item = self.plot.getPlotItem()
         style_plot(item, "RSS (MB)")
-        self.legend = item.addLegend(offset=(-10, -10), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 220),
-                                     pen=pg.mkPen("#bbb"))
+        # The key (each run's colour and name) is in the title lines, not a legend box that hid a curve.
+        self.key: list[str] = []
         self.verdict = QLabel()
         self.verdict.setWordWrap(True)
         self.verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -314,7 +313,7 @@ class CompareView(QWidget):
         item = self.plot.getPlotItem()
         for c in self.curves + self._phase_lines:
             item.removeItem(c)
-        self.legend.clear()
+        self.key = []
         self.curves, self._phase_lines = [], []
         names = self.ordered()
         records = self._load(names) if len(names) >= 2 else None
@@ -322,6 +321,7 @@ class CompareView(QWidget):
         item.setLabel("bottom", {"start": "Time since the run began (s)", "users": "Locust users"}.get(
             at, "Time, each phase shifted to where it began in BASE (s)"), color="#222")
         if records is None:
+            self.plot.getPlotItem().setTitle(None)
             return
         curves = compare.align_curves(records, names, at=at)
         for i, curve in enumerate(curves):
@@ -337,6 +337,8 @@ class CompareView(QWidget):
             else:
                 data = self.plot.plot(curve.t_s, curve.rss_bytes / MIB, pen=pen, name=title, connect="finite")
             self.curves.append(data)
+            self.key.append(title)
+        self._draw_key()
         # BASE's phase starts: where the phases of every aligned run begin, too.
         seen = set()
         for x, phase in curves[0].phase_starts:
@@ -352,6 +354,17 @@ class CompareView(QWidget):
             item.addItem(line, ignoreBounds=True)
             self._phase_lines.append(line)
         item.enableAutoRange()
+
+    def _draw_key(self) -> None:
+        """Each run's colour and name, one line each above the plot, cut short (…) to its width."""
+        font = QFont(self.plot.font())
+        font.setPointSizeF(9.0)
+        metrics = QFontMetrics(font)
+        room = max(120, self.plot.width() - 60)
+        lines = [f"<span style='color:{PALETTE[i % len(PALETTE)]}'>━━</span> "
+                 f"{html.escape(metrics.elidedText(text, Qt.TextElideMode.ElideRight, room), quote=False)}"
+                 for i, text in enumerate(self.key)]
+        self.plot.getPlotItem().setTitle("<br>".join(lines), color="#222", size="9pt")
 
     def _update_table(self) -> None:
         names = self.ordered()

@@ -37,10 +37,17 @@ def _fit_text(fit: dict[str, Any] | None) -> str | None:
     if slope is None:
         return fit.get("reason") or "too few cycles"
     low, high = fit["ci_low_bytes_per_cycle"], fit["ci_high_bytes_per_cycle"]
-    limit = fit.get("min_effect_bytes_per_cycle")
-    # The limit the verdict holds the interval to, so that "+47 B/cycle OK" says what it is OK against.
+    # The limits the verdict holds the interval to, so that "+47 B/cycle OK" says what it is OK against: OK when the
+    # interval is wholly under min_effect, POSSIBLE LEAK when wholly over leak_threshold (higher for a short run,
+    # whose warm-up budget is spread over few cycles).
+    ok_under, leak_over = fit.get("min_effect_bytes_per_cycle"), fit.get("leak_threshold_bytes_per_cycle")
+    limits = []
+    if ok_under is not None and leak_over is not None and round(leak_over) > round(ok_under):
+        limits = [f"OK under {ok_under:,.0f}, leak over {leak_over:,.0f} B/cycle"]
+    elif ok_under is not None:
+        limits = [f"limit {ok_under:,.0f} B/cycle"]
     parts = ([f"{fit['confidence'] * 100:.0f} % CI {low:+,.0f} to {high:+,.0f}"] if low is not None and high is not None
-             else []) + ([f"leak above {limit:,.0f} B/cycle"] if limit is not None else [])
+             else []) + limits
     return f"{slope:+,.0f} B/cycle" + (f" ({', '.join(parts)})" if parts else "")
 
 

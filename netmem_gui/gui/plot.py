@@ -32,6 +32,7 @@ MAX_STALE_S = 1.0  # new samples that move the curve by less than a pixel are st
 MIN_Y_SPAN_MB = 0.1
 # Room above the data for the phase labels' rows (a share of the data's span): the labels sit over empty plot.
 LABEL_ROOM = 0.32
+BASELINE_LABEL_ROOM = 0.08
 PLOT_KEY = (f"<span style='color:{CURVE_COLOUR}'>━━</span> RSS (sampled) &nbsp; "
             "<span style='color:#b8860b'>◆</span> checkpoint &nbsp; <span style='color:#555'>╌╌</span> baseline"
             " &nbsp; <span style='color:#777'>│</span> scenario / phase begins")
@@ -253,8 +254,8 @@ class RssPlot(CachedPlot):
         item.addItem(self.checkpoint_dots)
         self.baseline = pg.InfiniteLine(
             angle=0, pen=pg.mkPen("#555", width=1, style=pg.QtCore.Qt.PenStyle.DashLine),
-            label="baseline", labelOpts={"position": 0.5, "color": "#333", "anchors": [(0.5, 0), (0.5, 0)],
-                                         "fill": pg.mkBrush(255, 255, 255, 200)},
+            # Under the line, with no fill: it hid the curve where the curve ran along the baseline.
+            label="baseline", labelOpts={"position": 0.5, "color": "#333", "anchors": [(0.5, 0), (0.5, 0)]},
         )
         self.baseline.setVisible(False)
         item.addItem(self.baseline, ignoreBounds=True)
@@ -348,9 +349,11 @@ class RssPlot(CachedPlot):
         y_pad = max((y1 - y0) * 0.08, MIN_Y_SPAN_MB / 2)
         y_room = (y1 - y0 + 2 * y_pad) * headroom / 2
         labels = (y1 - y0 + 2 * y_pad) * LABEL_ROOM if self._phase_lines else 0.0
+        # Room under the lowest point for the baseline's label, which sits under its line (so it isn't cut off).
+        under = (y1 - y0 + 2 * y_pad) * BASELINE_LABEL_ROOM if self.baseline.isVisible() else 0.0
         self.getPlotItem().setRange(
             xRange=(x0, x0 + x_span * (1 + headroom) + x_span * 0.02),
-            yRange=(y0 - y_pad - y_room, y1 + y_pad + y_room + labels), padding=0,
+            yRange=(y0 - y_pad - y_room - under, y1 + y_pad + y_room + labels), padding=0,
         )
 
     def _keep_up(self) -> None:

@@ -135,9 +135,10 @@ def test_compare_view_overlays_diffs_and_exports(window, real, tmp_path):
     view = window.show_compare([new.id, base.id])
     assert view.ordered() == [base.id, new.id]  # the older run is BASE
 
-    # Two curves, each in the legend, in their own colours.
+    # Two curves, each named in the key above the plot (not in a legend over it), in their own colours.
     assert len(view.plot.getPlotItem().listDataItems()) == 2 == len(view.curves)
-    assert len(view.legend.items) == 2
+    assert len(view.key) == 2 and view.plot.getPlotItem().legend is None
+    assert all(text.split(" (")[0] in view.plot.getPlotItem().titleLabel.text for text in view.key)
     assert view.curves[0].opts["pen"].color() != view.curves[1].opts["pen"].color()
 
     cmp = view.comparison
