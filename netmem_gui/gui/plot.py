@@ -127,15 +127,17 @@ class CachedPlot(pg.PlotWidget):
         if full is None:
             return
         title, size, below = full
-        font = QFont(self.font())
-        font.setPointSizeF(float(size.removesuffix("pt")))
-        room = max(80, self.width() - 24)
-        self.shown_title = QFontMetrics(font).elidedText(title, Qt.TextElideMode.ElideRight, room)
-        text = html.escape(self.shown_title, quote=False) + (f"<br><span style='font-size:9pt'>{below}</span>"
-                                                             if below else "")
         item = self.getPlotItem()
         if item is None:  # being destroyed
             return
+        font = QFont(self.font())
+        font.setPointSizeF(float(size.removesuffix("pt")))
+        # The title is centred over the data area: the plot's width less its axes (and a margin each side).
+        axes = sum(item.getAxis(side).width() for side in ("left", "right") if item.getAxis(side).isVisible())
+        room = max(80, self.width() - int(axes) - 24)
+        self.shown_title = QFontMetrics(font).elidedText(title, Qt.TextElideMode.ElideRight, room)
+        text = html.escape(self.shown_title, quote=False) + (f"<br><span style='font-size:9pt'>{below}</span>"
+                                                             if below else "")
         item.setTitle(text, color="#222", size=size)
         item.titleLabel.setToolTip(title if self.shown_title != title else "")
 

@@ -133,6 +133,12 @@ async def drive(window: MainWindow) -> dict[str, Any]:
     await click(run_list.viewport(), run_list.visualItemRect(run_list.item(0)).center())
     result["selected_row"] = run_list.currentRow()
     result["label_run1"] = window.plot.baseline.label.toPlainText()
+    # Each plot's title fits over its data area (cut short with … rather than running off the window).
+    result["titles"] = []
+    for plot in (window.plot, window.lag_plot):
+        label = plot.getPlotItem().titleLabel
+        right = label.mapToScene(label.item.boundingRect().topRight()).x()
+        result["titles"].append([plot.shown_title, right, plot.width()])
     result["baseline_line_mb"] = window.plot.baseline.value()
     await shot("run1-selected")
 

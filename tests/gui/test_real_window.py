@@ -86,6 +86,10 @@ def test_mouse_start_baseline_and_library_compare(display: str, tmp_path: Path) 
     assert seen["selected_row"] == 0
     assert seen["label_run1"] == first
 
+    # The plots' titles end inside the plots (the in-app lag title ran off a 1024-pixel window).
+    for title, right, width in seen["titles"]:
+        assert right <= width, (title, right, width)
+
     # 3. Two runs selected in the library and Compare… pressed: the compare view has both ticked and compared.
     assert len(seen["library_selected"]) == 2
     assert len(seen["compare_ticked"]) == 2, seen["compare_ticked"]
