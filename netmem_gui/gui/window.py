@@ -6,10 +6,9 @@ import asyncio
 import time
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -19,9 +18,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSplitter,
-    QStyle,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -31,12 +28,12 @@ from ..core import events
 from ..core.config import ConfigError, RunConfig
 from ..core.errors import NetmemError
 from ..core.records.record import Record
-from ..core.reports import tables
 from ..core.running import lifecycle
 from ..core.running.execute import execute
 from ..core.runs.run import Run
 from . import exporting, live
 from .allocations import AllocationTable
+from .column import LeftColumn, run_title
 from .compare_view import Candidate, CompareView, library_candidates, session_candidates
 from .form import FormError, RunForm
 from .icon import app_icon
@@ -55,56 +52,11 @@ LAG_EVERY = 25  # frames: the lag strip catches up at least once a second
 AXIS_WIDTH_PX = 64  # both plots' left axes, so their time axes line up
 
 
-def run_title(number: int | None, label: str | None, config: dict[str, Any], target: dict[str, Any] | None = None
-              ) -> str:
-    """A run's name in the run list, the compare view and its legend: '#3 stability · redis-server attached ·
-    isolated' (what was measured, not only how)."""
-    return (f"#{number} {label + ' · ' if label else ''}{config['scenario']} · {tables.target_text(config, target)}"
-            f" · {config['host']}")
-
-
 class _RunList(QListWidget):
     """The run list; a small size hint, so the scrolling left column only scrolls when it must."""
 
     def sizeHint(self) -> QSize:
         return QSize(200, 60)
-
-
-class LeftColumn(QScrollArea):
-    """The settings column: scrolls up and down on a short screen, never sideways.
-
-    It is always as wide as its content's minimum plus a vertical scroll bar, so nothing in it is cut on the right,
-    and its horizontal position stays at 0: a scroll area scrolls to show the widget that gets the focus, and when
-    Start disabled itself under the mouse that moved the whole column left for good (issue 26)."""
-
-    def __init__(self, content: QWidget) -> None:
-        super().__init__()
-        self.setWidget(content)
-        self.setWidgetResizable(True)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.horizontalScrollBar().valueChanged.connect(lambda v: v and self.horizontalScrollBar().setValue(0))
-        content.installEventFilter(self)
-
-    def needed_width(self) -> int:
-        """The content's minimum width, with room for the vertical scroll bar whether it is shown or not."""
-        content = self.widget()
-        bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self)
-        return content.minimumSizeHint().width() + bar + 2 * self.frameWidth() + 2
-
-    def minimumSizeHint(self) -> QSize:
-        return QSize(self.needed_width(), 120)
-
-    def sizeHint(self) -> QSize:
-        return QSize(self.needed_width(), super().sizeHint().height())
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
-            # The content's minimum changed (Advanced opened, another target chosen): so does the column's.
-            if self.width() < self.needed_width():
-                self.setMinimumWidth(self.needed_width())
-            self.updateGeometry()
-        return super().eventFilter(watched, event)
 
 
 class MainWindow(RecordFiles, QMainWindow):
