@@ -44,6 +44,7 @@ class Cycles(TypedDict):
     first: int  # the index of the first cycle of this batch
     rss: list[int]
     traced: list[int] | None
+    t: list[float]  # when each cycle ended (time.monotonic()); absent from journals written before it was kept
 
 
 Allocations = TypedDict("Allocations", {  # "from" is a Python keyword: the functional form
@@ -111,8 +112,8 @@ def progress(scenario: str, done: float, total: float, unit: str) -> Progress:
     return {"type": "progress", "scenario": scenario, "done": done, "total": total, "unit": unit}
 
 
-def cycles(scenario: str, first: int, rss: list[int], traced: list[int] | None) -> Cycles:
-    return {"type": "cycles", "scenario": scenario, "first": first, "rss": rss, "traced": traced}
+def cycles(scenario: str, first: int, rss: list[int], traced: list[int] | None, t: list[float]) -> Cycles:
+    return {"type": "cycles", "scenario": scenario, "first": first, "rss": rss, "traced": traced, "t": t}
 
 
 def allocations(scenario: str, first: str | None, last: str, sites: list[dict[str, Any]]) -> Allocations:

@@ -170,7 +170,13 @@ def test_cycle_series_never_grows_and_thins_evenly_when_full():
 def test_cycle_series_without_traced_values_says_so():
     series = CycleSeries(capacity=8)
     series.append(1, 10, None)
-    assert series.to_dict() == {"stride": 1, "cycle": [1], "rss_bytes": [10], "traced_bytes": None}
+    assert series.to_dict() == {"stride": 1, "cycle": [1], "rss_bytes": [10], "traced_bytes": None, "t_s": None}
+    series.append(2, 11, None, 0.25)
+    assert series.to_dict()["t_s"] is None  # only a whole column of times is one
+    timed = CycleSeries(capacity=2)
+    for i in range(1, 4):
+        timed.append(i, 10 + i, None, i / 3)
+    assert timed.to_dict()["t_s"] == [0.3333, 1.0]  # thinned with the other columns
 
 
 def test_theil_sen_and_its_interval_match_scipy():

@@ -10,7 +10,7 @@ import pytest
 
 from netmem_gui.core.measuring import locust
 from netmem_gui.core.measuring.locust import LocustError, check_url, read_status
-from netmem_gui.core.reports import analysis
+from netmem_gui.core.reports import load
 
 OWN = {"127.0.0.1", "::1", "192.0.2.10"}  # as if 192.0.2.10 were this machine's own interface
 
@@ -139,7 +139,7 @@ def test_load_figures_fit_the_ramp_and_judge_the_steady_part():
     series = {"t_s": t, "users": users, "rps": [10.0] * len(t), "requests": [i * 5 for i in range(len(t))],
               "failures": [0] * len(t), "connections": users, "rss_bytes": rss,
               "state": ["spawning"] * len(ramp) + ["running"] * 30}
-    fig = analysis.load_figures(series)
+    fig = load.load_figures(series)
     assert fig["per_user_bytes"] == pytest.approx(10_240)
     assert fig["per_connection_bytes"] == pytest.approx(10_240)
     assert [p["users"] for p in fig["plateaus"]] == [20]
@@ -153,7 +153,7 @@ def test_memory_that_grows_with_requests_at_steady_load_is_a_possible_leak():
     series = {"t_s": [i * 0.5 for i in range(n)], "users": [10] * n, "rps": [100.0] * n, "requests": requests,
               "failures": [0] * n, "connections": [10] * n,
               "rss_bytes": [40_000_000 + 1024 * r for r in requests], "state": ["running"] * n}
-    steady = analysis.load_figures(series)["steady"]
+    steady = load.load_figures(series)["steady"]
     assert steady["leak_verdict"]["verdict"] == "POSSIBLE LEAK"
     assert steady["leak_verdict"]["slope_bytes_per_cycle"] == pytest.approx(1024)
     assert steady["drift_bytes"] == 1024 * requests[-1]

@@ -6,8 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from netmem_gui.core.records import record
 from tests.core.locust_cluster import cluster, free_port, need_locust, wait_for
+
+pytestmark = pytest.mark.slow
 
 USERS = 40
 

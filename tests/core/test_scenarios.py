@@ -131,7 +131,8 @@ def test_every_type_of_event_has_one_maker_and_one_handler():
     run = run_module.Run(RunConfig(scenario="stability"))
     made = [events.phase("stability", "start", run.t0 + 1), events.target(42, "server", {"name": "x"}),
             events.checkpoint("stability", "Baseline", run.t0 + 1, 10, 20, 0, 0), events.lag(run.t0 + 1, 0.001),
-            events.cycles("stability", 1, [10, 11], None), events.progress("stability", 1, 2, "s"),
+            events.cycles("stability", 1, [10, 11], None, [run.t0 + 1, run.t0 + 2]),
+            events.progress("stability", 1, 2, "s"),
             events.result("stability", {"cycles": 2}), events.server_errors(1, "Traceback"),
             events.allocations("stability", "a", "b", []), events.observations("stability", [run.t0 + 1], [0], [10]),
             events.end(False, "stopped")]

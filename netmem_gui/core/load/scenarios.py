@@ -83,6 +83,7 @@ class Reporter:
         self._batch_first = 0
         self._batch_rss: list[int] = []
         self._batch_traced: list[int] = []
+        self._batch_t: list[float] = []
         self._first_label: str | None = None
         self._errors: dict[str, Any] | None = None
 
@@ -98,6 +99,7 @@ class Reporter:
                 # resident, and subtracting it made RSS slopes of leaking runs negative.
                 self._batch_traced.append(traced[0])
         self._batch_rss.append(rss)
+        self._batch_t.append(time.monotonic())
         if len(self._batch_rss) >= CYCLE_BATCH:
             self.flush_cycles()
 
@@ -106,8 +108,8 @@ class Reporter:
         if not self._batch_rss:
             return
         traced = self._batch_traced if len(self._batch_traced) == len(self._batch_rss) else None
-        self._emit(events.cycles(self._batch_scenario, self._batch_first, self._batch_rss, traced))
-        self._batch_rss, self._batch_traced = [], []
+        self._emit(events.cycles(self._batch_scenario, self._batch_first, self._batch_rss, traced, self._batch_t))
+        self._batch_rss, self._batch_traced, self._batch_t = [], [], []
 
     async def allocations(self, scenario: str, which: str, label: str) -> None:
         """--trace-allocations: snapshot at the first ("first") and last ("last") steady-state checkpoint."""

@@ -144,6 +144,7 @@ class CycleSeries:
         self._cycle = np.full(capacity, -1, dtype=np.int64)
         self._rss = np.full(capacity, -1, dtype=np.int64)
         self._traced = np.full(capacity, -1, dtype=np.int64)
+        self._t = np.full(capacity, np.nan, dtype=np.float64)
         self._n = 0
         self._seen = 0
         self.stride = 1
@@ -152,7 +153,7 @@ class CycleSeries:
     def __len__(self) -> int:
         return self._n
 
-    def append(self, cycle: int, rss: int, traced: int | None) -> None:
+    def append(self, cycle: int, rss: int, traced: int | None, t: float | None = None) -> None:
         self._seen += 1
         if traced is None:
             self.traced = False
@@ -161,7 +162,7 @@ class CycleSeries:
         n = self._n
         if n == len(self._cycle):
             half = (n + 1) // 2
-            for column in (self._cycle, self._rss, self._traced):
+            for column in (self._cycle, self._rss, self._traced, self._t):
                 column[:half] = column[0:n:2]
             self._n = n = half
             self.stride *= 2
@@ -169,10 +170,12 @@ class CycleSeries:
                 return
         self._cycle[n], self._rss[n] = cycle, rss
         self._traced[n] = -1 if traced is None else traced
+        self._t[n] = np.nan if t is None else t
         self._n = n + 1
 
     def columns(self) -> dict[str, Any]:
-        """{"stride", "cycle", "rss_bytes", "traced_bytes" (None unless every kept cycle has one)}, the columns as
+        """{"stride", "cycle", "rss_bytes", "traced_bytes" (None unless every kept cycle has one), "t_s" (when each
+        cycle ended, s since the run began; None unless every kept cycle has it)}, the columns as
         views of the series' arrays: what the live leak verdict is fitted on. Lists of up to 32,768 ints each,
         made and dropped at every refit, left the app's RSS about 0.1 MB higher each time (freed small objects
         don't give their memory back in order)."""
@@ -182,9 +185,13 @@ class CycleSeries:
             "cycle": self._cycle[:n],
             "rss_bytes": self._rss[:n],
             "traced_bytes": self._traced[:n] if self.traced and n else None,
+            "t_s": self._t[:n] if n and not np.isnan(self._t[:n]).any() else None,
         }
 
     def to_dict(self) -> dict[str, Any]:
         """The same as lists, for the record."""
-        return {key: value.tolist() if isinstance(value, np.ndarray) else value
-                for key, value in self.columns().items()}
+        out = {key: value.tolist() if isinstance(value, np.ndarray) else value
+               for key, value in self.columns().items()}
+        if out["t_s"] is not None:
+            out["t_s"] = [round(x, 4) for x in out["t_s"]]
+        return out

@@ -10,7 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from . import phases as phasing
 from .tables import MIB
+from .under_load import phase_rows, ramp_fit, releases, unexplained, verdict_with_load
 
 BASELINE_RULE_THRESHOLD_BYTES = MIB
 BASELINE_RULE = "final RSS > baseline RSS + 1 MiB"
@@ -199,20 +201,34 @@ def combine_verdicts(verdicts: Sequence[str | None]) -> str | None:
 
 
 def scenario_leak_verdict(
-    series: dict[str, Any] | None, per_cycle_connections: int, host: str
+    series: dict[str, Any] | None, per_cycle_connections: int, host: str, load: Load | None = None
 ) -> dict[str, Any] | None:
     """The leak verdict of one scenario from its per-cycle series: on RSS, and on traced bytes when traced.
 
     A cycle of the connections scenario is a round of `per_cycle_connections` connections; the minimum effect
-    scales with it, so the rule is the same per connection cycle everywhere.
+    scales with it, so the rule is the same per connection cycle everywhere. `load`: what others held while the
+    cycles ran (Locust's connections or users, and requests served, by time); when it changed, it is a term of
+    the model (under_load.verdict_with_load).
     """
     if series is None:
         return None
     min_effect = MIN_EFFECT_BYTES * max(1, per_cycle_connections)
-    rss = leak_verdict(series["cycle"], series["rss_bytes"], min_effect, warmup_budget=RSS_WARMUP_BUDGET_BYTES)
+    held = _load_at_cycles(series, load)
+
+    def judge(values: Any, budget: float) -> dict[str, Any]:
+        def fit(x: Any, y: Any) -> dict[str, Any]:
+            return leak_verdict(x, y, min_effect, warmup_budget=budget)
+
+        if held is not None:
+            with_load = verdict_with_load(np.asarray(series["cycle"]), np.asarray(values), held, fit, WARMUP_FRACTION)
+            if with_load is not None:
+                return with_load
+        return {**fit(series["cycle"], values), "load_term": None}
+
+    rss = judge(series["rss_bytes"], RSS_WARMUP_BUDGET_BYTES)
     traced = None
     if series.get("traced_bytes") is not None:
-        traced = leak_verdict(series["cycle"], series["traced_bytes"], min_effect)
+        traced = judge(series["traced_bytes"], 0.0)
     return {
         "verdict": combine_verdicts([rss["verdict"], traced["verdict"] if traced else None]),
         "rule": LEAK_RULE,
@@ -221,6 +237,18 @@ def scenario_leak_verdict(
         "rss": rss,
         "traced": traced,
     }
+
+
+Load = tuple[np.ndarray, dict[str, np.ndarray]]  # poll times (s since the run began); unit -> load at each poll
+
+
+def _load_at_cycles(series: dict[str, Any], load: Load | None) -> dict[str, np.ndarray] | None:
+    """The load others put on the server when each cycle ended, by unit; None without a load or without cycle
+    times (records made before cycles had them)."""
+    if load is None or series.get("t_s") is None or not len(load[0]):
+        return None
+    at = np.asarray(series["t_s"], dtype=np.float64)
+    return {unit: np.interp(at, load[0], column.astype(np.float64)) for unit, column in load[1].items()}
 
 
 def baseline_rule(baseline: int | None, final: int | None) -> dict[str, Any]:
@@ -277,8 +305,9 @@ def connections_figures(cps: list[Checkpoint], counts: dict[str, Any]) -> dict[s
         "rss_after_server_start_bytes": started,
         "rss_with_connections_bytes": with_all,
         "client_bytes": taken,
-        "per_connection_bytes": fit["slope"] if fit else None,
+        "per_connection_bytes": fit["slope"] if fit and not unexplained(fit, "connections") else None,
         "per_connection_fit": fit,
+        "fit_reason": unexplained(fit, "connections") if fit else "too few checkpoints for a fit",
         # With --rounds, the memory taken is round 1's: divide by the connections round 1 created.
         "per_connection_end_minus_start_bytes": _ratio(taken, counts.get("first_round_created") or created),
         "rss_after_cleanup_bytes": after_cleanup,
@@ -339,28 +368,45 @@ def stability_figures(cps: list[Checkpoint], counts: dict[str, Any], t: np.ndarr
 
 def observe_figures(cps: list[Checkpoint], counts: dict[str, Any], observations: dict[str, list[Any]] | None
                     ) -> dict[str, Any]:
-    """Per-connection overhead fitted from (established connections, memory) pairs read while someone else loads
-    the target: the least-squares slope of memory against connections over every reading."""
-    obs = observations or {"connections": [], "memory_bytes": []}
-    conns, memory = obs["connections"], obs["memory_bytes"]
-    fit = fit_line(conns, memory)
-    reason = None
-    if fit is None:
-        reason = ("no readings" if not conns else
-                  f"the connection count never changed ({conns[0]} throughout): nothing to fit")
+    """Per-connection overhead from (established connections, memory) readings taken while someone else loads the
+    target: the load is split into phases (phases.py), memory is fitted against connections over the rising ones,
+    and each falling one says what it gave back and what it kept."""
+    obs = observations or {"t_s": [], "connections": [], "memory_bytes": []}
+    conns = np.asarray(obs["connections"], dtype=np.float64)
+    memory = np.asarray(obs["memory_bytes"], dtype=np.float64)
+    t = np.asarray(obs.get("t_s") or np.arange(conns.size), dtype=np.float64)
+    split = phasing.split(conns) if conns.size else []
+    fit = ramp_fit(conns, memory, split) if conns.size else None
+    if not conns.size:
+        reason = "no readings"
+    elif fit is None and np.unique(conns).size < 2:
+        reason = f"the connection count never changed ({int(conns[0])} throughout): nothing to fit"
+    elif fit is None:
+        reason = "connections never rose: memory per connection is fitted where they do"
+    else:
+        reason = unexplained(fit, "connections")
+    released = releases(t, conns, memory, split)
+    kept = [r for r in released if r["kept_bytes"] is not None and r["released"] > 0]
     return {
         "duration_s": counts.get("duration_s"),
-        "readings": len(conns),
+        "readings": int(conns.size),
         "stopped_by_user": counts.get("stopped_by_user"),
-        "connections_min": min(conns) if conns else None,
-        "connections_max": max(conns) if conns else None,
-        "memory_min_bytes": min(memory) if memory else None,
-        "memory_max_bytes": max(memory) if memory else None,
+        "connections_min": int(conns.min()) if conns.size else None,
+        "connections_max": int(conns.max()) if conns.size else None,
+        "memory_min_bytes": int(memory.min()) if memory.size else None,
+        "memory_max_bytes": int(memory.max()) if memory.size else None,
         "rss_at_start_bytes": _rss(cps, "Start of observation"),
         "rss_at_end_bytes": _rss(cps, "End of observation"),
-        "per_connection_bytes": fit["slope"] if fit else None,
+        "per_connection_bytes": fit["slope"] if fit is not None and reason is None else None,
         "per_connection_fit": fit,
         "fit_reason": reason,
+        "phases": phase_rows(t, conns, memory, split, "connections"),
+        "releases": released,
+        "kept_per_released_connection_bytes": (sum(r["kept_bytes"] for r in kept) / sum(r["released"] for r in kept)
+                                               if kept else None),
+        # Memory left after each release, from the first to the last: what a new ramp could not reuse.
+        "growth_per_release_bytes": ((released[-1]["level_after_bytes"] - released[0]["level_after_bytes"])
+                                     / (len(released) - 1) if len(released) >= 2 else None),
     }
 
 
@@ -461,90 +507,3 @@ def analyse(
     summary = summary_figures(checkpoints, t, rss)
     summary["leak_verdict"] = summary_leak_verdict(figures)
     return {"scenarios": figures, "summary": summary}
-
-
-MIN_PLATEAU_POINTS = 2
-# Locust's master caches /stats/requests for 2 s, so its state and user count can be that much behind: the last
-# polls of a stretch, within this of the change that ends it, may already belong to what follows.
-LOCUST_STALE_S = 2.0
-LOAD_LEAK_RULE = (f"over the longest stretch at one user count, POSSIBLE LEAK when the lower bound of the"
-                  f" {CONFIDENCE:.0%} confidence interval of the Theil-Sen slope of memory per request, after"
-                  f" {WARMUP_FRACTION:.0%} warm-up, exceeds {MIN_EFFECT_BYTES} B; OK when the upper bound is below it")
-
-
-def _fit_figure(x: np.ndarray, y: np.ndarray) -> dict[str, Any] | None:
-    """A least-squares fit of y on x, or None when x does not take three distinct values."""
-    return fit_line(x, y) if np.unique(x).size >= 3 else None
-
-
-def load_figures(series: dict[str, Any]) -> dict[str, Any]:
-    """Figures of a run watched under Locust's load, from its load series (see locust.LoadSeries).
-
-    The ramp is every point up to the first that reached the most users: memory is fitted against users and
-    against the process's established connections there. A plateau is a stretch of `running` polls at one user
-    count; the longest is the steady part, whose memory is fitted against requests served for the leak verdict.
-    """
-    t = np.asarray(series["t_s"], dtype=np.float64)
-    users = np.asarray(series["users"], dtype=np.int64)
-    rss = np.asarray(series["rss_bytes"], dtype=np.float64)
-    requests = np.asarray(series["requests"], dtype=np.float64)
-    conns = np.asarray([-1 if c is None else c for c in series["connections"]], dtype=np.int64)
-    states = series["state"]
-    out: dict[str, Any] = {
-        "polls": int(t.size), "users_max": int(users.max()) if t.size else None,
-        "rps_max": float(max(series["rps"])) if t.size else None,
-        "requests": int(requests[-1]) if t.size else None,
-        "failures": int(series["failures"][-1]) if t.size else None,
-        "per_user_bytes": None, "per_user_fit": None, "per_connection_bytes": None, "per_connection_fit": None,
-        "plateaus": [], "steady": None,
-    }
-    if not t.size:
-        return out
-    end = int(np.argmax(users == users.max())) + 1
-    per_user = _fit_figure(users[:end].astype(np.float64), rss[:end])
-    if per_user is not None and users.max() > 0:
-        out["per_user_fit"], out["per_user_bytes"] = per_user, per_user["slope"]
-    counted = conns[:end] >= 0
-    per_conn = _fit_figure(conns[:end][counted].astype(np.float64), rss[:end][counted])
-    if per_conn is not None:
-        out["per_connection_fit"], out["per_connection_bytes"] = per_conn, per_conn["slope"]
-    plateaus: list[dict[str, Any]] = []
-    start = 0
-    for i in range(1, t.size + 1):
-        if i < t.size and states[i] == states[start] and users[i] == users[start]:
-            continue
-        stop = i
-        if i < t.size:  # a change ended the stretch: its last polls may be stale
-            while stop > start and t[stop - 1] > t[i] - LOCUST_STALE_S:
-                stop -= 1
-        if states[start] == "running" and stop - start >= MIN_PLATEAU_POINTS:
-            span = slice(start, stop)
-            counted_here = conns[span][conns[span] >= 0]
-            plateaus.append({
-                "users": int(users[start]), "from_s": float(t[start]), "to_s": float(t[stop - 1]),
-                "points": stop - start,
-                "rss_bytes": int(np.median(rss[span])),
-                "connections": int(np.median(counted_here)) if counted_here.size else None,
-                "first": start, "last": stop - 1,
-            })
-        start = i
-    if plateaus:
-        longest = max(plateaus, key=lambda p: p["to_s"] - p["from_s"])
-        span = slice(longest["first"], longest["last"] + 1)
-        drift = fit_line(t[span], rss[span])
-        served = requests[span]
-        # leak_verdict spreads the warm-up budget over the points fitted, one cycle each; here a point is a poll
-        # and the x axis counts requests, so the budget is spread over the requests served after warm-up instead.
-        fitted = served[int(served.size * WARMUP_FRACTION):]
-        per_point = fitted.size / max(1.0, float(fitted[-1] - fitted[0])) if fitted.size else 1.0
-        verdict = leak_verdict(served, rss[span], warmup_budget=RSS_WARMUP_BUDGET_BYTES * per_point)
-        out["steady"] = {
-            "users": longest["users"], "from_s": longest["from_s"], "to_s": longest["to_s"],
-            "drift_bytes": int(rss[span][-1] - rss[span][0]),
-            "slope_bytes_per_s": drift["slope"] if drift else None,
-            "leak_verdict": dict(verdict, rule=LOAD_LEAK_RULE, unit="request"),
-        }
-    for p in plateaus:
-        del p["first"], p["last"]
-    out["plateaus"] = plateaus
-    return out

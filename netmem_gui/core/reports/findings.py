@@ -192,6 +192,31 @@ def memory_grows(rec: dict[str, Any]) -> list[Finding]:
     return out
 
 
+def memory_grows_under_load(rec: dict[str, Any]) -> list[Finding]:
+    """"Memory grows over time" under Locust's load: the steady part's verdict (per request) is POSSIBLE LEAK."""
+    steady = (((rec.get("load") or {}).get("figures") or {}).get("steady")) or {}
+    lv = steady.get("leak_verdict")
+    if not lv or lv["verdict"] != "POSSIBLE LEAK":
+        return []
+    scenario = next(iter(rec["scenarios"]), "observe")
+    evidence = [
+        _figure(title("load.steady.leak_verdict.verdict"), lv["verdict"], ""),
+        _figure("RSS growth per request", lv["slope_bytes_per_cycle"], "bytes/request"),
+        _figure("95 % confidence interval, low end", lv["ci_low_bytes_per_cycle"], "bytes/request"),
+        _figure("Locust users", steady["users"], "users"),
+        _figure(title("load.steady.drift_bytes"), steady["drift_bytes"], "bytes"),
+    ]
+    steps = _next_steps(rec, scenario, "leaks")
+    steps.append(_step("Look for state kept per request or per connection and never dropped (sessions, caches"
+                       " without a bound, per-client buffers, registries of connections that have closed)"))
+    return [{
+        "id": "memory-grows", "symptom": "Memory grows over time", "scenario": "load",
+        "diagnosis": (f"at a steady {steady['users']:,} Locust users the server keeps memory on every request:"
+                      f" {lv['reason']}"),
+        "evidence": evidence, "next_steps": steps,
+    }]
+
+
 def high_per_connection(rec: dict[str, Any], limit: float, source: str) -> list[Finding]:
     """"High per-connection memory": the per-connection overhead is above the limit."""
     fig = rec["scenarios"].get("connections") or {}
@@ -251,8 +276,48 @@ def not_released(rec: dict[str, Any]) -> list[Finding]:
     }]
 
 
+def not_released_observed(rec: dict[str, Any]) -> list[Finding]:
+    """"Memory not released after cleanup" in observe: the connections fell and the memory stayed.
+
+    What one release kept may be the allocator's, for the next ramp to reuse; with two or more releases netmem
+    reads, as --rounds does, whether memory after each release keeps climbing (not even reused) or stays level.
+    """
+    fig = rec["scenarios"].get("observe") or {}
+    per, kept = fig.get("per_connection_bytes"), fig.get("kept_per_released_connection_bytes")
+    releases = [r for r in fig.get("releases") or [] if r["kept_bytes"] is not None]
+    if per is None or per <= 0 or kept is None or not releases:
+        return []
+    kept_bytes = sum(r["kept_bytes"] for r in releases)
+    if kept <= NOT_RELEASED_SHARE * per or kept_bytes <= NOT_RELEASED_MIN_BYTES:
+        return []
+    growth = fig.get("growth_per_release_bytes")
+    taken = per * releases[0]["released"]
+    if growth is not None and growth <= NOT_RELEASED_SHARE * taken:
+        return []  # a later ramp reused what the earlier releases kept: the allocator's, not a leak
+    evidence = [
+        _figure(title("observe.kept_per_released_connection_bytes"), kept, "bytes/connection"),
+        _figure(title("observe.per_connection_bytes"), per, "bytes/connection"),
+        _figure("Share kept", round(100.0 * kept / per, 1), "%"),
+        _figure("Releases", len(releases), "releases"),
+    ]
+    if growth is not None:
+        evidence.append(_figure(title("observe.growth_per_release_bytes"), growth, "bytes/release"))
+        diagnosis = (f"memory after each release stays {growth / 1024:,.0f} KB higher than after the one before:"
+                     " later ramps did not reuse what earlier releases kept")
+    else:
+        diagnosis = (f"after the connections closed the server kept {kept / 1024:,.1f} KB of the {per / 1024:,.1f} KB"
+                     " each had taken; one release can't tell memory kept for reuse from a leak: load it again the"
+                     " same way while observing, and netmem compares what each release kept")
+    steps = _next_steps(rec, "observe", "leaks")
+    steps.append(_step("Check what runs when a connection closes: every reference to the connection must go"
+                       " (registries, callbacks, tasks, caches, per-client buffers)"))
+    return [{"id": "not-released", "symptom": "Memory not released after cleanup", "scenario": "observe",
+             "diagnosis": diagnosis, "evidence": evidence, "next_steps": steps}]
+
+
 def evaluate(rec: dict[str, Any], expectations: dict[str, Any] | None = None,
              expectations_name: str | None = None) -> list[Finding]:
     """Every finding of a run record (its figures, config and allocation sites); [] for a clean run."""
     limit, source = per_connection_limit(expectations, expectations_name)
-    return [*memory_grows(rec), *high_per_connection(rec, limit, source), *not_released(rec)]
+    return [*memory_grows(rec), *memory_grows_under_load(rec), *high_per_connection(rec, limit, source),
+            *not_released(rec), *not_released_observed(rec)]

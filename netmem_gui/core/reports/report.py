@@ -80,16 +80,7 @@ def process_lines(rec: Record) -> list[str]:
 
 def scenario_lines(name: str, fig: dict[str, Any], protocol: str = "echo") -> list[str]:
     if name == "observe":
-        fit = fig["per_connection_fit"]
-        how = (f"least-squares slope over {fit['points']} readings, r² {fit['r_squared']:.3f}" if fit
-               else fig["fit_reason"])
-        return [
-            f"Readings: {num(fig['readings'])} in {num(fig['duration_s'], 1)} s"
-            + (" (ended by the user)" if fig.get("stopped_by_user") else ""),
-            f"Established connections: {num(fig['connections_min'])} to {num(fig['connections_max'])}",
-            f"Memory: {mb(fig['memory_min_bytes'])} to {mb(fig['memory_max_bytes'])}",
-            f"Per-connection overhead: {kb1(fig['per_connection_bytes'])} ({how})",
-        ]
+        return observe_lines(fig)
     if name == "messages" and protocol != "echo":
         what = {"redis": "ECHO commands answered and checked", "http": "GET requests answered 2xx/3xx"}[protocol]
         return [
@@ -108,8 +99,9 @@ def scenario_lines(name: str, fig: dict[str, Any], protocol: str = "echo") -> li
             f" of {num(fig['connections_requested'])}"
             f" (failed: {num(fig['connections_failed'])})",
             f"{title('connections.client_bytes')}: {kb(fig['client_bytes'])}",
-            f"{title('connections.per_connection_bytes')}: {kb1(fig['per_connection_bytes'])} ({how};"
-            f" end minus start: {kb1(fig['per_connection_end_minus_start_bytes'])})",
+            f"{title('connections.per_connection_bytes')}:"
+            f" {headline(fig['per_connection_bytes'], fig.get('fit_reason'))}"
+            f" ({how}; end minus start: {kb1(fig['per_connection_end_minus_start_bytes'])})",
             f"{title('connections.cleanup_percent')}: {kb(fig['cleanup_returned_bytes'])}"
             f" ({pct(fig['cleanup_percent'])})" + _cleanup_hint(fig),
         ] + ([f"{title('connections.rss_growth_per_round_bytes')} (RSS with every connection open, growth per"
@@ -132,6 +124,41 @@ def scenario_lines(name: str, fig: dict[str, Any], protocol: str = "echo") -> li
     ]
 
 
+def headline(value: float | None, reason: str | None) -> str:
+    """A fitted figure, or why there is none (a fit that explains too little is no figure)."""
+    return f"not a figure: {reason}" if value is None and reason else kb1(value)
+
+
+def observe_lines(fig: dict[str, Any]) -> list[str]:
+    """observe: the readings, the phases of the connections, memory per connection on the rises, what releases kept."""
+    fit = fig["per_connection_fit"]
+    how = (f"least-squares slope over {fit['points']} readings of {fit.get('phases', 1)} rising phase(s),"
+           f" r² {fit['r_squared']:.3f}" if fit and fig["per_connection_bytes"] is not None else None)
+    out = [
+        f"Readings: {num(fig['readings'])} in {num(fig['duration_s'], 1)} s"
+        + (" (ended by the user)" if fig.get("stopped_by_user") else ""),
+        f"Established connections: {num(fig['connections_min'])} to {num(fig['connections_max'])}",
+        f"Memory: {mb(fig['memory_min_bytes'])} to {mb(fig['memory_max_bytes'])}",
+        f"Per-connection overhead: {headline(fig['per_connection_bytes'], fig['fit_reason'])}"
+        + (f" ({how})" if how else ""),
+    ]
+    moving = [p for p in fig.get("phases") or [] if p["kind"] != "plateau"]
+    if moving:
+        out.append("Phases: " + "; ".join(
+            f"{p['kind']} {p['connections_from']:,} -> {p['connections_to']:,} ({p['from_s']:.1f}-{p['to_s']:.1f} s)"
+            for p in moving))
+    for r in fig.get("releases") or []:
+        kept = (f", kept {kb(r['kept_bytes'])} ({kb1(r['kept_per_released_bytes'])} per connection)"
+                if r["kept_bytes"] is not None else "")
+        out.append(f"  released {r['released']:,} connections ({r['from_s']:.1f}-{r['to_s']:.1f} s):"
+                   f" gave back {kb(r['returned_bytes'])}{kept}")
+    if fig.get("kept_per_released_connection_bytes") is not None:
+        out.append(f"Kept after release: {kb1(fig['kept_per_released_connection_bytes'])} per connection closed")
+    if fig.get("growth_per_release_bytes") is not None:
+        out.append(f"Memory after each release, growth per release: {kb(fig['growth_per_release_bytes'])}")
+    return out
+
+
 def _cleanup_hint(fig: dict[str, Any]) -> str:
     """Why little came back after cleanup need not be a leak, when the run can't tell (one round only)."""
     share = fig.get("cleanup_percent")
@@ -147,12 +174,15 @@ def bytes_per_cycle(value: float | None) -> str:
 
 
 def fit_line_text(fit: dict[str, Any]) -> str:
-    if fit["slope_bytes_per_cycle"] is None:
+    term = fit.get("load_term")
+    if fit["slope_bytes_per_cycle"] is None or (term and term["terms"][0]["bytes_per_unit"] is None):
         return f"{fit['verdict']} ({fit['reason']})"
+    held = ("; the load's share taken out: " + ", ".join(
+        f"{bytes_per_cycle(t['bytes_per_unit'])} per {t['unit']}" for t in term["terms"]) if term else "")
     return (f"{fit['verdict']}: {bytes_per_cycle(fit['slope_bytes_per_cycle'])} per cycle"
             f" ({fit['confidence']:.0%} CI {bytes_per_cycle(fit['ci_low_bytes_per_cycle'])}"
             f" to {bytes_per_cycle(fit['ci_high_bytes_per_cycle'])}, trend p {fit['p_value']:.2g};"
-            f" {fit['cycles_fitted']} cycles after {fit['warmup_cycles']} warm-up)")
+            f" {fit['cycles_fitted']} cycles after {fit['warmup_cycles']} warm-up{held})")
 
 
 def verdict_lines(lv: dict[str, Any] | None) -> list[str]:
@@ -177,11 +207,13 @@ def load_lines(rec: Record) -> list[str]:
     fig = load["figures"]
     out = [f"Locust master {load['url']}: {fig['polls']} polls"]
     out += [f"{f.title}: {text}" for f, text in figures.rows(rec, figures.LOAD) if f.unit != "verdict"]
-    for name in ("per_user_fit", "per_connection_fit"):
-        if fig.get(name):
-            fit = fig[name]
-            out.append(f"  {name.split('_fit')[0].replace('_', ' ')}: slope {fit['slope']:,.0f} B,"
-                       f" r² {fit['r_squared']:.3f} over {fit['points']} polls of the ramp")
+    for name in ("per_user", "per_connection"):
+        if fig.get(f"{name}_fit"):
+            fit = fig[f"{name}_fit"]
+            why = fig.get(f"{name}_reason")
+            out.append(f"  {name.replace('_', ' ')}: slope {fit['slope']:,.0f} B,"
+                       f" r² {fit['r_squared']:.3f} over {fit['points']} polls of the ramp"
+                       + (f" (not a figure: {why})" if why else ""))
     for p in fig["plateaus"]:
         conns = f", {p['connections']:,} connections" if p.get("connections") is not None else ""
         out.append(f"  at {p['users']:,} users ({p['from_s']:.1f}-{p['to_s']:.1f} s{conns}): RSS {mb(p['rss_bytes'])}")

@@ -17,6 +17,7 @@ from ..measuring.locust import LocustWatch
 from ..measuring.sampler import CycleSeries, LagBuffer, SampleBuffer
 from ..records import record
 from ..reports import analysis, findings
+from ..reports.load import load_figures
 
 Listener = Callable[[Event], None]
 REFIT_EVERY_CYCLES = 100  # the load process sends cycles in batches of this size anyway
@@ -135,8 +136,9 @@ class Run:
         series = self.cycles.get(event["scenario"])
         if series is not None:
             traced = event.get("traced")
+            t = event.get("t")
             for i, rss in enumerate(event["rss"]):
-                series.append(event["first"] + i, rss, traced[i] if traced else None)
+                series.append(event["first"] + i, rss, traced[i] if traced else None, t[i] - self.t0 if t else None)
 
     def _on_allocations(self, event: Event) -> None:
         self.allocations[event["scenario"]] = {"from": event["from"], "to": event["to"], "sites": event["sites"]}
@@ -201,7 +203,7 @@ class Run:
         figures["summary"].update(analysis.lag_figures(self.lag.view()[1]))
         figures["summary"]["sampler_cpu_percent"] = analysis.cpu_percent(self.sampler_cpu_s, t)
         if self.load is not None:
-            figures["load"] = analysis.load_figures(self.load.series.to_dict())
+            figures["load"] = load_figures(self.load.series.to_dict())
             steady = figures["load"]["steady"]
             if steady is not None:
                 verdict = figures["summary"]["leak_verdict"]
@@ -251,10 +253,22 @@ class Run:
                 data = series.columns() if size or name == "stability" else None
                 # A fit made after the end is marked (time -1) so that it is the last one.
                 cached = (size, -1.0 if self.ended else now,
-                          analysis.scenario_leak_verdict(data, per_cycle, self.config.host))
+                          analysis.scenario_leak_verdict(data, per_cycle, self.config.host, self._held_load()))
                 self._verdict_cache[name] = cached
             verdicts[name] = cached[2]
         return verdicts
+
+    def _held_load(self) -> analysis.Load | None:
+        """The load Locust put on the server while the run went on: the measured process's established connections
+        where they were counted at every poll, else the users (one connection each for the users in examples/locust),
+        and the requests served so far."""
+        if self.load is None:
+            return None
+        t, users, _, requests, _, conns, _, _ = self.load.series.view()
+        if not t.size:
+            return None
+        held = {"connection": conns.copy()} if (conns >= 0).all() else {"user": users.copy()}
+        return t.copy(), {**held, "request": requests.copy()}
 
     def target(self) -> dict[str, Any]:
         """The record's `target` block: what was measured, how it was loaded and which memory figure was read."""

@@ -1,0 +1,161 @@
+"""Figures under a changing load: fits on the rising phases, what the falling phases kept, and the load as a term
+of the leak verdict (docs/leak-verdict.md, "Under a changing load")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import phases as phasing
+
+# A slope is a figure only when it explains at least this share of the memory's variance (r²). Measured ramps
+# (netmem's connections scenario, redis observed while clients connect) gave r² of 0.93 or more; memory that did
+# not follow the load (redis keeping what its clients used after they left, fitted over rise and release) gave
+# 0.002 (docs/leak-verdict.md, "Under a changing load").
+MIN_R_SQUARED = 0.5
+# Load and cycles that move together this closely can't be told apart: the verdict is "not judged".
+MAX_COLLINEARITY = 0.9
+EDGE_POINTS = 3  # memory at a phase's edge: the median of this many readings on the plateau side
+
+
+def unexplained(fit: dict[str, Any] | None, what: str) -> str | None:
+    """Why a fit is no figure (memory did not follow `what`), or None when it is one."""
+    if fit is not None and fit["r_squared"] < MIN_R_SQUARED:
+        return f"memory did not follow {what}: r² {fit['r_squared']:.3f}"
+    return None
+
+
+def ramp_fit(load: np.ndarray, memory: np.ndarray, split: list[phasing.Phase]) -> dict[str, Any] | None:
+    """Memory against load over the rising phases, one intercept per phase (memory a server kept from an earlier
+    ramp shifts the next one up without changing its slope); None without a rising phase of 3+ readings."""
+    xs, ys = [], []
+    intercept = None
+    for p in split:
+        if p["kind"] != "rising" or p["last"] - p["first"] + 1 < 3:
+            continue
+        x = load[p["first"]:p["last"] + 1].astype(np.float64)
+        y = memory[p["first"]:p["last"] + 1].astype(np.float64)
+        xs.append(x - x.mean())
+        ys.append(y - y.mean())
+        if intercept is None:
+            intercept = (float(x.mean()), float(y.mean()))
+    if not xs:
+        return None
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    spread = float(np.sum(x * x))
+    if spread == 0 or intercept is None:
+        return None
+    slope = float(np.sum(x * y) / spread)
+    total = float(np.sum(y * y))
+    r_squared = 1.0 - float(np.sum((y - slope * x) ** 2)) / total if total > 0 else 1.0
+    return {"slope": slope, "intercept": intercept[1] - slope * intercept[0], "r_squared": r_squared,
+            "points": int(x.size), "phases": len(xs)}
+
+
+def _edge(memory: np.ndarray, index: int, side: int) -> float:
+    """The memory at a phase's edge: the median of EDGE_POINTS readings from `index` towards `side` (-1, +1)."""
+    lo, hi = (max(0, index - EDGE_POINTS + 1), index + 1) if side < 0 else (index, index + EDGE_POINTS)
+    return float(np.median(memory[lo:hi]))
+
+
+def releases(t: np.ndarray, load: np.ndarray, memory: np.ndarray, split: list[phasing.Phase]) -> list[dict[str, Any]]:
+    """Each falling phase: the load released, the memory given back, and what it kept: memory after the fall less
+    memory the last time the load was that low before it (None when it never was).
+
+    "After the fall" is the end of the plateau that follows it, where there is one: servers give memory back for a
+    while after their clients leave (redis-server here: 1.7 MB at the end of a fall of 1,500 clients, 9.5 MB over
+    the next seconds).
+    """
+    smooth = phasing.smoothed(load)
+    out = []
+    for k, p in enumerate(split):
+        if p["kind"] != "falling":
+            continue
+        first, last = p["first"], p["last"]
+        released = p["load_from"] - p["load_to"]
+        before = _edge(memory, first, -1)
+        settled = split[k + 1]["last"] if k + 1 < len(split) and split[k + 1]["kind"] == "plateau" else None
+        after = _edge(memory, settled, -1) if settled is not None else _edge(memory, last, +1)
+        earlier = np.flatnonzero(smooth[:first] <= p["load_to"] + phasing.TOLERANCE_SHARE * released)
+        kept = after - _edge(memory, int(earlier[-1]), -1) if earlier.size else None
+        out.append({
+            "from_s": float(t[first]), "to_s": float(t[last]),
+            "released": round(released),
+            "returned_bytes": int(before - after),
+            "kept_bytes": None if kept is None else int(kept),
+            "kept_per_released_bytes": None if kept is None or released <= 0 else kept / released,
+            "level_after_bytes": int(after),
+        })
+    return out
+
+
+def phase_rows(t: np.ndarray, load: np.ndarray, memory: np.ndarray, split: list[phasing.Phase], unit: str
+               ) -> list[dict[str, Any]]:
+    """The phases as the record keeps them: kind, span, load and memory at each end."""
+    return [{
+        "kind": p["kind"], "from_s": float(t[p["first"]]), "to_s": float(t[p["last"]]),
+        f"{unit}_from": round(p["load_from"]), f"{unit}_to": round(p["load_to"]),
+        "memory_from_bytes": int(memory[p["first"]]), "memory_to_bytes": int(memory[p["last"]]),
+    } for p in split]
+
+
+def _explained_share(target: np.ndarray, columns: list[np.ndarray]) -> float:
+    """r² of a least-squares fit of `target` on `columns` (and a constant): how much of it they account for."""
+    if target.size < 3 or np.ptp(target) == 0:
+        return 0.0
+    design = np.column_stack([np.ones_like(target), *columns])
+    coef, *_ = np.linalg.lstsq(design, target, rcond=None)
+    residual = target - design @ coef
+    return float(1.0 - np.sum(residual**2) / np.sum((target - target.mean()) ** 2))
+
+
+LeakFit = Callable[[Sequence[float], Sequence[float]], dict[str, Any]]
+Held = dict[str, np.ndarray]  # unit ("connection", "user", "request") -> the load at each cycle (cumulative requests)
+
+
+def verdict_with_load(cycles: np.ndarray, values: np.ndarray, held: Held, fit: LeakFit, warmup_fraction: float
+                      ) -> dict[str, Any] | None:
+    """The leak verdict with the load others put on the server as terms: memory ~ a + b*load + d*requests + c*cycle.
+
+    The terms are the connections (or users) others held, where they rose or fell while the cycles were fitted, and
+    the requests others had served, where there were any. Their coefficients come from a least-squares fit of every
+    term over the steady-state cycles; their share is taken out, and `fit` (analysis.leak_verdict, the same rule as
+    without load) judges what is left against the cycles. None when no term changed (the plain verdict holds).
+    When the cycles move with the terms (others' requests and netmem's cycles both steady in time), growth per cycle
+    can't be told from memory per request: the verdict is INCONCLUSIVE, "not judged", and the load's own verdict
+    (per request, at steady load) is the one that judges.
+    """
+    warmup = int(cycles.size * warmup_fraction)
+    x, y = cycles[warmup:].astype(np.float64), values[warmup:].astype(np.float64)
+    changed = {}
+    for unit, column in held.items():
+        z = column[warmup:].astype(np.float64)
+        if z.size >= 3 and (np.ptp(z) > 0 if unit == "request" else phasing.changed(z)):
+            changed[unit] = z
+    if x.size < 3 or not changed:
+        return None
+    overlap = _explained_share(x, list(changed.values()))
+    term: dict[str, Any] = {"collinearity_r_squared": overlap, "terms": [
+        {"unit": unit, "bytes_per_unit": None, "load_min": float(z.min()), "load_max": float(z.max())}
+        for unit, z in changed.items()]}
+    if overlap > MAX_COLLINEARITY:
+        out = fit(cycles, values)
+        what = " and ".join(f"{u}s" for u in changed)
+        out.update(verdict="INCONCLUSIVE", load_term=term,
+                   reason=(f"not judged: the load changed with the cycles (others' {what} and netmem's cycles moved"
+                           f" together, r² {overlap:.2f}), so growth per cycle can't be told from the load's share"))
+        return out
+    design = np.column_stack([np.ones_like(x), *changed.values(), x])
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    adjusted = values.astype(np.float64).copy()
+    for k, (unit, _) in enumerate(changed.items()):
+        term["terms"][k]["bytes_per_unit"] = float(coef[1 + k])
+        adjusted -= coef[1 + k] * held[unit].astype(np.float64)
+    out = fit(cycles, adjusted)
+    out["load_term"] = term
+    if out["reason"]:
+        out["reason"] += ", with the load's share (" + ", ".join(
+            f"{t['bytes_per_unit']:,.0f} B per {t['unit']}" for t in term["terms"]) + ") taken out"
+    return out
