@@ -107,8 +107,11 @@ def test_drift_from_a_negative_or_zero_base():
 
 
 def test_delta_from_baseline_is_gated():
+    small = edited(delta_bytes=104 * 1024)  # +315 % of a small delta is less than the baseline rule's own 1 MiB
+    assert not rows(cmp.compare([small, edited(small, delta_bytes=432 * 1024)]))["summary.delta_bytes"].regressed
+    assert rows(cmp.compare([small, edited(small, delta_bytes=1536 * 1024)]))["summary.delta_bytes"].regressed
     base = edited(delta_bytes=2 * MB)
-    assert rows(cmp.compare([base, edited(base, delta_bytes=3 * MB)]))["summary.delta_bytes"].regressed
+    assert rows(cmp.compare([base, edited(base, delta_bytes=3.5 * MB)]))["summary.delta_bytes"].regressed
     assert not rows(cmp.compare([base, edited(base, delta_bytes=MB)]))["summary.delta_bytes"].regressed
 
 

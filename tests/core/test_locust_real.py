@@ -43,7 +43,13 @@ def test_a_locust_cluster_loads_the_server_netmem_watches(tmp_path, netmem_cmd):
     assert {"spawning", "running"} <= set(series["state"])
     figures = load["figures"]
     assert figures["users_max"] == USERS
-    assert figures["per_connection_bytes"] is not None and figures["per_connection_fit"]["points"] >= 3
+    # 40 connections of ~1.6 KB can hide in pages the allocator already has: the fit is a figure only when memory
+    # followed the connections (r² 0.5), else it says so.
+    fit = figures["per_connection_fit"]
+    assert fit["points"] >= 3
+    assert (figures["per_connection_bytes"] == fit["slope"]) == (fit["r_squared"] >= 0.5)
+    assert figures["per_connection_reason"] == (None if fit["r_squared"] >= 0.5
+                                                else f"memory did not follow connections: r² {fit['r_squared']:.3f}")
     assert any(p["users"] == USERS for p in figures["plateaus"])
     labels = [cp["label"] for cp in rec["checkpoints"]]
     assert "Locust spawning" in labels and f"Locust running {USERS} users" in labels

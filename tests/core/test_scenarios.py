@@ -145,3 +145,20 @@ def test_every_type_of_event_has_one_maker_and_one_handler():
     for bad in ("[1, 2]", '{"type": "nonsense"}', "{}"):
         with pytest.raises(ValueError):
             events.from_json(bad)
+
+
+def test_a_live_verdict_that_had_too_few_cycles_is_fitted_again_with_the_next_batch():
+    """It was refitted only every 10 s: a 10 s stability run said "too few cycles" for its whole length."""
+    from netmem_gui.core import events
+    from netmem_gui.core.runs.run import Run
+
+    run = Run(RunConfig(scenario="stability"))
+    run.handle(events.phase("stability", "start", run.t0))
+    run.handle(events.checkpoint("stability", "Baseline", run.t0, 10_000_000, 20_000_000, 0, 0))
+    run.handle(events.cycles("stability", 1, [10_000_000] * 5, None, [run.t0 + i / 100 for i in range(5)]))
+    early = run.figures(max_age_s=0)["scenarios"]["stability"]["leak_verdict"]["rss"]
+    assert early["slope_bytes_per_cycle"] is None and early["reason"].startswith("too few cycles")
+    run.handle(events.cycles("stability", 6, [10_000_000 + 4096 * i for i in range(200)], None,
+                             [run.t0 + (5 + i) / 100 for i in range(200)]))
+    later = run.figures(max_age_s=0)["scenarios"]["stability"]["leak_verdict"]["rss"]
+    assert later["verdict"] == "POSSIBLE LEAK" and later["cycles"] == 205

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from . import phases as phasing
 from .analysis import CONFIDENCE, MIN_EFFECT_BYTES, RSS_WARMUP_BUDGET_BYTES, WARMUP_FRACTION, fit_line, leak_verdict
-from .under_load import unexplained
+from .under_load import ramp_fit, unexplained
 
 MIN_PLATEAU_POINTS = 2
 # Locust's master caches /stats/requests for 2 s, so its state and user count can be that much behind: the last
@@ -20,16 +21,20 @@ LOAD_LEAK_RULE = (f"over the longest stretch at one user count, POSSIBLE LEAK wh
 
 
 def _fit_figure(x: np.ndarray, y: np.ndarray) -> dict[str, Any] | None:
-    """A least-squares fit of y on x, or None when x does not take three distinct values."""
-    return fit_line(x, y) if np.unique(x).size >= 3 else None
+    """Memory against load over the load's ramps (under_load.ramp_fit), or None when x does not take three
+    distinct values there."""
+    if np.unique(x).size < 3:
+        return None
+    return ramp_fit(x, y, phasing.split(x))
 
 
 def load_figures(series: dict[str, Any]) -> dict[str, Any]:
     """Figures of a run watched under Locust's load, from its load series (see locust.LoadSeries).
 
     The ramp is every point up to the first that reached the most users: memory is fitted against users and
-    against the process's established connections there. A plateau is a stretch of `running` polls at one user
-    count; the longest is the steady part, whose memory is fitted against requests served for the leak verdict.
+    against the process's established connections on its ramps (phases.py). A plateau is a stretch of
+    `running` polls at one user count; the longest is the steady part, whose memory is fitted against requests
+    served for the leak verdict.
     """
     t = np.asarray(series["t_s"], dtype=np.float64)
     users = np.asarray(series["users"], dtype=np.int64)

@@ -132,7 +132,7 @@ def headline(value: float | None, reason: str | None) -> str:
 def observe_lines(fig: dict[str, Any]) -> list[str]:
     """observe: the readings, the phases of the connections, memory per connection on the rises, what releases kept."""
     fit = fig["per_connection_fit"]
-    how = (f"least-squares slope over {fit['points']} readings of {fit.get('phases', 1)} rising phase(s),"
+    how = (f"least-squares slope over {fit['points']} readings of {fit.get('ramps', 1)} ramp(s),"
            f" r² {fit['r_squared']:.3f}" if fit and fig["per_connection_bytes"] is not None else None)
     out = [
         f"Readings: {num(fig['readings'])} in {num(fig['duration_s'], 1)} s"

@@ -1,4 +1,4 @@
-"""Figures under a changing load: fits on the rising phases, what the falling phases kept, and the load as a term
+"""Figures under a changing load: fits on the ramps, what the falling phases kept, and the load as a term
 of the leak verdict (docs/leak-verdict.md, "Under a changing load")."""
 
 from __future__ import annotations
@@ -27,16 +27,33 @@ def unexplained(fit: dict[str, Any] | None, what: str) -> str | None:
     return None
 
 
+def ramps(split: list[phasing.Phase]) -> list[tuple[int, int]]:
+    """(first, last) of each ramp: from a rising phase to the last rising phase before the load falls, with the
+    pauses between (a staircase of Locust's user counts is one ramp: each step's level is what the fit needs)."""
+    out: list[tuple[int, int]] = []
+    start = end = None
+    for p in split:
+        if p["kind"] == "rising":
+            start = p["first"] if start is None else start
+            end = p["last"]
+        elif p["kind"] == "falling" and start is not None and end is not None:
+            out.append((start, end))
+            start = end = None
+    if start is not None and end is not None:
+        out.append((start, end))
+    return out
+
+
 def ramp_fit(load: np.ndarray, memory: np.ndarray, split: list[phasing.Phase]) -> dict[str, Any] | None:
-    """Memory against load over the rising phases, one intercept per phase (memory a server kept from an earlier
-    ramp shifts the next one up without changing its slope); None without a rising phase of 3+ readings."""
+    """Memory against load over the ramps, one intercept per ramp (memory a server kept from an earlier ramp shifts
+    the next one up without changing its slope); None without a ramp of 3+ readings."""
     xs, ys = [], []
     intercept = None
-    for p in split:
-        if p["kind"] != "rising" or p["last"] - p["first"] + 1 < 3:
+    for first, last in ramps(split):
+        if last - first + 1 < 3:
             continue
-        x = load[p["first"]:p["last"] + 1].astype(np.float64)
-        y = memory[p["first"]:p["last"] + 1].astype(np.float64)
+        x = load[first:last + 1].astype(np.float64)
+        y = memory[first:last + 1].astype(np.float64)
         xs.append(x - x.mean())
         ys.append(y - y.mean())
         if intercept is None:
@@ -51,7 +68,7 @@ def ramp_fit(load: np.ndarray, memory: np.ndarray, split: list[phasing.Phase]) -
     total = float(np.sum(y * y))
     r_squared = 1.0 - float(np.sum((y - slope * x) ** 2)) / total if total > 0 else 1.0
     return {"slope": slope, "intercept": intercept[1] - slope * intercept[0], "r_squared": r_squared,
-            "points": int(x.size), "phases": len(xs)}
+            "points": int(x.size), "ramps": len(xs)}
 
 
 def _edge(memory: np.ndarray, index: int, side: int) -> float:

@@ -247,7 +247,11 @@ class Run:
         for name, series in self.cycles.items():
             size = len(series)
             cached = self._verdict_cache.get(name)
-            due = cached is not None and size - cached[0] >= REFIT_EVERY_CYCLES and now - cached[1] >= REFIT_EVERY_S
+            # A fit that had too few cycles is cheap and says nothing: fitted again with the next batch, or a 10 s run
+            # said "too few cycles" for its whole length.
+            unfitted = cached is not None and (cached[2] is None or cached[2]["rss"]["slope_bytes_per_cycle"] is None)
+            due = (cached is not None and size - cached[0] >= REFIT_EVERY_CYCLES
+                   and (unfitted or now - cached[1] >= REFIT_EVERY_S))
             if cached is None or due or (self.ended and cached[1] >= 0):
                 per_cycle = self.config.connections_for("connections") if name == "connections" else 1
                 data = series.columns() if size or name == "stability" else None
