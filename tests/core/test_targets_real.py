@@ -519,3 +519,46 @@ def test_a_server_that_leaves_the_commands_tree_is_measured_and_stopped(netmem_c
     left = [p.pid for p in psutil.process_iter(["name", "cmdline"])
             if p.info["name"] == "redis-server" and f":{port}" in " ".join(p.info["cmdline"] or [])]
     assert left == []
+
+
+def _redis_on(port: int) -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["name", "cmdline"])
+            if p.info["name"] == "redis-server" and f":{port}" in " ".join(p.info["cmdline"] or [])]
+
+
+def _gone(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE  # a container's init may not reap it: it runs no more
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the guard stops process groups and orphans on POSIX")
+@pytest.mark.parametrize("how", ["in its session", "daemonizes"])
+def test_a_spawned_server_does_not_outlive_netmem_killed_with_sigkill(netmem_cmd, how):
+    """SIGKILL gives netmem no chance to stop what it spawned: its guard (targets/guard.py) does."""
+    need("redis-server")
+    port = addresses.free_port()
+    command = (f"redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no"
+               + (" --daemonize yes" if how == "daemonizes" else ""))
+    netmem = subprocess.Popen([*netmem_cmd, "run", "stability", "--duration", "60", "--spawn", command, "--address",
+                               f"127.0.0.1:{port}", "--protocol", "redis", "--no-save"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while not _redis_on(port) and time.monotonic() < deadline and netmem.poll() is None:
+            time.sleep(0.05)
+        servers = _redis_on(port)
+        assert servers and netmem.poll() is None, netmem.stderr.read().decode() if netmem.poll() is not None else ""
+        time.sleep(1.5)  # the run is under way: the daemon has been found and handed to the guard
+        netmem.kill()
+        netmem.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while not all(_gone(p) for p in servers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert all(_gone(p) for p in servers), [p.pid for p in servers]
+    finally:
+        if netmem.poll() is None:
+            netmem.kill()
+        for p in _redis_on(port):
+            p.kill()

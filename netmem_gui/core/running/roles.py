@@ -11,6 +11,10 @@ def run_worker(argv: list[str]) -> int:
         from ..records.opening import child_main
 
         return child_main(argv[1:])
+    if role == "guard":
+        from ..targets.guard import child_main as guard_main
+
+        return guard_main()
     if role == "label":
         from ..runs.relabel import child_main as relabel_main
 

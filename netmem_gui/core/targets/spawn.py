@@ -21,6 +21,7 @@ import psutil
 from ..addresses import check_local, free_port, parse_address
 from ..children import WORKER_FLAG
 from ..config import RunConfig, TargetError
+from .guard import Guard
 from .processes import listeners, tree
 
 STOP_GRACE_S = 5.0  # a spawned server gets this long to exit after SIGTERM before it is killed
@@ -59,7 +60,16 @@ class Spawned:
     _log: Any = None
     measured_pid: int = 0
     earlier: frozenset[int] = frozenset()  # this process's children before the command started
+    guard: Guard = field(default_factory=Guard)  # stops the tree if netmem dies without stopping it (guard.py)
     _stopped: bool = field(default=False)
+
+    def track(self) -> None:
+        """Tell the guard about every process of the command's tree and what it left behind, as they are now."""
+        try:
+            procs = tree(self.proc.pid) if self.proc.poll() is None else []
+        except psutil.Error:
+            procs = []
+        self.guard.watch([p.pid for p in procs + self.adopted()], group=self.proc.pid)
 
     def adopted(self) -> list[psutil.Process]:
         """What the command left outside its tree, adopted by this process (see PR_SET_CHILD_SUBREAPER), with
@@ -130,6 +140,7 @@ class Spawned:
         except subprocess.TimeoutExpired:
             pass
         _subreaper(False)
+        self.guard.done()
         if self._log is not None:
             self._log.close()
 
@@ -171,18 +182,23 @@ async def start(config: RunConfig, stop: asyncio.Event | None = None) -> Spawned
     options: dict[str, Any] = {"start_new_session": True}
     if sys.platform == "win32":
         options = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    guard = Guard()
+    guard.start()  # before `earlier`: the guard is one of netmem's own children, never adopted
     earlier = frozenset(c.pid for c in psutil.Process().children())
     _subreaper(True)
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, **options)
     except OSError as exc:
         _subreaper(False)
+        guard.done()
         log.close()
         raise TargetError(f"--spawn: cannot start {argv[0]!r}: {exc.strerror or exc}") from None
-    spawned = Spawned(proc, argv, host, port, log, proc.pid, earlier)
+    spawned = Spawned(proc, argv, host, port, log, proc.pid, earlier, guard)
     try:
+        spawned.track()
         await _wait_listening(spawned, config.start_timeout_s, stop)
         spawned.measured_pid = _listening_pid(spawned, config.include_children)
+        spawned.track()
     except BaseException:
         spawned.stop()
         raise
@@ -196,6 +212,7 @@ async def _wait_listening(spawned: Spawned, timeout_s: float, stop: asyncio.Even
         if stop is not None and stop.is_set():
             raise StoppedStarting(f"stopped while {name} was starting, before it listened on {spawned.address}")
         code = spawned.proc.poll()
+        spawned.track()  # a daemon forks and its parent exits: the guard must hear of the child in between
         if code == 0 and _daemon(spawned) is not None:
             code = None  # it daemonized: what it left behind is the server, waited for as the command would be
         if code is not None:
