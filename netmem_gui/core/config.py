@@ -13,7 +13,7 @@ from .errors import NetmemError
 SCENARIOS = ("connections", "messages", "stability", "all", "observe")  # `all` runs the first three
 HOSTS = ("isolated", "inapp")
 PROTOCOLS = ("echo", "redis", "http", "idle")
-EXTERNAL_KINDS = ("attach", "spawn")  # targets netmem measures by PID, with no code of its own in them
+EXTERNAL_KINDS = ("attach", "spawn", "prometheus")  # servers with no code of netmem's in them (by PID, or remote)
 MEMORY_KINDS = ("rss", "uss")
 MAX_START_TIMEOUT_S = 600.0
 
@@ -69,6 +69,10 @@ class RunConfig:
     path: str = "/"  # the http protocol's request path
     include_children: bool = False
     memory: str = "rss"  # which memory figure the run measures: rss, or uss (unique set size)
+    # A server read through Prometheus (docs/remote.md): observe only; a bearer token comes from the environment.
+    prometheus_url: str | None = None
+    memory_query: str | None = None  # PromQL: its series are summed into the memory reading
+    connections_query: str | None = None  # PromQL: its series are summed into the connection count
 
     def connections_for(self, scenario: str) -> int:
         """Connection count a scenario uses: the explicit value, else the C++ guide's default for it."""
@@ -82,6 +86,8 @@ class RunConfig:
     def target_kind(self) -> str:
         """builtin: netmem's echo server; server: the user's asyncio server (--server MODULE:ATTR); attach: a running
         process (--attach); spawn: a command netmem starts (--spawn)."""
+        if self.prometheus_url is not None:
+            return "prometheus"
         if self.attach_pid is not None:
             return "attach"
         if self.spawn is not None:
@@ -173,9 +179,12 @@ class RunConfig:
             raise ConfigError(f"include-children must be true or false, not {self.include_children!r}")
         kind = self.target_kind()
         given = [flag for flag, value in (("--attach", self.attach_pid), ("--spawn", self.spawn),
-                                          ("--server", self.server)) if value is not None]
+                                          ("--server", self.server), ("--prometheus", self.prometheus_url))
+                 if value is not None]
         if len(given) > 1:
             raise ConfigError(f"give one target: {' or '.join(given)}, not both")
+        if kind == "prometheus" or self.memory_query is not None or self.connections_query is not None:
+            self._validate_prometheus()
         if self.spawn is not None and (not isinstance(self.spawn, str) or not self.spawn.strip()):
             raise ConfigError("--spawn needs a command line")
         if kind in ("builtin", "server"):
@@ -209,6 +218,25 @@ class RunConfig:
         if self.protocol == "idle" and "messages" in self.scenario_list():
             raise ConfigError("--protocol idle sends nothing, so it has no messages scenario: run connections,"
                               " stability or observe")
+
+    def _validate_prometheus(self) -> None:
+        """--prometheus URL --memory-query PROMQL [--connections-query PROMQL] fit together (observe only)."""
+        for flag, value in (("--prometheus", self.prometheus_url), ("--memory-query", self.memory_query),
+                            ("--connections-query", self.connections_query)):
+            if value is not None and (not isinstance(value, str) or not value.strip() or "\n" in value):
+                raise ConfigError(f"{flag} needs one line of text, not {value!r}")
+        if self.prometheus_url is None:
+            raise ConfigError("--memory-query and --connections-query are for --prometheus URL")
+        if self.memory_query is None:
+            raise ConfigError("--prometheus needs --memory-query PROMQL: the memory to read, such as"
+                              " process_resident_memory_bytes{job=\"redis\"}")
+        if self.scenario != "observe":
+            raise ConfigError("--prometheus reads memory only: run the observe scenario (netmem sends no load to"
+                              " a server it reads through Prometheus)")
+        for name, value, default in (("--address", self.address, None), ("--include-children",
+                                      self.include_children, False), ("--memory", self.memory, "rss")):
+            if value != default:
+                raise ConfigError(f"{name} is for a server measured by PID, not read through --prometheus")
 
 
 def _check_int(name: str, value: Any, low: int, high: int, allow_none: bool = False) -> None:

@@ -91,9 +91,9 @@ SETTINGS: tuple[Setting, ...] = (
             help="run tracemalloc in the server's process: traced bytes per cycle join the leak verdict and the"
                  " allocation sites that grew most are listed (slows the workload)"),
     Setting("locust_url", "--locust", "&Locust master", kind=str, section="load", group="advanced", metavar="URL",
-            help="the web UI address of a Locust master on this machine (http://127.0.0.1:8089): its users, requests"
-                 " per second and failures are polled at the sampling interval and memory is read against them"
-                 " (docs/locust.md)"),
+            help="the web UI address of a Locust master on this machine (http://127.0.0.1:8089; with --prometheus,"
+                 " any machine's): its users, requests per second and failures are polled at the sampling interval"
+                 " and memory is read against them (docs/locust.md)"),
     Setting("until_locust_stops", "--until-locust-stops", "End when the Locust test stops", kind=bool, section="load",
             group="advanced", help="with --locust: the run ends when the Locust test stops (or its master goes away)"),
     # The target (docs/targets.md): netmem's built-in echo server unless --attach or --spawn says otherwise.
@@ -120,6 +120,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("memory", "--memory", "Memory", kind=str, section="sampling", group="target", choices=cfg.MEMORY_KINDS,
             help="rss (default), or uss: the unique set size, which does not count pages shared between forked"
                  " workers twice (slower to read)"),
+    # A server on another machine, read through Prometheus (docs/remote.md); the app's Target section has its panel.
+    Setting("prometheus_url", "--prometheus", "Prometheus URL", kind=str, section="target", group="target",
+            metavar="URL", form=False,
+            help="observe a server through Prometheus at URL (http://HOST:9090) instead of by PID: memory from"
+                 " --memory-query, read no more often than Prometheus scrapes; a bearer token comes from the"
+                 " NETMEM_PROMETHEUS_TOKEN environment variable (docs/remote.md)"),
+    Setting("memory_query", "--memory-query", "Memory query", kind=str, section="target", group="target",
+            metavar="PROMQL", form=False,
+            help="with --prometheus: the PromQL whose series, summed, are the server's memory in bytes (such as"
+                 " process_resident_memory_bytes{job=\"redis\"})"),
+    Setting("connections_query", "--connections-query", "Connections query", kind=str, section="target",
+            group="target", metavar="PROMQL", form=False,
+            help="with --prometheus: the PromQL whose series, summed, are the server's open connections"),
 )
 # `netmem run --help` in this order, one section each (SETTINGS' `section`; the command line adds its output options).
 SECTIONS: dict[str, tuple[str, str]] = {

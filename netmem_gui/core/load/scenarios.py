@@ -403,16 +403,19 @@ async def observe_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> Non
     await rep.checkpoint(name, "Start of observation", count(), settle=False)
     interval = cfg.interval_ms / 1000
     started = time.monotonic()
-    samples = 0
+    samples = ticks = 0
     batch: tuple[list[float], list[int], list[int]] = ([], [], [])
     stopped = False
+    # A remote source (targets/prometheus.py) gives no row, or a gap's rows at once: (time, connections, memory).
+    readings = getattr(target, "readings", None)
     try:
         while (elapsed := time.monotonic() - started) < cfg.duration_s:
-            connections = count()
-            memory, _ = target.memory()
-            for column, value in zip(batch, (time.monotonic(), connections, memory), strict=True):
-                column.append(value)  # type: ignore[attr-defined]
-            samples += 1
+            rows = readings() if readings is not None else [(time.monotonic(), count(), target.memory()[0])]
+            for row in rows:
+                for column, value in zip(batch, row, strict=True):
+                    column.append(value)  # type: ignore[attr-defined]
+            samples += len(rows)
+            ticks += 1
             if len(batch[0]) >= OBSERVE_BATCH:
                 rep.observations(name, *batch)
                 batch = ([], [], [])
@@ -421,11 +424,13 @@ async def observe_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> Non
             except StopRequested:
                 stopped = True  # Ctrl-C or Stop is how an open-ended observation ends: a complete run
                 break
-            await asyncio.sleep(max(0.0, started + samples * interval - time.monotonic()))
+            await asyncio.sleep(max(0.0, started + ticks * interval - time.monotonic()))
     finally:
         if batch[0]:
             rep.observations(name, *batch)
-        rep.result(name, duration_s=time.monotonic() - started, samples=samples, stopped_by_user=stopped)
+        observed = getattr(target, "observed", None)  # a remote source's series count and gaps
+        rep.result(name, duration_s=time.monotonic() - started, samples=samples, stopped_by_user=stopped,
+                   **(observed() if observed is not None else {}))
     await rep.checkpoint(name, "End of observation", count(), settle=False)
 
 

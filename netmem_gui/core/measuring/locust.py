@@ -53,8 +53,9 @@ class LocustError(NetmemError, ValueError):
     """A Locust URL that can't be watched (not this machine, no answer, not Locust); one line for the user."""
 
 
-def check_url(url: str, own: set[str] | None = None) -> str:
+def check_url(url: str, own: set[str] | None = None, remote: bool = False) -> str:
     """The master's base URL ("http://127.0.0.1:8089"), or LocustError when it is not one on this machine.
+    `remote`: any machine's (--prometheus reads memory there; the master is read with GETs only, like Prometheus).
 
     Only literal addresses (and "localhost") are accepted, so no name is looked up, and nothing is sent: the
     check is made before any socket is opened. A trailing /stats/requests, as copied from a browser, is dropped.
@@ -72,6 +73,9 @@ def check_url(url: str, own: set[str] | None = None) -> str:
     host = parts.hostname or ""
     if host == "localhost":
         host = "127.0.0.1"
+    if remote and host:
+        path = parts.path.rstrip("/").removesuffix(STATS_PATH)
+        return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}{f':{port}' if port else ''}{path}"
     try:
         ip = this_machine(host, own)
     except ValueError:
@@ -153,9 +157,9 @@ def read_status(base: str, timeout_s: float = TIMEOUT_S) -> Status:
         raise LocustError(f"{base} is not a Locust master: {exc}") from None
 
 
-def check_master(url: str, timeout_s: float = 2.0) -> tuple[str, Status]:
+def check_master(url: str, timeout_s: float = 2.0, remote: bool = False) -> tuple[str, Status]:
     """Before a run: the base URL and the master's status now, or LocustError in one line."""
-    base = check_url(url)
+    base = check_url(url, remote=remote)
     return base, read_status(base, timeout_s)
 
 

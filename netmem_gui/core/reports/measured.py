@@ -6,7 +6,7 @@ from typing import Any
 
 from ..config import EXTERNAL_KINDS
 
-KIND_WORDS = {"attach": "attached", "spawn": "started by netmem"}
+KIND_WORDS = {"attach": "attached", "spawn": "started by netmem", "prometheus": "read through Prometheus"}
 
 
 def target_name(rec: dict[str, Any]) -> str | None:
@@ -14,6 +14,8 @@ def target_name(rec: dict[str, Any]) -> str | None:
     t = rec.get("target")
     if not t or t.get("kind") not in EXTERNAL_KINDS:
         return None
+    if t.get("kind") == "prometheus":
+        return str(t.get("name") or "Prometheus")
     return f"{t.get('name') or 'process'} (pid {t.get('pid')})"
 
 
@@ -25,6 +27,8 @@ def target_text(rec: dict[str, Any]) -> str:
         return f"your server {t.get('module')}:{t.get('attr')}, in netmem's server process"
     if name is None:
         return "netmem's built-in echo server"
+    if t.get("kind") == "prometheus":
+        return f"{name}: {(t.get('prometheus') or {}).get('memory_query')}"
     tree = " with its children" if t.get("include_children") else ""
     return (f"{t.get('name') or 'process'}{tree}, {KIND_WORDS.get(t['kind'], t['kind'])}, protocol"
             f" {t.get('protocol')}, {str(t.get('memory', 'rss')).upper()}")

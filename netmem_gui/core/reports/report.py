@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..records.record import Record
-from . import figures, tables
+from . import figures, remote, tables
 from .figures import SCOPE_TITLES, title
 from .findings import NOT_RELEASED_SHARE
 from .measured import KIND_WORDS, target_name
@@ -51,6 +51,8 @@ def checkpoint_line(cp: dict[str, Any], memory: str = "rss") -> str:
 def target_lines(rec: Record) -> list[str]:
     """What was measured when it is a server of the user's: process, address, protocol, memory figure."""
     t = rec.get("target")
+    if t and t.get("prometheus"):
+        return remote.target_lines(t, rec["config"])
     name = target_name(rec)
     if name is None:
         return []

@@ -83,12 +83,15 @@ def target_text(config: Mapping[str, Any], target: Mapping[str, Any] | None = No
     if kind is None:
         kind = ("attach" if config.get("attach_pid") is not None else "spawn" if config.get("spawn") is not None
                 else "server" if config.get("server") else "builtin")
+        kind = "prometheus" if config.get("prometheus_url") else kind
     if kind == "builtin":
         return "echo server"
     if kind == "server":
         module, attr = target.get("module"), target.get("attr")
         return f"your server {shown(f'{module}:{attr}' if module and attr else config.get('server'))}"
     name = target.get("name")
+    if kind == "prometheus":
+        return shown(name or f"Prometheus at {config.get('prometheus_url')}")
     if kind == "attach":
         return f"{shown(name or 'pid ' + str(config.get('attach_pid')))} attached"
     if not name:

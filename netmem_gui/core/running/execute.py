@@ -15,7 +15,7 @@ from ..measuring.locust import LocustWatch, check_url
 from ..measuring.memory import MemoryReader, ProcessGone
 from ..measuring.sampler import Sampler
 from ..runs.run import Run
-from ..targets import external, processes, spawn
+from ..targets import external, processes, prometheus, spawn
 from .hosts import Host, make_host
 
 
@@ -43,7 +43,12 @@ async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None
 
     def on_event(event: Event) -> None:
         nonlocal sampler
-        if event["type"] == "target" and sampler is None:
+        if event["type"] == "target" and config.target_kind() == "prometheus":
+            # No PID here: the readings arrive as the observe scenario's (targets/prometheus.py); Locust is polled.
+            if run.config.locust_url and run.load is None:
+                run.load = watch_locust(run, event["pid"], stop)
+                run.load.start()
+        elif event["type"] == "target" and sampler is None:
             try:
                 reader = external.memory_reader(event["pid"], config) if config.is_external else None
                 sampler = Sampler(event["pid"], config.interval_ms / 1000, run.t0, run.samples, reader)
@@ -87,9 +92,16 @@ def watch_locust(run: Run, pid: int, stop: asyncio.Event) -> LocustWatch:
     """The Locust watch of a run: polls at the sampling interval; its checkpoints and stop reach the run on the
     loop's thread, as every event does."""
     loop = asyncio.get_running_loop()
-    if run.config.is_external:  # the same memory as the samples (a process tree, USS ...)
+    remote = run.config.target_kind() == "prometheus"
+    if remote:  # memory (and connections, when queried) from Prometheus at each poll
+        latest = prometheus.LatestMemory(run.config)
+        reader: Any = latest
+
+        def count() -> int | None:
+            return latest.connections()
+    elif run.config.is_external:  # the same memory as the samples (a process tree, USS ...)
         tree = external.memory_reader(pid, run.config)
-        reader: Any = tree
+        reader = tree
 
         def count() -> int | None:
             return processes.established_connections(tree.pids())
@@ -110,5 +122,5 @@ def watch_locust(run: Run, pid: int, stop: asyncio.Event) -> LocustWatch:
 
     on_stopped = (lambda: loop.call_soon_threadsafe(stop.set)) if run.config.until_locust_stops else None
     assert run.config.locust_url is not None
-    return LocustWatch(check_url(run.config.locust_url), run.config.interval_ms / 1000, run.t0, reader.read,
-                       count, mark, on_stopped)
+    return LocustWatch(check_url(run.config.locust_url, remote=remote), run.config.interval_ms / 1000, run.t0,
+                       reader.read, count, mark, on_stopped)

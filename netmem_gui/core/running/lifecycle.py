@@ -15,7 +15,7 @@ from ..config import RunConfig
 from ..exits import Exit
 from ..load.userserver import app_dir_of, load
 from ..load.workload import check_port
-from ..measuring import locust
+from ..measuring import locust, prometheus
 from ..records import record
 from ..reports import analysis
 from ..reports.verdict import names_a_leak, recorded_verdict
@@ -42,8 +42,11 @@ def prepare(config: RunConfig, outputs: Iterable[str | os.PathLike[str]] = (), k
         record.check_writable(path)
     if keep:
         library.check_folder(library.library_dir())
+    if config.prometheus_url is not None:  # it answers Prometheus's API, each query has a series: else one line
+        prometheus.check_source(config.prometheus_url, config.memory_query or "", config.connections_query)
     if config.locust_url is not None:
-        locust.check_master(config.locust_url)  # this machine's, answering, and Locust's: else one line, no run
+        # This machine's (any, under --prometheus), answering, and Locust's: else one line, no run.
+        locust.check_master(config.locust_url, remote=config.prometheus_url is not None)
     return config
 
 

@@ -13,6 +13,7 @@ from ... import __version__
 from .. import events
 from ..config import RunConfig
 from ..events import Event
+from ..measuring import prometheus
 from ..measuring.locust import LocustWatch
 from ..measuring.sampler import CycleSeries, LagBuffer, SampleBuffer
 from ..records import record
@@ -122,6 +123,9 @@ class Run:
         self.observations["t_s"].extend(round(t - self.t0, 4) for t in event["t"])
         self.observations["connections"].extend(event["connections"])
         self.observations["memory_bytes"].extend(event["memory"])
+        if self.config.prometheus_url is not None:  # no PID to sample: the readings are the memory series
+            for t, memory in zip(event["t"], event["memory"], strict=True):
+                self.samples.append(t - self.t0, memory, 0)
 
     def _on_phase(self, event: Event) -> None:
         self.phases.append({"scenario": event["scenario"], "phase": event["phase"], "t_s": event["t"] - self.t0})
@@ -297,6 +301,8 @@ class Run:
             peak = max(with_tree, key=lambda cp: cp["rss_bytes"])
             block["processes"] = {"checkpoint": peak["label"], "scenario": peak["scenario"],
                                   "list": peak["processes"]}
+        if "prometheus" in info:  # --prometheus: the source, with the run's series count and gaps
+            block["prometheus"] = prometheus.record_block(info["prometheus"], self.results.get("observe"), self.t0)
         return block
 
     def record(self) -> record.Record:

@@ -15,7 +15,7 @@ import psutil
 from .. import events
 from ..addresses import check_local, parse_address
 from ..config import RunConfig, TargetError
-from ..errors import WorkloadError
+from ..errors import NetmemError, WorkloadError
 from ..measuring.memory import MemoryReader, ProcessGone
 from .processes import (
     accepts,
@@ -96,7 +96,7 @@ def check_listening(pid: int, port: int, include_children: bool, host: str | Non
 def check_target(config: RunConfig) -> None:
     """Every check of the target that can fail before the run starts (TargetError, one line)."""
     kind = config.target_kind()
-    if kind == "builtin":
+    if kind in ("builtin", "prometheus"):  # Prometheus is checked with Locust, last (lifecycle.prepare)
         return
     if config.address is not None:
         host, port = parse_address(config.address)
@@ -314,6 +314,16 @@ async def on_external_target(config: RunConfig, body: Callable[[ExternalTarget],
                              emit: Callable[[dict[str, Any]], None]) -> None:
     """Run body(target) on the config's external target, closed afterwards; one that can't be measured any more
     (it ended before the run began) ends the run with its reason instead. Both hosts start their load this way."""
+    if config.target_kind() == "prometheus":
+        from .prometheus import PrometheusTarget  # urllib: only in a process that reads Prometheus
+
+        try:
+            remote = PrometheusTarget(config)
+        except NetmemError as exc:  # Prometheus went away between the checks and the start
+            emit(events.end(False, str(exc)))
+            return
+        await body(remote)  # type: ignore[arg-type]
+        return
     assert config.attach_pid is not None
     try:
         external = ExternalTarget(config.attach_pid, config.address, config)
