@@ -121,17 +121,17 @@ SETTINGS: tuple[Setting, ...] = (
             help="rss (default), or uss: the unique set size, which does not count pages shared between forked"
                  " workers twice (slower to read)"),
     # A server on another machine, read through Prometheus (docs/remote.md); the app's Target section has its panel.
-    Setting("prometheus_url", "--prometheus", "Prometheus URL", kind=str, section="target", group="target",
-            metavar="URL", form=False,
+    Setting("prometheus_url", "--prometheus", "Prometheus &URL", kind=str, section="target", group="target",
+            metavar="URL", none_text="http://HOST:9090",
             help="observe a server through Prometheus at URL (http://HOST:9090) instead of by PID: memory from"
                  " --memory-query, read no more often than Prometheus scrapes; a bearer token comes from the"
                  " NETMEM_PROMETHEUS_TOKEN environment variable (docs/remote.md)"),
-    Setting("memory_query", "--memory-query", "Memory query", kind=str, section="target", group="target",
-            metavar="PROMQL", form=False,
+    Setting("memory_query", "--memory-query", "Memory &query", kind=str, section="target", group="target",
+            metavar="PROMQL", none_text="PromQL: bytes, its series summed",
             help="with --prometheus: the PromQL whose series, summed, are the server's memory in bytes (such as"
                  " process_resident_memory_bytes{job=\"redis\"})"),
     Setting("connections_query", "--connections-query", "Connections query", kind=str, section="target",
-            group="target", metavar="PROMQL", form=False,
+            group="target", metavar="PROMQL", none_text="optional PromQL: open connections",
             help="with --prometheus: the PromQL whose series, summed, are the server's open connections"),
 )
 # `netmem run --help` in this order, one section each (SETTINGS' `section`; the command line adds its output options).

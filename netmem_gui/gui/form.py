@@ -27,6 +27,7 @@ from ..core.config import RunConfig
 from ..core.options import LABEL_HELP, SCENARIO_HELP, SETTINGS, Setting, changed, matters
 from ..core.targets.external import guess_protocol
 from ..core.targets.processes import Listener
+from .prometheus_panel import PrometheusTest
 
 DEFAULTS = RunConfig()
 ADVANCED_HELP = ("Options for testing the leak verdict and finding where memory goes. Tick to use them; unticked, "
@@ -34,11 +35,15 @@ ADVANCED_HELP = ("Options for testing the leak verdict and finding where memory 
 QWIDGETSIZE_MAX = (1 << 24) - 1
 FORM_SETTINGS = tuple(s for s in SETTINGS if s.form)
 SETTING = {s.field: s for s in SETTINGS}
-TARGET_KINDS = {"builtin": "netmem's built-in echo server", "attach": "a running process", "spawn": "a command"}
-TARGET_UNUSED = {"attach": ("spawn", "start_timeout_s"), "spawn": ("attach_pid",)}  # rows greyed out for each
+TARGET_KINDS = {"builtin": "netmem's built-in echo server", "attach": "a running process", "spawn": "a command",
+                "prometheus": "a server through Prometheus"}
+PROMETHEUS = ("prometheus_url", "memory_query", "connections_query")  # docs/remote.md
+TARGET_UNUSED = {"attach": ("spawn", "start_timeout_s", *PROMETHEUS), "spawn": ("attach_pid", *PROMETHEUS),
+                 "prometheus": tuple(s.field for s in SETTINGS if s.group == "target" and s.field not in PROMETHEUS)}
 TARGET_HELP = ("What the run measures: netmem's own echo server; a server already running on this machine, by its "
                "PID (Pick… lists the listening ones; netmem never stops it); or a command netmem starts, measures "
-               "and stops ({port} in it becomes a free port)")
+               "and stops ({port} in it becomes a free port); or a server anywhere, its memory read from Prometheus "
+               "(observe only; Test reads it once)")
 
 
 class FormError(cfg.ConfigError):
@@ -186,6 +191,9 @@ class RunForm(QWidget):
             if s.group == "target":
                 self._target_rows[s.field] = target_form.rowCount() - 1
         self._target_form = target_form
+        self.prometheus_test = PrometheusTest(*(self.controls[f] for f in PROMETHEUS), self)  # type: ignore[arg-type]
+        target_form.addRow("", self.prometheus_test.row)
+        self._test_row = target_form.rowCount() - 1
         layout.addRow(self.target_box)
         layout.addRow("&Label", _tip(self.label, LABEL_HELP))
         layout.addRow(self.advanced)
@@ -258,6 +266,7 @@ class RunForm(QWidget):
             address.clear()
         address.setPlaceholderText("127.0.0.1 and the free port netmem picks for {port}" if by_port else "HOST:PORT")
         self.pick.setEnabled(self.kind() == "attach")
+        self._target_form.setRowVisible(self._test_row, self.kind() == "prometheus")
 
     def set_config(self, config: RunConfig, label: str | None = None) -> None:
         self.scenario.setCurrentText(config.scenario)
@@ -314,6 +323,14 @@ class RunForm(QWidget):
         if kind == "spawn" and "{port}" not in values["spawn"] and values.get("address") is None:
             raise FormError("spawn", f"Put {{port}} in '{_name('spawn')}' where the server takes its port (netmem "
                                      f"picks a free one), or give the address it listens on in '{_name('address')}'.")
+        if kind == "prometheus":
+            for field, what in (("prometheus_url", "Prometheus's address (http://HOST:9090)"),
+                                ("memory_query", "the PromQL whose series, summed, are the server's memory")):
+                if not values.get(field):
+                    raise FormError(field, f"Give {what} in '{_name(field)}'.")
+            if scenario != "observe":
+                raise FormError("scenario", "A server read through Prometheus gets no load from netmem: choose the "
+                                            "observe scenario.")
         if kind == "builtin" and scenario == "observe":
             raise FormError("target_kind", f"The observe scenario watches a server netmem does not load: in {target}.")
         server = values.get("server")

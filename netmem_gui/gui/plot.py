@@ -157,6 +157,8 @@ def title_for(measured: dict[str, Any], target: dict[str, Any] | None = None) ->
     if role == "server" and target.get("kind") == "server":
         return f"RSS of your server {target.get('module')}:{target.get('attr')}, in its own process (isolated host," \
                f" pid {pid})"
+    if role == "target" and (target.get("prometheus") or target.get("kind") == "prometheus"):
+        return f"Memory read from {target.get('name') or 'Prometheus'} (its memory query, summed)"
     if role == "target" and target:
         memory = "USS" if target.get("memory") == "uss" else "RSS"
         tree = " and its children" if target.get("include_children") else ""

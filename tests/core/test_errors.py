@@ -15,7 +15,7 @@ from netmem_gui.core.exits import Exit
 from netmem_gui.core.records import record
 
 # Exceptions that are signals between parts of netmem, never shown to the user as bad input.
-INTERNAL = {"StopRequested", "StoppedStarting", "ProcessGone", "Cancelled", "_Constant"}
+INTERNAL = {"StopRequested", "StoppedStarting", "ProcessGone", "NoReading", "Cancelled", "_Constant"}
 
 
 def core_exceptions() -> dict[str, type[BaseException]]:

@@ -33,3 +33,14 @@ def target_lines(target: dict[str, Any], config: dict[str, Any]) -> list[str]:
         out.append(f"Gaps: {len(gaps)} ({spans:.1f} s in all; {filled} reading(s) filled in from query_range);"
                    f" first: {gaps[0].get('reason')}")
     return out
+
+
+def source_text(memory_bytes: float, series: int, connections: float | None, connection_series: int | None,
+                scrape_interval_s: float | None) -> str:
+    """What a Prometheus source reads now, in one line (the app's Test button): value, series summed, scrape."""
+    out = f"memory {memory_bytes / 1024**2:,.2f} MB, the sum of {series} series"
+    if connections is not None:
+        out += f"; connections {connections:,.0f} ({connection_series} series)"
+    if scrape_interval_s is not None:
+        out += f"; scraped every {scrape_interval_s:g} s"
+    return out
