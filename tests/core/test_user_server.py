@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import sys
 from pathlib import Path
 
@@ -197,6 +198,21 @@ def test_the_isolated_servers_process_loads_none_of_netmems_lazy_modules(tmp_pat
                   "--app-dir", str(tmp_path), "--no-save")
     assert done.returncode == 0, done.stderr
     assert seen.read_text(encoding="utf-8") == ""
+
+
+@pytest.mark.parametrize("host", ["isolated", "inapp"])
+def test_a_handler_that_blocks_its_event_loop_ends_the_run_saying_where(tmp_path, host):
+    """It hung netmem with no message until killed, then blamed 'the workload process failed: exit status -9'."""
+    (tmp_path / "blocker.py").write_text("import time\n\nasync def handle(reader, writer):\n"
+                                         "    await reader.read(100)\n    time.sleep(1000)\n", encoding="utf-8")
+    done = netmem("run", "connections", "--connections", "5", "--host", host, "--server", "blocker:handle",
+                  "--app-dir", str(tmp_path), "--no-save", timeout=60)
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"netmem: the run failed: your server's event loop was blocked for 1\d s at " + re.escape(
+            f"{tmp_path / 'blocker.py'}:5 in handle (`time.sleep(1000)`): a blocking call in an async handler stalls"
+            " every connection; await it, or run it in a thread (asyncio.to_thread)"), last), last
 
 
 # ---- the examples -------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from .. import events
 from ..children import spawn_options, worker_command
 from ..config import RunConfig
 from ..events import Emit, Event
+from ..load import blocking
 from ..load.scenarios import run_scenarios
 from ..load.userserver import ServerLoadError, make_server
 from ..load.workload import EchoServer, watch_lag
@@ -149,10 +150,20 @@ class InAppHost:
         inbox = _Inbox()
         stopping = threading.Event()
 
+        def on_blocked(stale: float, where: dict[str, Any] | None) -> None:
+            # The workload thread can't be stopped while its loop is blocked: the run ends without it (in the app,
+            # the thread stays until the user's call returns; a CLI process exits past it, it is a daemon thread).
+            inbox.put(events.end(False, blocking.describe(stale, where)))
+            inbox.close()
+
+        watch = blocking.LoopWatch(on_blocked, config.app_dir if config.server else None)
+
         def report_lag(t: float, lag: float) -> None:
+            watch.tick()
             inbox.put(events.lag(t, lag))
 
         async def body() -> None:
+            watch.start()  # on the workload thread: the one whose loop a user's handler could block
             if config.is_external:
                 from ..targets.external import on_external_target
 
@@ -191,6 +202,7 @@ class InAppHost:
                 on_stop()  # this task was cancelled, not stopped: don't leave the workload thread running
                 raise
         finally:
+            watch.stop()
             COLLECTOR.release()
 
 

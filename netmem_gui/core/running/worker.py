@@ -27,6 +27,8 @@ from .. import events
 from ..children import spawn_options, worker_command
 from ..config import RunConfig
 from ..errors import WorkloadError
+from ..load import blocking
+from ..load.blocking import LoopWatch
 from ..load.scenarios import run_scenarios
 from ..load.userserver import ServerLoadError, make_server
 from ..load.workload import watch_lag
@@ -93,6 +95,12 @@ class _ServerChild:
             message = json.loads(line)
             if "lag" in message:
                 self._emit(events.lag(message["t"], message["lag"]))
+            elif "blocked_s" in message:
+                # Nothing more can be asked of a server whose loop is blocked, and the load waits on it: the run
+                # ends here, with the reason, and this process with it (the parent keeps what came before).
+                self._emit(events.end(False, blocking.describe(message["blocked_s"], message.get("where"))))
+                self._proc.kill()
+                os._exit(1)
             else:
                 self._replies.put_nowait(message)
         self._replies.put_nowait(None)
@@ -214,11 +222,17 @@ async def _serve_main(trace: bool, lag_ms: int, spec: str | None = None, app_dir
     # stdout carries the replies; what the user's server prints goes to stderr instead of breaking them.
     channel, sys.stdout = sys.stdout, sys.stderr
 
+    lock = threading.Lock()  # the loop watch replies from a thread of its own
+
     def reply(**fields: Any) -> None:
-        channel.write(json.dumps(fields) + "\n")
-        channel.flush()
+        with lock:
+            channel.write(json.dumps(fields) + "\n")
+            channel.flush()
+
+    watch = LoopWatch(lambda stale, where: reply(blocked_s=round(stale, 1), where=where), app_dir)
 
     def report_lag(t: float, lag: float) -> None:
+        watch.tick()
         reply(t=t, lag=lag)
 
     try:
@@ -229,6 +243,7 @@ async def _serve_main(trace: bool, lag_ms: int, spec: str | None = None, app_dir
     describe = getattr(server, "describe", None)
     reply(ok=True, ready=True, pid=os.getpid(), target=describe() if describe else None)
     lag_probe = asyncio.ensure_future(watch_lag(lag_ms / 1000, report_lag))
+    watch.start()
     while (line := await commands.get()) != "":
         if line == "noop":
             continue
@@ -255,6 +270,7 @@ async def _serve_main(trace: bool, lag_ms: int, spec: str | None = None, app_dir
                 reply(ok=False, error=f"unknown command {command['cmd']!r}")
         except WorkloadError as exc:
             reply(ok=False, error=str(exc))
+    watch.stop()
     lag_probe.cancel()
     server.abort()
 
