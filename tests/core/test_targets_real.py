@@ -562,3 +562,57 @@ def test_a_spawned_server_does_not_outlive_netmem_killed_with_sigkill(netmem_cmd
             netmem.kill()
         for p in _redis_on(port):
             p.kill()
+
+
+NOISY_ECHO = """import socket, sys, threading
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(64)
+
+def serve(c):
+    while data := c.recv(65536):
+        c.sendall(data)
+
+def accept():
+    while True:
+        threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
+
+threading.Thread(target=accept, daemon=True).start()
+line = b"x" * 1023 + b"\\n"
+while True:
+    sys.stdout.buffer.write(line * 64)
+"""
+
+
+def _open_file_bytes(pid: int) -> int:
+    """The size of the regular files a process holds open (a temporary file deleted from its folder included)."""
+    total = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            st = os.stat(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if st.st_mode & 0o170000 == 0o100000:
+            total += st.st_size
+    return total
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/fd")
+def test_a_spawned_command_that_prints_all_the_time_costs_netmem_no_growing_file_or_memory(netmem_cmd, tmp_path):
+    """Its output went to a file kept whole for the run: it grew as long as the command printed."""
+    (tmp_path / "noisy.py").write_text(NOISY_ECHO, encoding="utf-8")
+    netmem = subprocess.Popen([*netmem_cmd, "run", "stability", "--duration", "4", "--spawn",
+                               f"{sys.executable} {tmp_path / 'noisy.py'} {{port}}", "--no-save"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    held, rss = 0, 0
+    while netmem.poll() is None:
+        try:
+            held = max(held, _open_file_bytes(netmem.pid))
+            rss = max(rss, psutil.Process(netmem.pid).memory_info().rss)
+        except (OSError, psutil.Error):
+            pass
+        time.sleep(0.2)
+    _, stderr = netmem.communicate()
+    assert netmem.returncode == 0, stderr
+    assert held < 1024 * 1024, held  # the command printed hundreds of MB meanwhile
+    assert rss < 200 * 1024 * 1024, rss
