@@ -236,3 +236,48 @@ def test_only_netmems_own_children_are_told_apart_from_what_a_spawn_left():
     assert _ours(["python3", "-m", "netmem_gui.core.records.opening", "/tmp/x.json"])
     # A user's server whose path or name holds "netmem" is the user's: it is stopped with the rest.
     assert not _ours(["/home/u/netmem-demo/redis-server", "*:6379"]) and not _ours(["netmem-echo", "--port", "1"])
+
+
+def test_a_line_that_never_ends_is_named_not_asyncios_words():
+    """asyncio's "Separator is not found, and chunk exceed the limit" was shown as is; an endless HTTP head was
+    called "closed the connection without replying"."""
+    said, _ = _http_failure(b"HTTP/1.1 200 OK\r\nX-Endless: ", b"x" * 65536, 4)
+    assert "sent a http line longer than 64 KiB without ending it (an endless stream, or not http)" in said
+
+    async def go() -> str:
+        server, port = await _stream(b"+", b"x" * 65536, 4, 0.0)
+        client = protocols.RedisClient("127.0.0.1", port, "/")
+        reader, writer = await client.connect()
+        try:
+            with pytest.raises(protocols.ProtocolMismatch) as caught:
+                await client.request(reader, writer)
+            return str(caught.value)
+        finally:
+            writer.close()
+            server.close()
+
+    assert "sent a redis line longer than 64 KiB without ending it" in asyncio.run(go())
+
+
+def test_no_reply_does_not_suggest_the_protocol_in_use(monkeypatch):
+    """'try --protocol redis' was said to a run that used redis."""
+    monkeypatch.setattr(protocols, "REPLY_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(protocols, "SNIFF_TIMEOUT_S", 0.2)
+
+    async def go() -> str:
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await asyncio.sleep(5)
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        client = protocols.RedisClient("127.0.0.1", server.sockets[0].getsockname()[1], "/")
+        reader, writer = await client.connect()
+        try:
+            with pytest.raises(protocols.ProtocolMismatch) as caught:
+                await client.request(reader, writer)
+            return str(caught.value)
+        finally:
+            writer.close()
+            server.close()
+
+    said = asyncio.run(go())
+    assert "try --protocol echo, --protocol http, or --protocol idle" in said and "--protocol redis" not in said

@@ -64,6 +64,9 @@ async def sniff(host: str, port: int) -> str | None:
     return None
 
 
+LINE_LIMIT = 64 * 1024  # asyncio's StreamReader limit: a line or a head longer than this is not read
+
+
 async def _timed(awaitable, client: Client):  # type: ignore[no-untyped-def]
     try:
         return await asyncio.wait_for(awaitable, REPLY_TIMEOUT_S)
@@ -71,9 +74,14 @@ async def _timed(awaitable, client: Client):  # type: ignore[no-untyped-def]
         likely = await sniff(client.host, client.port)
         if likely and likely != client.name:
             raise mismatch(client.address, client.name, b"?", likely) from None
+        others = ", ".join(f"--protocol {p}" for p in ("echo", "redis", "http") if p != client.name)
         raise ProtocolMismatch(f"no reply from {client.address} within {REPLY_TIMEOUT_S:g} s to {client.name};"
-                               " if the server speaks another protocol, try --protocol redis, http or idle"
-                               " (idle: connect only)") from None
+                               f" if the server speaks another protocol, try {others}, or --protocol idle"
+                               " (connect only)") from None
+    except (asyncio.LimitOverrunError, ValueError):
+        # asyncio says "Separator is not found, and chunk exceed the limit": a line that never ends.
+        raise ProtocolMismatch(f"{client.address} sent a {client.name} line longer than {LINE_LIMIT // 1024} KiB"
+                               f" without ending it (an endless stream, or not {client.name})") from None
 
 
 class Client:
@@ -210,8 +218,6 @@ class HttpClient(Client):
         writer.write(self._request_bytes())
         try:
             head = await _timed(reader.readuntil(b"\r\n\r\n"), self)
-        except asyncio.LimitOverrunError:
-            raise mismatch(self.address, self.name, b"") from None
         except asyncio.IncompleteReadError as exc:
             if fresh or (exc.partial and not exc.partial.startswith(b"HTTP/")):
                 raise mismatch(self.address, self.name, exc.partial, await sniff(self.host, self.port)) from None
