@@ -54,12 +54,15 @@ class PrometheusTest(QObject):
         try:
             source = check_source(url, memory, connections)
         except NetmemError as exc:
-            self.answered.emit(f"Not usable: {exc}")
-            return
-        conns = source.connections
-        self.answered.emit("Now: " + source_text(source.memory.total, source.memory.series,
-                                                 conns.total if conns else None, conns.series if conns else None,
-                                                 source.scrape_interval_s))
+            answer = f"Not usable: {exc}"
+        else:
+            conns = source.connections
+            answer = "Now: " + source_text(source.memory.total, source.memory.series, conns.total if conns else None,
+                                           conns.series if conns else None, source.scrape_interval_s)
+        try:
+            self.answered.emit(answer)
+        except RuntimeError:  # the form was closed while Prometheus was being asked: nobody to tell
+            pass
 
     def _show(self, text: str) -> None:
         self.button.setEnabled(True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -126,3 +127,34 @@ def test_memory_per_user_through_prometheus_matches_the_figure_measured_by_pid(t
         by_prometheus["per_user_bytes"], by_pid["per_user_bytes"])
     assert by_prometheus["steady"]["leak_verdict"] is not None and by_pid["steady"]["leak_verdict"] is not None
     assert "Target: Prometheus at" in remote_text and "Readings every 1 s" in remote_text
+
+
+@pytest.mark.slow
+def test_a_gap_netmem_could_not_read_is_filled_with_what_prometheus_scraped_meanwhile(tmp_path):
+    from netmem_gui.core.config import RunConfig
+    from netmem_gui.core.targets.prometheus import PrometheusTarget
+
+    with redis_server() as (_, port), prometheus_stack(tmp_path, "redis", f"redis-server.*:{port}") as url:
+        target = PrometheusTarget(RunConfig(scenario="observe", prometheus_url=url,
+                                            memory_query=RESIDENT.format(name="redis"), interval_ms=1000))
+        assert len(target.readings()) == 1
+        target.base = url.rsplit(":", 1)[0] + ":1"  # netmem can't reach it for a while; Prometheus goes on scraping
+        clients = []
+        for _ in range(5):
+            time.sleep(1)
+            assert target.readings() == []
+            for _ in range(200):  # redis grows while netmem can't see it
+                s = socket.create_connection(("127.0.0.1", port))
+                s.sendall(b"PING\r\n")
+                clients.append(s)
+        target.base = url
+        time.sleep(1.2)
+        rows = target.readings()
+        for s in clients:
+            s.close()
+    gap = target.gaps[0]
+    assert gap["filled"] == len(rows) - 1 >= 2, (gap, rows)
+    times = [r[0] for r in rows]
+    assert gap["from"] - 1.5 < times[0] and times[-2] < gap["to"] and times == sorted(times)
+    memory = [r[2] for r in rows]
+    assert memory[-1] > memory[0], memory  # the filled readings follow redis's growth, not a repeat of the last one

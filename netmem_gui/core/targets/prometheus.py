@@ -40,7 +40,8 @@ class PrometheusTarget:
         self.gone_after_s = max(prom.GONE_AFTER_S, 3 * (source.scrape_interval_s or 0.0))
         self._series_at_start = source.memory.series
         self._series = [source.memory.series, source.memory.series]  # fewest, most
-        self._last: tuple[float, float, int] | None = None  # time, memory, connections of the last reading
+        self._last: tuple[float, float, int] | None = None  # time, memory, connections of the last row
+        self._now: tuple[float, float, int] | None = None  # the same, of the last reading of any kind
         self._silent_since: float | None = None
         self._why = ""
         self.gaps: list[dict[str, Any]] = []  # monotonic from, to; why; points filled from query_range
@@ -80,7 +81,7 @@ class PrometheusTarget:
         self._series = [min(self._series[0], series), max(self._series[1], series)]
         rows = self._fill(t) if self._silent_since is not None else []
         self._silent_since = None
-        self._last = (t, memory, conns)
+        self._last = self._now = (t, memory, conns)
         return [*rows, (t, conns, round(memory))]
 
     def _silence(self, now: float, why: str) -> None:
@@ -92,7 +93,9 @@ class PrometheusTarget:
 
     def _fill(self, t: float) -> list[tuple[float, int, int]]:
         """The gap that ends at `t` filled from query_range at the reading interval (connections too, when
-        queried); points where either query had no value stay a gap."""
+        queried); points where either query had no value stay a gap. A point equal to the one before it is left
+        out: Prometheus repeats its last sample at every step for minutes when it has no newer one (it could not
+        scrape either), and such a repeat can't be told from a new scrape."""
         gap = self.gaps[-1]
         gap["to"] = t
         last = self._last[0] if self._last is not None else gap["from"]
@@ -106,10 +109,12 @@ class PrometheusTarget:
             gap["fill_error"] = str(exc)[:300]
             return []
         rows = []
+        before = self._last[1] if self._last is not None else None
         for ts, total, _ in mem:
             at = prom.wall_to_monotonic(ts)
-            if last < at < t - self.every_s / 2 and (conns is None or ts in conns):
+            if last < at < t - self.every_s / 2 and (conns is None or ts in conns) and total != before:
                 rows.append((at, 0 if conns is None else conns[ts], round(total)))
+            before = total
         gap["filled"] = len(rows)
         return rows
 
@@ -122,18 +127,18 @@ class PrometheusTarget:
     # ---- the rest of Target: one reading, for the scenario's checkpoints ----------------------------------------
 
     def memory(self) -> tuple[int, int]:
-        """The memory now (VMS: 0, not read); the last reading when Prometheus gives none now."""
+        """The memory now, for a checkpoint (VMS: 0, not read); the last reading when Prometheus gives none now."""
         try:
             t, memory, conns, _ = self._read()
         except prom.PrometheusError as exc:
-            if self._last is None:
+            if self._now is None:
                 raise WorkloadError(str(exc)) from None
-            return round(self._last[1]), 0
-        self._last = (t, memory, conns)
+            return round(self._now[1]), 0
+        self._now = (t, memory, conns)
         return round(memory), 0
 
     def connections_now(self) -> int:
-        return self._last[2] if self._last is not None else 0
+        return self._now[2] if self._now is not None else 0
 
     def gone(self) -> str | None:
         return None
