@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -616,3 +617,15 @@ def test_a_spawned_command_that_prints_all_the_time_costs_netmem_no_growing_file
     assert netmem.returncode == 0, stderr
     assert held < 1024 * 1024, held  # the command printed hundreds of MB meanwhile
     assert rss < 200 * 1024 * 1024, rss
+
+
+def test_a_run_stopped_by_a_wrong_protocol_says_what_it_did_and_what_the_server_speaks(netmem_cmd):
+    """It said "Connections created: 0 of 0 (failed: 0)" and "try --protocol idle" of an HTTP server asked PING."""
+    result = _cli(netmem_cmd, "connections", "--connections", "20", "--spawn",
+                  f"{sys.executable} -m http.server {{port}} --bind 127.0.0.1", "--protocol", "redis")
+    assert result.returncode == 1, result.stderr
+    counted = re.search(r"Connections created: 0 of 20 \(failed: (\d+); not made: (\d+), the run stopped first\)",
+                        result.stdout)
+    assert counted and int(counted[1]) >= 1 and int(counted[1]) + int(counted[2]) == 20, result.stdout
+    assert result.stderr.strip().endswith("do not look like redis; try --protocol http")
+    assert "Per-connection overhead: n/a (too few checkpoints for a fit; end minus start: n/a)" in result.stdout

@@ -162,7 +162,8 @@ class RedisClient(Client):
         if not line:
             raise asyncio.IncompleteReadError(b"", 1)
         if not line.endswith(b"\r\n") or line[:1] not in b"+-:$*":
-            raise mismatch(self.address, self.name, line)
+            # What it does answer, when its reply doesn't say (an HTTP server answers "*1" with a bare HTML page).
+            raise mismatch(self.address, self.name, line, guess(line) or await sniff(self.host, self.port))
         if line.startswith(b"-"):
             raise ProtocolMismatch(f"redis at {self.address} replied with an error:"
                                    f" {line[1:].decode(errors='replace').strip()}")

@@ -215,8 +215,11 @@ async def connections_scenario(cfg: RunConfig, target: Target, rep: Reporter) ->
     finally:
         rep.flush_cycles()
         pool.abort()
-        rep.result(name, requested=requested, created=pool.created, failed=pool.failed, last_error=pool.last_error,
-                   rounds=rounds, first_round_created=first_round_created)
+        # What was asked for, whether or not the run got that far: "0 of 0 (failed: 0)" was said of a run stopped
+        # before its first connection.
+        rep.result(name, requested=max(requested, wanted * rounds), created=pool.created,
+                   failed=pool.failed, last_error=pool.last_error, rounds=rounds,
+                   first_round_created=first_round_created)
     await _stop_server(name, target, rep)
 
 

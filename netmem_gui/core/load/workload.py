@@ -135,8 +135,11 @@ class ClientPool:
             if self.greet is not None:
                 try:
                     await self.greet(*pair)
-                except BaseException:
+                except BaseException as exc:
                     pair[1].transport.abort()
+                    if isinstance(exc, Exception):  # a wrong protocol: it ends the run, and this one failed
+                        self.failed += 1
+                        self.last_error = str(exc) or type(exc).__name__
                     raise
         except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
             self.failed += 1

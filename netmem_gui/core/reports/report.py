@@ -99,10 +99,12 @@ def scenario_lines(name: str, fig: dict[str, Any], protocol: str = "echo") -> li
         return [
             f"{title('connections.connections_created')}: {num(fig['connections_created'])}"
             f" of {num(fig['connections_requested'])}"
-            f" (failed: {num(fig['connections_failed'])})",
+            f" (failed: {num(fig['connections_failed'])}"
+            + (f"; not made: {num(fig['connections_not_made'])}, the run stopped first"
+               if fig.get("connections_not_made") else "") + ")",
             f"{title('connections.client_bytes')}: {kb(fig['client_bytes'])}",
             f"{title('connections.per_connection_bytes')}:"
-            f" {headline(fig['per_connection_bytes'], fig.get('fit_reason'))}"
+            f" {headline(fig['per_connection_bytes'], fig.get('fit_reason') if fit else None)}"
             f" ({how}; end minus start: {kb1(fig['per_connection_end_minus_start_bytes'])})",
             f"{title('connections.cleanup_percent')}: {kb(fig['cleanup_returned_bytes'])}"
             f" ({pct(fig['cleanup_percent'])})" + _cleanup_hint(fig),

@@ -176,3 +176,51 @@ def verdict_with_load(cycles: np.ndarray, values: np.ndarray, held: Held, fit: L
         out["reason"] += ", with the load's share (" + ", ".join(
             f"{t['bytes_per_unit']:,.0f} B per {t['unit']}" for t in term["terms"]) + ") taken out"
     return out
+
+
+def _checkpoint_rss(cps: list[dict[str, Any]], label: str) -> int | None:
+    return next((int(cp["rss_bytes"]) for cp in cps if cp["label"] == label), None)
+
+
+def observe_figures(cps: list[dict[str, Any]], counts: dict[str, Any], observations: dict[str, list[Any]] | None
+                    ) -> dict[str, Any]:
+    """Per-connection overhead from (established connections, memory) readings taken while someone else loads the
+    target: the load is split into phases (phases.py), memory is fitted against connections over the rising ones,
+    and each falling one says what it gave back and what it kept."""
+    obs = observations or {"t_s": [], "connections": [], "memory_bytes": []}
+    conns = np.asarray(obs["connections"], dtype=np.float64)
+    memory = np.asarray(obs["memory_bytes"], dtype=np.float64)
+    t = np.asarray(obs.get("t_s") or np.arange(conns.size), dtype=np.float64)
+    split = phasing.split(conns) if conns.size else []
+    fit = ramp_fit(conns, memory, split) if conns.size else None
+    if not conns.size:
+        reason = "no readings"
+    elif fit is None and np.unique(conns).size < 2:
+        reason = f"the connection count never changed ({int(conns[0])} throughout): nothing to fit"
+    elif fit is None:
+        reason = "connections never rose: memory per connection is fitted where they do"
+    else:
+        reason = unexplained(fit, "connections")
+    released = releases(t, conns, memory, split)
+    kept = [r for r in released if r["kept_bytes"] is not None and r["released"] > 0]
+    return {
+        "duration_s": counts.get("duration_s"),
+        "readings": int(conns.size),
+        "stopped_by_user": counts.get("stopped_by_user"),
+        "connections_min": int(conns.min()) if conns.size else None,
+        "connections_max": int(conns.max()) if conns.size else None,
+        "memory_min_bytes": int(memory.min()) if memory.size else None,
+        "memory_max_bytes": int(memory.max()) if memory.size else None,
+        "rss_at_start_bytes": _checkpoint_rss(cps, "Start of observation"),
+        "rss_at_end_bytes": _checkpoint_rss(cps, "End of observation"),
+        "per_connection_bytes": fit["slope"] if fit is not None and reason is None else None,
+        "per_connection_fit": fit,
+        "fit_reason": reason,
+        "phases": phase_rows(t, conns, memory, split, "connections"),
+        "releases": released,
+        "kept_per_released_connection_bytes": (sum(r["kept_bytes"] for r in kept) / sum(r["released"] for r in kept)
+                                               if kept else None),
+        # Memory left after each release, from the first to the last: what a new ramp could not reuse.
+        "growth_per_release_bytes": ((released[-1]["level_after_bytes"] - released[0]["level_after_bytes"])
+                                     / (len(released) - 1) if len(released) >= 2 else None),
+    }
