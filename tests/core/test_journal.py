@@ -69,6 +69,25 @@ def test_a_killed_runs_journal_is_listed_as_an_interrupted_run_that_opens_and_co
     assert library.list_runs(tmp_path) == entries
 
 
+def test_a_recovered_run_that_the_disk_cant_take_is_interrupted_not_damaged_and_saved_later(tmp_path, monkeypatch):
+    """A full disk left the journal listed as DAMAGED ("recovered but not saved"): the run is whole in it."""
+    _, path = journaled_run(tmp_path)
+    as_killed(path)
+    real_save = record.save
+
+    def full(rec, where):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(record, "save", full)
+    (entry,) = library.list_runs(tmp_path)
+    assert not entry.damaged and entry.state == "interrupted" and entry.path == path and path.exists()
+    assert entry.unsaved and "No space left on device" in entry.unsaved
+    assert entry.state_text().endswith(f", not saved yet: {entry.unsaved}") and entry.scenario == "stability"
+    monkeypatch.setattr(record, "save", real_save)  # space again: the next list saves it
+    (entry,) = library.list_runs(tmp_path)
+    assert entry.path == path.with_suffix(".json") and not entry.unsaved and not path.exists()
+
+
 def test_a_journal_whose_writer_still_runs_is_a_run_in_progress(tmp_path):
     _, path = journaled_run(tmp_path)  # written by this process, which is alive
     (entry,) = library.list_runs(tmp_path)

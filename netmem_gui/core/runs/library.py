@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -67,6 +68,9 @@ class Entry:
     interrupted: bool = False  # the process running it was killed; recovered from its journal
     running: bool = False  # a journal whose writer is still running: a run in progress
     duration_s: float | None = None  # how far the run got: its last sample (seconds since it began)
+    # An interrupted run recovered from its journal whose record could not be written (a full disk): why. The run
+    # is whole in its journal, which stays until a list can save it: not a damaged file.
+    unsaved: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -92,7 +96,8 @@ class Entry:
     def state_text(self) -> str:
         """The state as the list shows it, with how far an interrupted run got ("interrupted at 12.3 s")."""
         if self.state == "interrupted" and self.duration_s is not None:
-            return f"interrupted at {self.duration_s:,.1f} s"
+            text = f"interrupted at {self.duration_s:,.1f} s"
+            return text + (f", not saved yet: {self.unsaved}" if self.unsaved else "")
         return self.state
 
 
@@ -256,7 +261,7 @@ def _journal_entry(path: Path) -> Entry | None:
             try:
                 record.save(rec, final)
             except (record.RecordError, OSError) as exc:
-                reason = f"interrupted run, recovered but not saved: {_reason(exc, final)}"
+                return dataclasses.replace(entry_for(path, rec), interrupted=True, unsaved=_reason(exc, final))
             else:
                 path.unlink(missing_ok=True)
                 return entry_for(final, rec)
