@@ -94,7 +94,7 @@ def _entry_row(e: library.Entry) -> list[str]:
     counts = "/".join("-" if e.counts.get(k) is None else f"{e.counts[k]:,}"
                       for k in ("connections", "messages", "cycles"))
     return [e.id, date, e.label or "", f"{e.scenario} {'' if e.completed else f'({e.state_text()})'}".strip(),
-            e.host or "", e.verdict or "n/a", counts, tables.size(e.peak_rss_bytes)]
+            e.target or "", e.host or "", e.verdict or "n/a", counts, tables.size(e.peak_rss_bytes)]
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -127,8 +127,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
     print(f"Run library: {text.shown(library.library_dir())} ({len(good)} run{'s' if len(good) != 1 else ''}"
           + (f", {len(damaged)} damaged file{'s' if len(damaged) != 1 else ''})" if damaged else ")"))
     if good:
-        header = ["ID", "date (UTC)", "label", "scenario", "host", "verdict", "conns/msgs/cycles", "peak RSS"]
-        print("\n".join(tables.text_table(header, [_entry_row(e) for e in good], align="llllllrr")))
+        header = ["ID", "date (UTC)", "label", "scenario", "measured", "host", "verdict", "conns/msgs/cycles",
+                  "peak RSS"]
+        print("\n".join(tables.text_table(header, [_entry_row(e) for e in good], align="lllllllrr")))
     for e in damaged:
         print(text.shown(f"DAMAGED {e.id}: {e.damaged}"))
     return Exit.OK

@@ -70,7 +70,8 @@ def library_candidates(folder: Path | None = None, skip: set[str] | frozenset[st
             continue  # a run in progress (another window, a terminal) is compared once it has ended
         state = "" if entry.completed else f" · {entry.state_text()}"
         when = (entry.started_at or "")[:19].replace("T", " ")
-        text = f"{entry.label or entry.id}\n{when} · {entry.scenario} · {entry.host}{state} · library"
+        measured = f" · {entry.target}" if entry.target else ""
+        text = f"{entry.label or entry.id}\n{when} · {entry.scenario}{measured} · {entry.host}{state} · library"
         out.append(Candidate(entry.id, text, entry.started_at or "", lambda p=entry.path: record.load(p), entry.path))
     return out
 

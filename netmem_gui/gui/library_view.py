@@ -28,7 +28,8 @@ from ..core.records import opening, record
 from ..core.reports import tables
 from ..core.runs import library, relabel
 
-COLUMNS = ("Date (UTC)", "Label", "Scenario", "Host", "Conns / msgs / cycles", "Peak RSS", "Verdict", "Completed")
+COLUMNS = ("Date (UTC)", "Label", "Scenario", "Measured", "Host", "Conns / msgs / cycles", "Peak RSS", "Verdict",
+           "Completed")
 DAMAGED_BRUSH = QBrush(QColor("#fde2e1"))
 RESIZE_ROWS = 200
 
@@ -46,9 +47,9 @@ def counts_text(counts: dict[str, int | None]) -> str:
 def entry_cells(entry: library.Entry) -> list[str]:
     """One table row, as `netmem runs` words it; a damaged file says so and why."""
     if entry.damaged:
-        return [entry.id, "", "", "", "", "", f"DAMAGED: {entry.damaged}", ""]
+        return [entry.id, "", "", "", "", "", "", f"DAMAGED: {entry.damaged}", ""]
     completed = "yes" if entry.completed else f"no ({entry.state_text()})"
-    return [date_text(entry.started_at), entry.label or "", entry.scenario or "", entry.host or "",
+    return [date_text(entry.started_at), entry.label or "", entry.scenario or "", entry.target or "", entry.host or "",
             counts_text(entry.counts), tables.size(entry.peak_rss_bytes), entry.verdict or "n/a", completed]
 
 

@@ -128,3 +128,19 @@ def test_delete_removes_good_and_damaged_runs(folder):
     assert library.list_runs() == []
     with pytest.raises(library.LibraryError):
         library.delete(saved.id)
+
+
+def test_the_list_says_what_each_run_measured(folder, capsys):
+    """Runs of redis attached, redis spawned and the echo server all read 'stability · isolated' (#26)."""
+    from netmem_gui import cli
+
+    echo = real_record()
+    redis = real_record()
+    redis["config"]["attach_pid"] = 4242
+    redis["target"] = {**(redis.get("target") or {}), "kind": "attach", "name": "redis-server", "pid": 4242}
+    library.save_run(echo)
+    library.save_run(redis)
+    assert sorted(e.target for e in library.list_runs()) == ["echo server", "redis-server attached"]
+    assert cli.main(["runs"]) == 0
+    listed = capsys.readouterr().out
+    assert "measured" in listed.splitlines()[1] and "redis-server attached" in listed and "echo server" in listed

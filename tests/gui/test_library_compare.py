@@ -90,8 +90,9 @@ def test_library_lists_labels_deletes_and_opens(window, real, library_in_tmp, mo
     damaged_row = [e.id for e in dialog.entries].index("19990101T000000Z-all-broken")
     assert dialog.table.item(damaged_row, 0).background() == DAMAGED_BRUSH
     assert texts[new.id][1] == "after the change" and texts[new.id][2] == "connections"
-    assert texts[new.id][4].startswith("10/")  # connections / messages / cycles
-    assert texts[base.id][5].endswith(" MB") and texts[base.id][7] == "yes"
+    assert texts[new.id][3] == "echo server"  # what was measured (#26)
+    assert texts[new.id][5].startswith("10/")  # connections / messages / cycles
+    assert texts[base.id][6].endswith(" MB") and texts[base.id][8] == "yes"
 
     # Label, through the (replaced) question for the text.
     dialog._ask_label = lambda parent, current: "baseline"

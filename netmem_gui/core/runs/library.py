@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import os
 import re
 import secrets
 import stat
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import NetmemError
 from ..records import record
 from ..records.files import write_user_file
+from ..reports.tables import target_text
 from ..reports.verdict import recorded_verdict
 from ..text import TextError, checked, shown
 from . import journal
@@ -59,6 +59,7 @@ class Entry:
     label: str | None = None
     scenario: str | None = None
     host: str | None = None
+    target: str | None = None  # what the run measured, in a few words (tables.target_text): 'redis-server attached'
     counts: dict[str, int | None] = field(default_factory=dict)
     peak_rss_bytes: int | None = None
     verdict: str | None = None
@@ -180,6 +181,7 @@ def entry_for(path: Path, rec: record.Record) -> Entry:
         label=rec.get("label"),
         scenario=rec["config"].get("scenario"),
         host=rec["config"].get("host"),
+        target=target_text(rec["config"], rec.get("target")),
         counts={
             "connections": figures.get("connections", {}).get("connections_created"),
             "messages": figures.get("messages", {}).get("messages_echoed"),
@@ -261,7 +263,7 @@ def _journal_entry(path: Path) -> Entry | None:
             try:
                 record.save(rec, final)
             except (record.RecordError, OSError) as exc:
-                return dataclasses.replace(entry_for(path, rec), interrupted=True, unsaved=_reason(exc, final))
+                return replace(entry_for(path, rec), interrupted=True, unsaved=_reason(exc, final))
             else:
                 path.unlink(missing_ok=True)
                 return entry_for(final, rec)
