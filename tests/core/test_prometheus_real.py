@@ -127,6 +127,7 @@ def test_memory_per_user_through_prometheus_matches_the_figure_measured_by_pid(t
         by_prometheus["per_user_bytes"], by_pid["per_user_bytes"])
     assert by_prometheus["steady"]["leak_verdict"] is not None and by_pid["steady"]["leak_verdict"] is not None
     assert "Target: Prometheus at" in remote_text and "Readings every 1 s" in remote_text
+    assert "sampled every 1000 ms" in remote_text.splitlines()[0]  # the scrape interval, not --interval's 100 ms
 
 
 @pytest.mark.slow

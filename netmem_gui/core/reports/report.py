@@ -271,9 +271,11 @@ def render(rec: Record) -> str:
         what = str(target_name(rec))
     else:
         what = f"{what} (pid {measured['pid']})"
+    remote = (target.get("prometheus") or {}).get("reading_every_s")  # read no faster than Prometheus scrapes
+    every = f"{remote * 1000:g}" if remote else cfg["interval_ms"]
     out = [
         f"netmem {rec['tool']['version']}: scenario {cfg['scenario']} on the {cfg['host']} host,"
-        f" measuring {what}, sampled every {cfg['interval_ms']} ms",
+        f" measuring {what}, sampled every {every} ms",
         *target_lines(rec),
     ]
     if target.get("kind") == "server":
