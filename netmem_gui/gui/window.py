@@ -328,6 +328,9 @@ class MainWindow(RecordFiles, QMainWindow):
     def _on_run_done(self, entry: SessionRun, task: asyncio.Task) -> None:
         run = entry.run
         assert run is not None
+        if not task.cancelled() and isinstance(task.exception(), NetmemError) and not run.checkpoints:
+            self._never_began(entry, task.exception())  # type: ignore[arg-type]
+            return
         if task.cancelled():
             entry.error = "cancelled"
         elif task.exception() is not None:
@@ -353,6 +356,26 @@ class MainWindow(RecordFiles, QMainWindow):
         self._report_keeping(entry.outcome)
         self._update_buttons()
         self.runFinished.emit(entry)
+        if self._closing:
+            self.close()
+
+    def _never_began(self, entry: SessionRun, exc: NetmemError) -> None:
+        """The run's target could not start (a --spawn command that exits or never listens): as on the command
+        line, no run is kept, in the list or the library; the error says why (the scripted mode exits with it)."""
+        run = entry.run
+        assert run is not None
+        lifecycle.abandon(run)
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        entry.error = message
+        entry.outcome = lifecycle.Outcome(record=run.record(), status=Exit(exc.status), verdict=f"error: {message}")
+        row = self.entries.index(entry)
+        self.entries.remove(entry)
+        self.run_list.takeItem(row)
+        self.active = None
+        self.progress.setFormat("could not start")
+        self._update_buttons()
+        self.runFinished.emit(entry)
+        self._error("Cannot start the run", message)
         if self._closing:
             self.close()
 
