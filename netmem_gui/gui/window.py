@@ -367,7 +367,7 @@ class MainWindow(RecordFiles, QMainWindow):
         lifecycle.abandon(run)
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         entry.error = message
-        entry.outcome = lifecycle.Outcome(record=run.record(), status=Exit(exc.status), verdict=f"error: {message}")
+        entry.outcome = lifecycle.Outcome(record=run.record(), status=exc.status, verdict=f"error: {message}")
         row = self.entries.index(entry)
         self.entries.remove(entry)
         self.run_list.takeItem(row)

@@ -95,3 +95,20 @@ def test_a_run_attached_to_redis_names_it_on_the_plot(window, loop):
         title = window.plot.getPlotItem().titleLabel.text
         assert f"RSS of redis-server (pid {proc.pid}, attached, 127.0.0.1:{port})" in title
         assert proc.poll() is None
+
+
+def test_a_spawned_command_that_never_listens_leaves_no_run_in_the_window_or_the_library(window, loop, dialogs):
+    """As on the command line: the window used to keep an empty, incomplete run of it (and save it)."""
+    from netmem_gui.core.runs import library
+
+    form = window.form
+    form.scenario.setCurrentText("connections")
+    form.set_kind("spawn")
+    form.controls["spawn"].setText("false {port}")
+    entry = window.start_run()
+    assert entry is not None, window.statusBar().currentMessage()
+    run_async(loop, window.wait_idle())
+    assert window.entries == [] and window.run_list.count() == 0 and window.active is None
+    assert [title for title, _ in dialogs] == ["Cannot start the run"]
+    assert "exited with status 1 before it listened" in dialogs[0][1]
+    assert entry.outcome is not None and entry.outcome.status == 2 and library.list_runs() == []
