@@ -10,7 +10,7 @@ from typing import Any
 
 from .errors import NetmemError
 
-SCENARIOS = ("connections", "messages", "stability", "all", "observe")  # `all` runs the first three
+SCENARIOS = ("connections", "messages", "stability", "all", "observe", "backpressure")  # `all`: the first three
 HOSTS = ("isolated", "inapp")
 PROTOCOLS = ("echo", "redis", "http", "idle")
 EXTERNAL_KINDS = ("attach", "spawn", "prometheus")  # servers with no code of netmem's in them (by PID, or remote)
@@ -26,6 +26,8 @@ MIN_INTERVAL_MS = 10
 MAX_INTERVAL_MS = 60_000
 MAX_INJECT_LEAK_BYTES = 16 * 1024 * 1024
 MAX_ROUNDS = 100_000
+MAX_READ_RATE = 1024**3  # bytes/s: 1 GB/s per client is no slow reader (and fits the form's spin box)
+MAX_SEND_LIMIT_MB = 64 * 1024
 
 
 class ConfigError(NetmemError, ValueError):
@@ -73,12 +75,14 @@ class RunConfig:
     prometheus_url: str | None = None
     memory_query: str | None = None  # PromQL: its series are summed into the memory reading
     connections_query: str | None = None  # PromQL: its series are summed into the connection count
+    read_rate: int = 0  # backpressure: bytes/s each client reads of the replies (0: never)
+    send_limit_mb: int = 64  # backpressure: the most its clients send in all (the server's memory may follow it)
 
     def connections_for(self, scenario: str) -> int:
         """Connection count a scenario uses: the explicit value, else the C++ guide's default for it."""
         if self.connections is not None:
             return self.connections
-        return 200 if scenario == "connections" else 1
+        return {"connections": 200, "backpressure": 4}.get(scenario, 1)
 
     def scenario_list(self) -> tuple[str, ...]:
         return SCENARIOS[:3] if self.scenario == "all" else (self.scenario,)
@@ -144,6 +148,8 @@ class RunConfig:
         _check_int("stability-pause-ms", self.stability_pause_ms, 0, 60_000)
         _check_int("--rounds", self.rounds, 1, MAX_ROUNDS)
         _check_int("--inject-leak", self.inject_leak_bytes, 0, MAX_INJECT_LEAK_BYTES)
+        _check_int("--read-rate", self.read_rate, 0, MAX_READ_RATE)
+        _check_int("--send-limit", self.send_limit_mb, 1, MAX_SEND_LIMIT_MB)
         if not isinstance(self.trace_allocations, bool):
             raise ConfigError(f"trace-allocations must be true or false, not {self.trace_allocations!r}")
         if self.server is not None and (not isinstance(self.server, str) or ":" not in self.server):
@@ -166,6 +172,9 @@ class RunConfig:
         """The target options fit together; whether the process or the address exist is checked by `targets`."""
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"unknown protocol {self.protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+        if self.protocol == "idle" and self.scenario == "backpressure":
+            raise ConfigError("--protocol idle sends nothing, so it puts no backpressure on a server: give echo,"
+                              " redis or http")
         if self.memory not in MEMORY_KINDS:
             raise ConfigError(f"unknown memory kind {self.memory!r}; choose one of {', '.join(MEMORY_KINDS)}")
         _check_int("--attach", self.attach_pid, 1, 2**31 - 1, allow_none=True)

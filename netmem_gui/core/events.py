@@ -60,6 +60,17 @@ class Observations(TypedDict):
     memory: list[int]
 
 
+class Sent(TypedDict):
+    """The backpressure scenario's readings: what its clients had sent in all, and the server's memory then."""
+
+    type: Literal["sent"]
+    scenario: str
+    t: list[float]
+    sent: list[int]  # bytes
+    memory: list[int]
+    kernel: list[int] | None  # the kernel's share of the server's sockets (receive + send memory); None: not read
+
+
 class Result(TypedDict):
     type: Literal["result"]
     scenario: str
@@ -124,6 +135,10 @@ def observations(scenario: str, t: list[float], connections: list[int], memory: 
     return {"type": "observations", "scenario": scenario, "t": t, "connections": connections, "memory": memory}
 
 
+def sent(scenario: str, t: list[float], sent_bytes: list[int], memory: list[int], kernel: list[int] | None) -> Sent:
+    return {"type": "sent", "scenario": scenario, "t": t, "sent": sent_bytes, "memory": memory, "kernel": kernel}
+
+
 def result(scenario: str, counts: dict[str, Any]) -> Result:
     return {"type": "result", "scenario": scenario, "counts": counts}
 
@@ -148,9 +163,9 @@ def end(completed: bool, reason: str | None = None) -> End:
 
 
 TYPES = frozenset(get_type_hints(t)["type"].__args__[0] for t in (
-    Phase, Checkpoint, Progress, Cycles, Allocations, Observations, Result, Lag, Target, ServerErrors, End))
+    Phase, Checkpoint, Progress, Cycles, Allocations, Observations, Sent, Result, Lag, Target, ServerErrors, End))
 # Events that arrive many times a second (the others, phases, checkpoints, results ..., come rarely).
-STEADY = frozenset({"lag", "progress", "cycles", "observations"})
+STEADY = frozenset({"lag", "progress", "cycles", "observations", "sent"})
 
 
 def from_json(line: bytes | str) -> Event:

@@ -47,20 +47,22 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("connections", "--connections", "&Connections", kind=int, low=1, high=cfg.MAX_CONNECTIONS, step=50,
-            section="load", metavar="N", none_text="scenario default", scenarios=("connections", "messages"),
+            section="load", metavar="N", none_text="scenario default",
+            scenarios=("connections", "messages", "backpressure"),
             help="connections to open (connections scenario, default 200) or to send over (messages scenario,"
-                 " default 1)"),
+                 " default 1; backpressure, default 4)"),
     Setting("messages", "--messages", "&Messages", kind=int, low=1, high=cfg.MAX_MESSAGES, step=1000, metavar="N",
             section="load", scenarios=("messages",),
             help="messages to send in the messages scenario; each counts only when its echo came back intact"
                  " (default 10000)"),
     Setting("message_size", "--message-size", "Message si&ze", kind=int, low=1, high=cfg.MAX_MESSAGE_SIZE,
             section="load",
-            unit="bytes", metavar="BYTES", scenarios=("messages",), help="bytes per message (default 1024)"),
+            unit="bytes", metavar="BYTES", scenarios=("messages", "backpressure"),
+            help="bytes per message (default 1024); in backpressure, per echo message or redis ECHO"),
     Setting("duration_s", "--duration", "&Duration", kind=float, low=0.1, high=cfg.MAX_DURATION_S, unit="s",
-            section="load", metavar="SECONDS", scenarios=("stability", "observe"),
-            help="how long the stability scenario runs its connect/send/close cycles, or the observe scenario"
-                 " watches (default 10)"),
+            section="load", metavar="SECONDS", scenarios=("stability", "observe", "backpressure"),
+            help="how long the stability scenario runs its connect/send/close cycles, the observe scenario"
+                 " watches, or the backpressure scenario sends (default 10)"),
     Setting("host", "--host", "&Host", kind=str, section="run", choices=cfg.HOSTS,
             help="isolated: the echo server runs in a child process and only it is measured (default);"
                  " inapp: everything runs in this process (on a loop in a thread of its own) and the whole"
@@ -90,6 +92,15 @@ SETTINGS: tuple[Setting, ...] = (
             section="sampling",
             help="run tracemalloc in the server's process: traced bytes per cycle join the leak verdict and the"
                  " allocation sites that grew most are listed (slows the workload)"),
+    Setting("read_rate", "--read-rate", "&Read rate", kind=int, section="load", group="advanced", low=0,
+            high=cfg.MAX_READ_RATE, unit="bytes/s", step=1024, metavar="BYTES_PER_S", none_text="never",
+            scenarios=("backpressure",),
+            help="backpressure scenario: how fast each client reads the server's replies, in bytes per second"
+                 " (default 0: never)"),
+    Setting("send_limit_mb", "--send-limit", "Send limit", kind=int, section="load", group="advanced", low=1,
+            high=cfg.MAX_SEND_LIMIT_MB, unit="MB", metavar="MB", scenarios=("backpressure",),
+            help="backpressure scenario: the most its clients send in all, in MB (default 64); a server that"
+                 " keeps what it can't send grows by about as much"),
     Setting("locust_url", "--locust", "&Locust master", kind=str, section="load", group="advanced", metavar="URL",
             help="the web UI address of a Locust master on this machine (http://127.0.0.1:8089; with --prometheus,"
                  " any machine's): its users, requests per second and failures are polled at the sampling interval"
@@ -147,7 +158,8 @@ LABEL_HELP = "a name for the run, kept in its record and shown in the run list"
 SCENARIO_HELP = ("what to run: connections (open N connections, measure what each takes), messages (echo M messages"
                  " and check each), stability (connect/send/close cycles for D seconds, to see drift), all"
                  " three in turn, or observe (no load: watch a server of yours for D seconds or until Ctrl-C and"
-                 " fit memory against the connections others make)")
+                 " fit memory against the connections others make), or backpressure (clients send as fast as the"
+                 " server takes it and read slowly or never: does its memory follow what it can't send?)")
 
 
 class OneLineErrorParser(argparse.ArgumentParser):

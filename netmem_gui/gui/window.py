@@ -37,6 +37,7 @@ from .column import LeftColumn, run_title
 from .compare_view import Candidate, CompareView, library_candidates, session_candidates
 from .form import FormError, RunForm
 from .icon import app_icon
+from .kernel_plot import KernelPlot
 from .lag_plot import LagPlot
 from .library_view import LibraryDialog
 from .load_plot import LoadPlot
@@ -169,7 +170,11 @@ class MainWindow(RecordFiles, QMainWindow):
                                   "users (green, left axis) and requests per second (orange, right axis) as the "
                                   "master reported them. Shares the time axis with the RSS plot.")
         self.load_plot.setXLink(self.plot)
-        for widget in (self.plot, self.lag_plot, self.load_plot):
+        self.kernel_plot = KernelPlot()  # what the kernel holds for the process's sockets (docs/backpressure.md)
+        self.kernel_plot.setToolTip("What the kernel holds for the measured process's own TCP sockets, read about "
+                                    "once a second; RSS counts none of it. Shares the time axis with the RSS plot.")
+        self.kernel_plot.setXLink(self.plot)
+        for widget in (self.plot, self.lag_plot, self.load_plot, self.kernel_plot):
             widget.getPlotItem().getAxis("left").setWidth(AXIS_WIDTH_PX)
         plot_box = QWidget()
         plot_column = QVBoxLayout(plot_box)
@@ -177,6 +182,7 @@ class MainWindow(RecordFiles, QMainWindow):
         plot_column.setSpacing(2)
         plot_column.addWidget(self.plot, 1)
         plot_column.addWidget(self.load_plot)
+        plot_column.addWidget(self.kernel_plot)
         plot_column.addWidget(self.lag_plot)
         plot_column.addLayout(plot_bar)
 
@@ -457,6 +463,7 @@ class MainWindow(RecordFiles, QMainWindow):
             self.plot.show_source(RunSource(entry.run))
             self.lag_plot.show_run(entry.run)
             self.load_plot.show_run(entry.run)
+            self.kernel_plot.show_run(entry.run)
             self._align_right_axes()
             self.summary.show_running(entry.title)
             self._show_allocations(None)
@@ -466,6 +473,7 @@ class MainWindow(RecordFiles, QMainWindow):
             self.plot.show_source(RecordSource(rec))
             self.lag_plot.show_record(rec)
             self.load_plot.show_record(rec)
+            self.kernel_plot.show_record(rec)
             self._align_right_axes()
             self.summary.show_record(rec, entry.title)
             self._show_allocations(rec)
@@ -476,7 +484,7 @@ class MainWindow(RecordFiles, QMainWindow):
         requests/s axis, so one second is the same width in all three."""
         shown = self.load_plot.isVisibleTo(self)
         self.load_plot.getPlotItem().getAxis("right").setWidth(AXIS_WIDTH_PX)
-        for widget in (self.plot, self.lag_plot):
+        for widget in (self.plot, self.lag_plot, self.kernel_plot):
             item = widget.getPlotItem()
             if shown:
                 item.showAxis("right")
@@ -510,6 +518,7 @@ class MainWindow(RecordFiles, QMainWindow):
                 self._lag_frame = self._frame
                 self.lag_plot.refresh()
                 self.load_plot.refresh()  # its polls come at most 4 times a second
+                self.kernel_plot.refresh()  # a reading about once a second
         if self.active is not None and self._frame % FIGURES_EVERY == 0:
             self._refresh_figures()
 

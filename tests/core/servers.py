@@ -56,12 +56,13 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def redis_server() -> Iterator[tuple[subprocess.Popen, int]]:
+def redis_server(*extra: str) -> Iterator[tuple[subprocess.Popen, int]]:
+    """redis-server on a free port of 127.0.0.1, with no persistence; `extra`: more of its options."""
     binary = need("redis-server")
     for attempt in range(3):  # a free port can be taken by another process before redis binds it: try another
         port = free_port()
         proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                                 "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                 "no", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_listening(port, proc)
             break

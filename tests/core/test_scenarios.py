@@ -127,7 +127,7 @@ def test_every_type_of_event_has_one_maker_and_one_handler():
     from netmem_gui.core import events
     from netmem_gui.core.runs import run as run_module
 
-    assert set(run_module._HANDLERS) == events.TYPES and len(events.TYPES) == 11
+    assert set(run_module._HANDLERS) == events.TYPES and len(events.TYPES) == 12
     run = run_module.Run(RunConfig(scenario="stability"))
     made = [events.phase("stability", "start", run.t0 + 1), events.target(42, "server", {"name": "x"}),
             events.checkpoint("stability", "Baseline", run.t0 + 1, 10, 20, 0, 0), events.lag(run.t0 + 1, 0.001),
@@ -135,13 +135,14 @@ def test_every_type_of_event_has_one_maker_and_one_handler():
             events.progress("stability", 1, 2, "s"),
             events.result("stability", {"cycles": 2}), events.server_errors(1, "Traceback"),
             events.allocations("stability", "a", "b", []), events.observations("stability", [run.t0 + 1], [0], [10]),
-            events.end(False, "stopped")]
+            events.sent("backpressure", [run.t0 + 1], [65536], [10], [4096]), events.end(False, "stopped")]
     assert {e["type"] for e in made} == events.TYPES
     for event in made:
         assert events.from_json(json.dumps(event)) == event  # as it crosses the isolated host's pipe
         run.handle(event)
     assert run.ended and not run.completed and run.stop_reason == "stopped" and run.measured["pid"] == 42
     assert len(run.checkpoints) == 1 and run.results["stability"] == {"cycles": 2} and len(run.lag) == 1
+    assert run.sent == {"t_s": [1.0], "sent_bytes": [65536], "memory_bytes": [10], "kernel_bytes": [4096]}
     for bad in ("[1, 2]", '{"type": "nonsense"}', "{}"):
         with pytest.raises(ValueError):
             events.from_json(bad)

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from .. import events
 from ..config import RunConfig
 from ..events import Emit
+from . import backpressure
 from .protocols import Client, make_client
 from .workload import CONNECT_TIMEOUT_S, LOOPBACK, ClientPool, make_payload
 
@@ -142,6 +143,11 @@ class Reporter:
     def observations(self, scenario: str, t: list[float], connections: list[int], memory: list[int]) -> None:
         """A batch of the observe scenario's readings: (time, established connections, memory)."""
         self._emit(events.observations(scenario, t, connections, memory))
+
+    def sent(self, scenario: str, t: list[float], sent: list[int], memory: list[int], kernel: list[int] | None) -> None:
+        """A batch of the backpressure scenario's readings: (time, bytes its clients had sent, memory, the kernel's
+        share of the server's sockets or None)."""
+        self._emit(events.sent(scenario, t, sent, memory, kernel))
 
     def progress(self, scenario: str, done: float, total: float, unit: str, force: bool = False) -> None:
         if self._stop.is_set():
@@ -437,11 +443,20 @@ async def observe_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> Non
     await rep.checkpoint(name, "End of observation", count(), settle=False)
 
 
+async def backpressure_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> None:
+    """Clients send as fast as the server takes it and read slowly or never (load/backpressure.py)."""
+    name = backpressure.NAME
+    port = await _baseline_and_start(name, cfg, target, rep)
+    await backpressure.run(cfg, target, rep, port, _client(target, port, cfg))
+    await _stop_server(name, target, rep)
+
+
 SCENARIO_STEPS = {
     "connections": connections_scenario,
     "messages": messages_scenario,
     "stability": stability_scenario,
     "observe": observe_scenario,
+    "backpressure": backpressure_scenario,
 }
 
 

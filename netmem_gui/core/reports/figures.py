@@ -13,11 +13,11 @@ from .verdict import recorded_verdict
 
 SUMMARY = "summary"
 LOAD = "load"  # the load a Locust cluster put on the process (record["load"]["figures"])
-SCENARIO_ORDER = ("connections", "messages", "stability")
+SCENARIO_ORDER = ("connections", "messages", "stability", "backpressure")
 SCOPE_TITLES = {SUMMARY: "Summary", "connections": "Connection Profiling",
                 "messages": "Message Throughput Profiling", "stability": "Long-Running Stability",
                 LOAD: "Under Locust's Load",
-                "observe": "Observation (no load from netmem)"}
+                "observe": "Observation (no load from netmem)", "backpressure": "Backpressure (slow readers)"}
 
 # Noise floors measured on the project's machine: repeated identical runs moved peak/final RSS by up to
 # ~100 KB, drift by ~40 KB, and the per-connection slope by ~150 B (see docs/ci-gate.md).
@@ -57,6 +57,8 @@ FIGURES: tuple[Figure, ...] = (
     Figure(SUMMARY, "loop_lag_p99_s", "Event-loop lag, p99", "s", "up", compared=False, memory=False),
     Figure(SUMMARY, "loop_lag_max_s", "Event-loop lag, max", "s", "up", compared=False, memory=False),
     Figure(SUMMARY, "sampler_cpu_percent", "Sampler's own CPU", "%", "up", compared=False, memory=False),
+    Figure(SUMMARY, "kernel_peak_bytes", "Kernel socket memory, peak", "bytes", "up"),
+    Figure(SUMMARY, "kernel_per_connection_bytes", "Kernel socket memory per connection", "bytes", "up"),
     Figure("connections", "connections_created", "Connections created", "count", "down"),
     Figure("connections", "connections_failed", "Connections failed", "count", "up", compared=False),
     Figure("connections", "client_bytes", "Memory taken by connections", "bytes", "up"),
@@ -72,6 +74,10 @@ FIGURES: tuple[Figure, ...] = (
     Figure("stability", "cycles_failed", "Cycles failed", "count", "up", compared=False),
     Figure("stability", "peak_rss_bytes", "Peak RSS (stability)", "bytes", "up"),
     Figure("stability", "drift_bytes", "Drift", "bytes", "up", gated=True, floor=RSS_FLOOR),
+    Figure("backpressure", "sent_bytes", "Sent to slow readers", "bytes"),
+    Figure("backpressure", "memory_per_mb_sent_bytes", "Server memory per MB sent", "bytes", "up"),
+    Figure("backpressure", "user_space_growth_bytes", "User space growth while sending", "bytes", "up"),
+    Figure("backpressure", "kernel_bytes", "Kernel socket memory at the end of sending", "bytes", "up"),
     Figure("observe", "per_connection_bytes", "Per-connection overhead (observed)", "bytes", "up", gated=True,
            floor=PER_CONNECTION_FLOOR),
     Figure("observe", "kept_per_released_connection_bytes", "Kept after release, per connection", "bytes", "up"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
+from .backpressure import unread_output
 from .expectations import parse_size, tolerance_bytes
 from .figures import title
 
@@ -320,4 +321,4 @@ def evaluate(rec: dict[str, Any], expectations: dict[str, Any] | None = None,
     """Every finding of a run record (its figures, config and allocation sites); [] for a clean run."""
     limit, source = per_connection_limit(expectations, expectations_name)
     return [*memory_grows(rec), *memory_grows_under_load(rec), *high_per_connection(rec, limit, source),
-            *not_released(rec), *not_released_observed(rec)]
+            *not_released(rec), *not_released_observed(rec), *unread_output(rec, target_kind(rec))]

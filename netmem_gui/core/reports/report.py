@@ -6,8 +6,10 @@ from typing import Any
 
 from ..records.record import Record
 from . import figures, remote, tables
+from .backpressure import backpressure_lines
 from .figures import SCOPE_TITLES, title
 from .findings import NOT_RELEASED_SHARE
+from .kernel import kernel_lines
 from .measured import KIND_WORDS, target_name
 from .tables import KIB, MIB
 
@@ -83,6 +85,8 @@ def process_lines(rec: Record) -> list[str]:
 def scenario_lines(name: str, fig: dict[str, Any], protocol: str = "echo") -> list[str]:
     if name == "observe":
         return observe_lines(fig)
+    if name == "backpressure":
+        return backpressure_lines(fig)
     if name == "messages" and protocol != "echo":
         what = {"redis": "ECHO commands answered and checked", "http": "GET requests answered 2xx/3xx"}[protocol]
         return [
@@ -310,6 +314,7 @@ def render(rec: Record) -> str:
     if lv is not None:
         which = ", ".join(lv["scenarios"]) if lv["scenarios"] else "no scenario with repeated cycles"
         out.append(f"Leak verdict (growth per cycle in steady state): {lv['verdict'] or 'n/a'} ({which})")
+    out += kernel_lines(s, (rec.get("kernel_sockets") or {}).get("period_s"))
     out += cost_lines(rec)
     if cfg.get("inject_leak_bytes"):
         out.append(f"Injected leak: {cfg['inject_leak_bytes']:,} B kept per accepted connection (--inject-leak)")

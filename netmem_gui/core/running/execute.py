@@ -14,6 +14,8 @@ from ..events import Event
 from ..measuring.locust import LocustWatch, check_url
 from ..measuring.memory import MemoryReader, ProcessGone
 from ..measuring.sampler import Sampler
+from ..measuring.socket_sampler import KernelSampler
+from ..measuring.sockets import process_tree
 from ..runs.run import Run
 from ..targets import external, processes, prometheus, spawn
 from .hosts import Host, make_host
@@ -28,6 +30,7 @@ async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None
     host = host or make_host(run.config.host)
     stop = stop or asyncio.Event()
     sampler: Sampler | None = None
+    kernel: KernelSampler | None = None  # the kernel's share of the target's sockets, read less often than RSS
     config = run.config
     spawned: spawn.Spawned | None = None
     if config.target_kind() == "spawn":
@@ -42,7 +45,7 @@ async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None
         run.target_info["command"] = shlex.join(spawned.argv)
 
     def on_event(event: Event) -> None:
-        nonlocal sampler
+        nonlocal sampler, kernel
         if event["type"] == "target" and config.target_kind() == "prometheus":
             # No PID here: the readings arrive as the observe scenario's (targets/prometheus.py); Locust is polled.
             if run.config.locust_url and run.load is None:
@@ -53,6 +56,9 @@ async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None
                 reader = external.memory_reader(event["pid"], config) if config.is_external else None
                 sampler = Sampler(event["pid"], config.interval_ms / 1000, run.t0, run.samples, reader)
                 sampler.start()
+                kernel = KernelSampler(process_tree(event["pid"], config.include_children),
+                                       config.interval_ms / 1000, run.t0, run.kernel)
+                kernel.start()
                 if run.config.locust_url and run.load is None:
                     run.load = watch_locust(run, event["pid"], stop)
                     run.load.start()
@@ -61,6 +67,8 @@ async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None
         elif event["type"] == "end":
             if sampler is not None:
                 sampler.stop()
+            if kernel is not None:
+                kernel.stop()
             if run.load is not None:
                 run.load.stop()
         run.handle(event)
@@ -76,6 +84,8 @@ async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None
         if sampler is not None:
             sampler.stop()
             run.sampler_cpu_s = sampler.cpu_s
+        if kernel is not None:
+            kernel.stop()
         if run.load is not None:
             run.load.stop()
         if not run.ended:

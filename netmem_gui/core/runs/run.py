@@ -16,8 +16,11 @@ from ..events import Event
 from ..measuring import prometheus
 from ..measuring.locust import LocustWatch
 from ..measuring.sampler import CycleSeries, LagBuffer, SampleBuffer
+from ..measuring.socket_sampler import KernelBuffer
 from ..records import record
 from ..reports import analysis, findings
+from ..reports.backpressure import backpressure_figures
+from ..reports.kernel import kernel_figures
 from ..reports.load import load_figures
 
 Listener = Callable[[Event], None]
@@ -60,6 +63,7 @@ class Run:
         self.t0 = time.monotonic()
         self.samples = SampleBuffer()
         self.lag = LagBuffer()
+        self.kernel = KernelBuffer()  # the kernel's share of the measured process's TCP sockets (execute fills it)
         self.sampler_cpu_s: float | None = None
         self.checkpoints: list[dict[str, Any]] = []
         self.phases: list[dict[str, Any]] = []
@@ -79,6 +83,8 @@ class Run:
         self.server_errors: dict[str, Any] | None = None  # exceptions raised in the user's server code
         # The observe scenario's readings; they live in this process, never in the measured one.
         self.observations: dict[str, list[Any]] = {"t_s": [], "connections": [], "memory_bytes": []}
+        # The backpressure scenario's readings: bytes its clients had sent, and the server's memory then.
+        self.sent: dict[str, list[Any]] = {"t_s": [], "sent_bytes": [], "memory_bytes": [], "kernel_bytes": []}
         self.progress: Event | None = None
         self.state = RunState.RUNNING
         self.stop_reason: str | None = None  # why it ended incomplete
@@ -126,6 +132,17 @@ class Run:
         if self.config.prometheus_url is not None:  # no PID to sample: the readings are the memory series
             for t, memory in zip(event["t"], event["memory"], strict=True):
                 self.samples.append(t - self.t0, memory, 0)
+
+    def _on_sent(self, event: Event) -> None:
+        self.sent["t_s"].extend(round(t - self.t0, 4) for t in event["t"])
+        self.sent["sent_bytes"].extend(event["sent"])
+        self.sent["memory_bytes"].extend(event["memory"])
+        # One batch without kernel readings (not Linux) leaves the column null: a column with holes can't be fitted.
+        kernel = event.get("kernel")
+        if kernel is None or self.sent["kernel_bytes"] is None:
+            self.sent["kernel_bytes"] = None
+        else:
+            self.sent["kernel_bytes"].extend(kernel)
 
     def _on_phase(self, event: Event) -> None:
         self.phases.append({"scenario": event["scenario"], "phase": event["phase"], "t_s": event["t"] - self.t0})
@@ -184,7 +201,7 @@ class Run:
         computation's cost would come to more than FIGURES_SHARE of a core; the end never waits.
         """
         structural = (self._events, self.ended)
-        steady = (self._steady_events, len(self.samples), len(self.lag), self.sampler_cpu_s)
+        steady = (self._steady_events, len(self.samples), len(self.lag), self.sampler_cpu_s, len(self.kernel))
         cached = self._figures
         if cached is not None and cached[0] == (structural, steady):
             return cached[1]
@@ -202,10 +219,15 @@ class Run:
 
     def _compute_figures(self) -> dict[str, Any]:
         t, rss, _ = self.samples.view()
-        figures = analysis.analyse(self.config.scenario_list(), self.checkpoints, self.results, t, rss,
+        names = self.config.scenario_list()
+        figures = analysis.analyse([n for n in names if n != "backpressure"], self.checkpoints, self.results, t, rss,
                                    self._leak_verdicts(), self.observations)
+        if "backpressure" in self.results or self.sent["t_s"]:  # analysis.py is full: its figures are fitted here
+            figures["scenarios"]["backpressure"] = backpressure_figures(self.results.get("backpressure", {}),
+                                                                        self.sent, self.kernel.view())
         figures["summary"].update(analysis.lag_figures(self.lag.view()[1]))
         figures["summary"]["sampler_cpu_percent"] = analysis.cpu_percent(self.sampler_cpu_s, t)
+        figures["summary"].update(kernel_figures(self.kernel.view(), self.kernel.unavailable))
         if self.load is not None:
             figures["load"] = load_figures(self.load.series.to_dict())
             steady = figures["load"]["steady"]
@@ -329,10 +351,12 @@ class Run:
                 "t_s": [round(x, 4) for x in lag_t.tolist()],
                 "lag_s": [round(x, 6) for x in lag.tolist()],
             },
+            "kernel_sockets": self.kernel.to_dict(),
             "checkpoints": self.checkpoints,
             "phases": self.phases,
             "cycle_series": {name: s.to_dict() for name, s in self.cycles.items()},
             **({"observations": self.observations} if "observe" in self.config.scenario_list() else {}),
+            **({"sent_series": self.sent} if "backpressure" in self.config.scenario_list() else {}),
             "allocations": self.allocations,
             **({"server_errors": self.server_errors} if self.server_errors else {}),
             "scenarios": figures["scenarios"],
@@ -347,7 +371,8 @@ class Run:
 
 # Run.handle's dispatch: one method per type of event (core/events.py).
 _HANDLERS: dict[str, Callable[[Run, Event], None]] = {
-    "checkpoint": Run._on_checkpoint, "observations": Run._on_observations, "phase": Run._on_phase,
+    "checkpoint": Run._on_checkpoint, "observations": Run._on_observations, "sent": Run._on_sent,
+    "phase": Run._on_phase,
     "lag": Run._on_lag, "progress": Run._on_progress, "cycles": Run._on_cycles, "allocations": Run._on_allocations,
     "result": Run._on_result, "target": Run._on_target, "server_errors": Run._on_server_errors, "end": Run._on_end,
 }
