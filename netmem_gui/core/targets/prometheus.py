@@ -166,18 +166,34 @@ class PrometheusTarget:
 
 
 class LatestMemory:
-    """The Locust watch's memory under --prometheus: one memory query per poll (read() -> (memory, 0));
-    NoReading when Prometheus gives none, so that the poll keeps Locust's figures without a memory."""
+    """The Locust watch's memory under --prometheus (read() -> (memory, 0)), asked of Prometheus no more often than
+    it scrapes (a poll in between gets the same scrape again, without asking); NoReading when Prometheus gives
+    none, so that the poll keeps Locust's figures without a memory."""
 
     def __init__(self, config: RunConfig) -> None:
         assert config.prometheus_url is not None and config.memory_query is not None
         self.base = prom.check_url(config.prometheus_url)
         self.memory_query = config.memory_query
         self.connections_query = config.connections_query
+        self._every: float | None = None  # the scrape interval, asked once with the first answer
+        self._asked: dict[str, tuple[float, int]] = {}  # query: when it was answered, its sum
+
+    def _ask(self, promql: str, what: str, high: float) -> int:
+        now = time.monotonic()
+        last = self._asked.get(promql)
+        if last is not None and self._every is not None and now - last[0] < self._every * 0.95:
+            return last[1]
+        vector = prom.query(self.base, promql, what, high)
+        if not vector.series:
+            raise prom.PrometheusError(f"the {what} query returned no series")
+        if self._every is None:
+            self._every = prom.scrape_interval_s(self.base, vector.labels) or 0.0
+        self._asked[promql] = (now, round(vector.total))
+        return round(vector.total)
 
     def read(self) -> tuple[int, int]:
         try:
-            return round(prom.query(self.base, self.memory_query, "memory", prom.MAX_BYTES).total), 0
+            return self._ask(self.memory_query, "memory", prom.MAX_BYTES), 0
         except prom.PrometheusError:
             raise NoReading from None
 
@@ -185,7 +201,7 @@ class LatestMemory:
         if self.connections_query is None:
             return None
         try:
-            return round(prom.query(self.base, self.connections_query, "connections", prom.MAX_CONNECTIONS).total)
+            return self._ask(self.connections_query, "connections", prom.MAX_CONNECTIONS)
         except prom.PrometheusError:
             return None
 
