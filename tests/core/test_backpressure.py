@@ -52,7 +52,7 @@ def test_asyncio_servers_with_and_without_drain_are_told_apart_as_server(netmem_
     assert fig["limit_reached"] and fig["sent_bytes"] >= 32 * 2**20
     # About a byte of memory per byte sent and not read (0.9-1.2 measured; the interval is tight).
     assert 0.6 * 2**20 < fig["memory_per_mb_sent_bytes"] < 1.5 * 2**20
-    assert fig["user_space_growth_bytes"] > 16 * 2**20
+    assert fig["user_space_growth_bytes"] > 8 * 2**20  # the rest waits in its socket buffers (~4 MB each)
     assert "Backpressure: UNBOUNDED" in text and "Memory grows with unread output" in text
     assert "await writer.drain()" in text
     assert "unread-output" in [f["id"] for f in rec["findings"]]

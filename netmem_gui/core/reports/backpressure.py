@@ -62,12 +62,17 @@ def backpressure_figures(counts: dict[str, Any], sent: dict[str, list[Any]] | No
 
 
 def _fit(x: np.ndarray, y: np.ndarray) -> dict[str, Any] | None:
-    """Memory against bytes sent, over the last reading at each count of bytes: the server's memory lags what was
-    sent (it waits in the kernel first), and the last reading is the one taken after the server caught up."""
+    """Memory against bytes sent, over the second half of them and the last reading at each count of bytes: the
+    server's memory lags what was sent (it waits in the kernel first); the last reading came after it caught up."""
     if x.size < 3:
         return None
     keep = np.concatenate([np.diff(x) > 0, [True]])
     x, y = x[keep], y[keep]
+    # The second half of what was sent: the socket buffers fill first, a byte per byte whatever the server does,
+    # and a server that slows to a reading client's pace levels off only after they are full.
+    later = x >= x[-1] / 2
+    if np.count_nonzero(later) >= 3:
+        x, y = x[later], y[later]
     if x.size > MAX_FIT_POINTS:
         pick = np.linspace(0, x.size - 1, MAX_FIT_POINTS).astype(int)
         x, y = x[pick], y[pick]
@@ -112,9 +117,9 @@ def _verdict(fig: dict[str, Any], fit: dict[str, Any] | None) -> tuple[str | Non
         return ("UNBOUNDED", f"memory grows {tables.size(fit['slope'] * MIB)} per MB sent and not read"
                 f" (95 % CI {tables.size(fit['ci_low'] * MIB)} to {tables.size(fit['ci_high'] * MIB)})", None)
     if fit["ci_high"] < UNBOUNDED_SLOPE or growth <= MIN_GROWTH_BYTES:
-        return ("BOUNDED", f"the server kept taking what was sent and its memory did not follow"
-                f" ({tables.size(fit['slope'] * MIB)} per MB sent, {tables.size(growth)} in all)",
-                "memory did not follow")
+        return ("BOUNDED", f"the server's memory levelled off while it kept taking what was sent (as fast as it"
+                f" was read, or dropping it): {tables.size(fit['slope'] * MIB)} per MB sent over the second half,"
+                f" {tables.size(growth)} in all, user space and kernel", "memory did not follow")
     return ("INCONCLUSIVE", f"{tables.size(fit['slope'] * MIB)} per MB sent, but the 95 % interval"
             f" ({tables.size(fit['ci_low'] * MIB)} to {tables.size(fit['ci_high'] * MIB)}) straddles"
             f" {tables.size(UNBOUNDED_SLOPE * MIB)}", None)
@@ -134,7 +139,10 @@ def backpressure_lines(fig: dict[str, Any]) -> list[str]:
     out.append(f"Sent: {tables.size(fig.get('sent_bytes'))}{limit} in {fig.get('elapsed_s') or 0:.1f} s;"
                f" read back: {tables.size(fig.get('read_bytes'))}")
     if fig.get("memory_per_mb_sent_bytes") is not None:
-        out.append(f"Server memory per MB sent: {tables.size(fig['memory_per_mb_sent_bytes'])} (95 % CI"
+        # Before a server stops reading, what it takes fills its socket buffers: a byte per byte, and bounded.
+        until = {"stopped reading": ", until it stopped reading", "dropped the slow clients": ", until it dropped them"}
+        out.append(f"Server memory per MB sent{until.get(fig.get('bounded_by') or '', '')}:"
+                   f" {tables.size(fig['memory_per_mb_sent_bytes'])} (95 % CI"
                    f" {tables.size(fig['ci_low_bytes'])} to {tables.size(fig['ci_high_bytes'])}, Theil-Sen over"
                    f" {fig['points_fitted']} readings; "
                    + ("user space and kernel)" if fig.get("kernel_in_fit") else "user space only)"))
@@ -142,8 +150,9 @@ def backpressure_lines(fig: dict[str, Any]) -> list[str]:
     kernel = fig.get("kernel_bytes")
     out.append(f"Where the memory sits: user space {tables.size(fig.get('user_space_growth_bytes'), signed=True)}"
                " (RSS growth while sending), kernel "
-               + (f"{tables.size(kernel)} (the process's socket buffers at the end of sending)" if kernel is not None
-                  else "not available"))
+               + ("not available" if kernel is None else f"{tables.size(kernel)} (the process's socket buffers at"
+                  " the end of sending" + (", none left open)" if not (fig.get("kernel_at_end") or {}).get("sockets")
+                                           else ")")))
     return out
 
 
