@@ -213,9 +213,11 @@ class RunConfig:
             return
         if self.inject_leak_bytes:
             raise ConfigError("--inject-leak works on netmem's own echo server only")
-        if self.trace_allocations:
-            raise ConfigError("--trace-allocations works on Python servers netmem runs itself, not on"
-                              " --attach or --spawn")
+        if self.trace_allocations and kind != "spawn":
+            # heaptrack -p injects through gdb but writes its data only when the process exits, and netmem never
+            # stops a process it did not start.
+            raise ConfigError("--trace-allocations needs a server netmem starts (heaptrack writes its sites only when"
+                              " the server exits): run it with --spawn COMMAND")
         if kind == "attach" and self.address is None and self.scenario != "observe":
             raise ConfigError("--attach needs --address HOST:PORT, where the process listens")
         if kind == "spawn":

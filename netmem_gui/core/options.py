@@ -91,7 +91,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("trace_allocations", "--trace-allocations", "Trace allocations (slower)", kind=bool, group="advanced",
             section="sampling",
             help="run tracemalloc in the server's process: traced bytes per cycle join the leak verdict and the"
-                 " allocation sites that grew most are listed (slows the workload)"),
+                 " allocation sites that grew most are listed (slows the workload); with --spawn, run the command"
+                 " under heaptrack: the sites still allocated at its exit, per cycle (docs/native.md)"),
     Setting("read_rate", "--read-rate", "&Read rate", kind=int, section="load", group="advanced", low=0,
             high=cfg.MAX_READ_RATE, unit="bytes/s", step=1024, metavar="BYTES_PER_S", none_text="never",
             scenarios=("backpressure",),

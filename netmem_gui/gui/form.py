@@ -345,9 +345,10 @@ class RunForm(QWidget):
         if kind != "builtin" and values.get("inject_leak_bytes"):
             raise FormError("inject_leak_bytes", f"'{_name('inject_leak_bytes')}' (Advanced) works on netmem's own "
                                                  "echo server only: set it to 0 to measure this target.")
-        if kind != "builtin" and values.get("trace_allocations"):
-            raise FormError("trace_allocations", f"'{_name('trace_allocations')}' (Advanced) works on Python servers "
-                                                 "netmem runs itself: untick it to measure this target.")
+        if kind not in ("builtin", "spawn") and values.get("trace_allocations"):
+            raise FormError("trace_allocations", f"'{_name('trace_allocations')}' (Advanced) needs a server netmem "
+                                                 "starts (heaptrack writes its sites when the server exits): untick "
+                                                 "it, or start the server with a command.")
         if values.get("until_locust_stops") and values.get("locust_url") is None:
             raise FormError("locust_url", f"'{_name('until_locust_stops')}' needs the address of a Locust master in "
                                           f"'{_name('locust_url')}' (Advanced).")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
+from . import sites
 from .backpressure import unread_output
 from .expectations import parse_size, tolerance_bytes
 from .figures import title
@@ -119,8 +120,9 @@ def _python_steps(rec: dict[str, Any], scenario: str, what: str) -> list[dict[st
     return steps
 
 
-def _native_steps(rec: dict[str, Any], what: str) -> list[dict[str, Any]]:
-    """Native servers: heaptrack, valgrind (massif or memcheck) and AddressSanitizer, with the PID or command."""
+def _native_steps(rec: dict[str, Any], what: str, scenario: str = "") -> list[dict[str, Any]]:
+    """Native servers: the allocation sites heaptrack or LeakSanitizer named (or the run that names them), then
+    valgrind (massif or memcheck) and AddressSanitizer, with the command."""
     target = rec.get("target") or {}
     cfg = rec["config"]
     kind = target_kind(rec)
@@ -130,12 +132,22 @@ def _native_steps(rec: dict[str, Any], what: str) -> list[dict[str, Any]]:
         command = shlex.join(command)
     shown = command or "<the server's command line>"
     steps = []
-    if kind == "attach" and pid:
-        steps.append(_step("Attach heaptrack to the running server, repeat the load, then stop heaptrack with"
-                           " Ctrl-C and open its file with heaptrack_print or heaptrack_gui", f"heaptrack -p {pid}"))
-    else:
-        steps.append(_step("Run the server under heaptrack, repeat the load, then open its file with"
-                           " heaptrack_print or heaptrack_gui", f"heaptrack {shown}"))
+    alloc = (rec.get("allocations") or {}).get(scenario) or {}
+    native = alloc if alloc.get("tool") in ("heaptrack", "leaksanitizer") else None
+    named = sites.finding_step(native) if native and what == "leaks" else None
+    if named:
+        steps.append(_step(named))
+    if native is None or native.get("tool") != "heaptrack":
+        # heaptrack writes its file only when the traced process exits: netmem starts the server to stop it.
+        spawn = cfg.get("spawn") or (command if kind == "attach" and command else None)
+        if spawn:
+            steps.append(_step("List the allocation sites still allocated at exit, per cycle, with heaptrack: netmem"
+                               " starts the server under it, loads it and stops it",
+                               rerun_command({**cfg, "scenario": scenario or cfg.get("scenario")}, attach_pid=None,
+                                             spawn=spawn, trace_allocations=True)))
+        elif pid:
+            steps.append(_step("Run the server under heaptrack, repeat the load, stop it, then open its file with"
+                               " heaptrack_print or heaptrack_gui", f"heaptrack {shown}"))
     if what == "peak":
         steps.append(_step("Or take heap snapshots over time with valgrind's massif (restart the server under it),"
                            " then print the peak with ms_print massif.out.*", f"valgrind --tool=massif {shown}"))
@@ -152,7 +164,7 @@ def _native_steps(rec: dict[str, Any], what: str) -> list[dict[str, Any]]:
 def _next_steps(rec: dict[str, Any], scenario: str, what: str) -> list[dict[str, Any]]:
     if target_kind(rec) in PYTHON_KINDS:
         return _python_steps(rec, scenario, what)
-    return _native_steps(rec, what)
+    return _native_steps(rec, what, scenario)
 
 
 # ---- the rules --------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..records.record import Record
-from . import figures, remote, tables
+from . import figures, remote, sites, tables
 from .backpressure import backpressure_lines
 from .figures import SCOPE_TITLES, title
 from .findings import NOT_RELEASED_SHARE
@@ -243,6 +243,8 @@ def load_lines(rec: Record) -> list[str]:
 def allocation_lines(alloc: dict[str, Any] | None, top: int = 5) -> list[str]:
     if not alloc:
         return []
+    if alloc.get("tool", "tracemalloc") != "tracemalloc":  # heaptrack, LeakSanitizer: at exit, per cycle
+        return sites.lines(alloc, top)
     out = [f"Allocation sites that grew most ({alloc['from']} -> {alloc['to']}, tracemalloc):"]
     if not alloc["sites"]:
         out.append("  none grew")

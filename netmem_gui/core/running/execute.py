@@ -13,6 +13,7 @@ from .. import events
 from ..events import Event
 from ..measuring.locust import LocustWatch, check_url
 from ..measuring.memory import MemoryReader, ProcessGone
+from ..measuring.native import NativeTrace
 from ..measuring.sampler import Sampler
 from ..measuring.socket_sampler import KernelSampler
 from ..measuring.sockets import process_tree
@@ -33,15 +34,23 @@ async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None
     kernel: KernelSampler | None = None  # the kernel's share of the target's sockets, read less often than RSS
     config = run.config
     spawned: spawn.Spawned | None = None
+    native: NativeTrace | None = None  # heaptrack's file (--trace-allocations), LeakSanitizer's reports
     if config.target_kind() == "spawn":
         # Started here, in the process that outlives the run, so that it is stopped whatever happens to the
         # load; the load side then sees a running process, as with --attach. TargetError if it never listens.
+        native = NativeTrace(config.trace_allocations)
         try:
-            spawned = await spawn.start(config, stop)
+            spawned = await spawn.start(config, stop, native.wrapper(), native.environment())
         except spawn.StoppedStarting as exc:
+            native.close()
             run.handle(events.end(False, str(exc)))
             return run
-        config = dataclasses.replace(config, attach_pid=spawned.measured_pid, spawn=None, address=spawned.address)
+        except BaseException:
+            native.close()
+            raise
+        # The load side runs no tracemalloc here: the sites come from heaptrack, read once the server has exited.
+        config = dataclasses.replace(config, attach_pid=spawned.measured_pid, spawn=None, address=spawned.address,
+                                     trace_allocations=False)
         run.target_info["command"] = shlex.join(spawned.argv)
 
     def on_event(event: Event) -> None:
@@ -81,6 +90,9 @@ async def execute(run: Run, stop: asyncio.Event | None = None, host: Host | None
         if spawned is not None:
             # Off the loop (it may wait out the grace period), and finished even if this task is cancelled again.
             await asyncio.shield(asyncio.get_running_loop().run_in_executor(None, spawned.stop))
+        if spawned is not None and native is not None:
+            run.native_sites = await asyncio.shield(asyncio.get_running_loop().run_in_executor(
+                None, native.read, spawned.trace_note))
         if sampler is not None:
             sampler.stop()
             run.sampler_cpu_s = sampler.cpu_s

@@ -18,7 +18,7 @@ from ..measuring.locust import LocustWatch
 from ..measuring.sampler import CycleSeries, LagBuffer, SampleBuffer
 from ..measuring.socket_sampler import KernelBuffer
 from ..records import record
-from ..reports import analysis, findings
+from ..reports import analysis, findings, sites
 from ..reports.backpressure import backpressure_figures
 from ..reports.kernel import kernel_figures
 from ..reports.load import load_figures
@@ -75,6 +75,7 @@ class Run:
         if "connections" in config.scenario_list() and config.rounds > 1:
             self.cycles["connections"] = CycleSeries()
         self.allocations: dict[str, dict[str, Any]] = {}
+        self.native_sites: dict[str, Any] | None = None  # heaptrack's or LeakSanitizer's, read after a spawned exit
         self.load: LocustWatch | None = None  # --locust: the load a Locust cluster puts on the measured process
         self.measured: dict[str, Any] = {"pid": None, "role": None}
         # What the target is, for the record's `target` block: what the server process serves (--server), or the
@@ -162,7 +163,8 @@ class Run:
                 series.append(event["first"] + i, rss, traced[i] if traced else None, t[i] - self.t0 if t else None)
 
     def _on_allocations(self, event: Event) -> None:
-        self.allocations[event["scenario"]] = {"from": event["from"], "to": event["to"], "sites": event["sites"]}
+        self.allocations[event["scenario"]] = {"tool": "tracemalloc", "from": event["from"], "to": event["to"],
+                                               "sites": event["sites"]}
 
     def _on_result(self, event: Event) -> None:
         self.results[event["scenario"]] = event["counts"]
@@ -357,7 +359,8 @@ class Run:
             "cycle_series": {name: s.to_dict() for name, s in self.cycles.items()},
             **({"observations": self.observations} if "observe" in self.config.scenario_list() else {}),
             **({"sent_series": self.sent} if "backpressure" in self.config.scenario_list() else {}),
-            "allocations": self.allocations,
+            "allocations": {**self.allocations,
+                            **sites.record_entry(self.native_sites, self.config.scenario_list(), figures["scenarios"])},
             **({"server_errors": self.server_errors} if self.server_errors else {}),
             "scenarios": figures["scenarios"],
             "summary": figures["summary"],

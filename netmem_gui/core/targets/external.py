@@ -16,6 +16,7 @@ from .. import events
 from ..addresses import check_local, parse_address
 from ..config import RunConfig, TargetError
 from ..errors import NetmemError, WorkloadError
+from ..measuring import heaptrack
 from ..measuring.memory import MemoryReader, ProcessGone
 from .processes import (
     accepts,
@@ -111,6 +112,8 @@ def check_target(config: RunConfig) -> None:
         argv = config.spawn_argv()
         if shutil.which(argv[0]) is None:
             raise TargetError(f"--spawn: command {argv[0]!r} not found")
+        if config.trace_allocations:
+            heaptrack.check_installed()
 
 
 # ---- memory of the target ---------------------------------------------------------------------------------------

@@ -22,10 +22,12 @@ import psutil
 from ..addresses import check_local, free_port, parse_address
 from ..children import WORKER_FLAG
 from ..config import RunConfig, TargetError
+from ..measuring import heaptrack
 from .guard import Guard
 from .processes import listeners, tree
 
 STOP_GRACE_S = 5.0  # a spawned server gets this long to exit after SIGTERM before it is killed
+TRACE_FINISH_S = 120.0  # heaptrack's interpreter and compressor finish its file after the server exits
 OUTPUT_TAIL_LINES = 8
 OUTPUT_TAIL_BYTES = 64 * 1024
 OUTPUT_LINE_CHARS = 200
@@ -91,6 +93,8 @@ class Spawned:
     measured_pid: int = 0
     earlier: frozenset[int] = frozenset()  # this process's children before the command started
     guard: Guard = field(default_factory=Guard)  # stops the tree if netmem dies without stopping it (guard.py)
+    traced: bool = False  # started under heaptrack: its wrapper script is `proc`, the server its child
+    trace_note: str | None = None  # why heaptrack's data may be incomplete (the server had to be killed)
     _stopped: bool = field(default=False)
 
     def track(self) -> None:
@@ -137,6 +141,8 @@ class Spawned:
         if self._stopped:
             return
         self._stopped = True
+        if self.traced:
+            self._stop_traced_server()
         try:
             procs = tree(self.proc.pid)
         except psutil.Error:
@@ -167,6 +173,36 @@ class Spawned:
         self.guard.done()
 
 
+    def _stop_traced_server(self) -> None:
+        """Under heaptrack: SIGTERM to the server alone (a SIGTERM to the group would end heaptrack's interpreter
+        and compressor too, leaving an empty file), SIGKILL after the grace period; then heaptrack's wrapper gets
+        TRACE_FINISH_S to finish its file. What is left is stopped with the group as usual."""
+        try:
+            server = [p for p in tree(self.proc.pid)
+                      if p.pid != self.proc.pid and not heaptrack.is_own_process(p.name())]
+        except psutil.Error:
+            server = []
+        for p in server:
+            try:
+                p.terminate()
+            except psutil.Error:
+                pass
+        _, alive = psutil.wait_procs(server, timeout=STOP_GRACE_S)
+        if alive:
+            self.trace_note = (f"the server did not exit within {STOP_GRACE_S:g} s of SIGTERM and was killed:"
+                               " heaptrack's data may miss its last allocations")
+            for p in alive:
+                try:
+                    p.kill()
+                except psutil.Error:
+                    pass
+            psutil.wait_procs(alive, timeout=STOP_GRACE_S)
+        try:
+            self.proc.wait(timeout=TRACE_FINISH_S)
+        except subprocess.TimeoutExpired:
+            self.trace_note = f"heaptrack did not finish its file within {TRACE_FINISH_S:g} s of the server's exit"
+
+
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
     try:
         if sys.platform == "win32":
@@ -181,12 +217,13 @@ class StoppedStarting(Exception):
     """A stop (Ctrl-C, SIGTERM, the Stop button) came while the command was starting; it has been stopped."""
 
 
-async def start(config: RunConfig, stop: asyncio.Event | None = None) -> Spawned:
+async def start(config: RunConfig, stop: asyncio.Event | None = None, wrapper: list[str] | None = None,
+                env: dict[str, str] | None = None) -> Spawned:
     """Start --spawn's command and wait until its port accepts a connection (within --start-timeout).
 
     TargetError with the command's last output lines when it exits first or never listens, or when another process
     listens on the port (before it starts, or instead of it); StoppedStarting when `stop` is set meanwhile. Nothing
-    it started is left running then.
+    it started is left running then. `wrapper`: words run before the command (heaptrack's); `env`: its environment.
     """
     assert config.spawn is not None
     if "{port}" in config.spawn:
@@ -208,18 +245,20 @@ async def start(config: RunConfig, stop: asyncio.Event | None = None) -> Spawned
     earlier = frozenset(c.pid for c in psutil.Process().children())
     _subreaper(True)
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                **options)
+        proc = subprocess.Popen([*(wrapper or []), *argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, env=env, **options)
     except OSError as exc:
         _subreaper(False)
         guard.done()
         raise TargetError(f"--spawn: cannot start {argv[0]!r}: {exc.strerror or exc}") from None
     assert proc.stdout is not None
-    spawned = Spawned(proc, argv, host, port, OutputTail(proc.stdout), proc.pid, earlier, guard)
+    spawned = Spawned(proc, argv, host, port, OutputTail(proc.stdout), proc.pid, earlier, guard, bool(wrapper))
     try:
         spawned.track()
         await _wait_listening(spawned, config.start_timeout_s, stop)
-        spawned.measured_pid = _listening_pid(spawned, config.include_children)
+        spawned.measured_pid = _listening_pid(spawned, config.include_children and not wrapper)
+        if wrapper and config.include_children:
+            spawned.measured_pid = _below_wrapper(spawned.proc.pid, spawned.measured_pid)
         spawned.track()
     except BaseException:
         spawned.stop()
@@ -279,6 +318,17 @@ def _listening_pid(spawned: Spawned, include_children: bool) -> int:
         raise TargetError(f"--spawn: {os.path.basename(spawned.argv[0])} does not listen on port {spawned.port};"
                           f" {others} does: netmem would measure one process and load another")
     return pid
+
+
+def _below_wrapper(wrapper: int, pid: int) -> int:
+    """The wrapper's child that `pid` descends from: the server's whole tree without heaptrack's processes."""
+    try:
+        proc = psutil.Process(pid)
+        while proc.ppid() != wrapper and proc.ppid() > 1:
+            proc = psutil.Process(proc.ppid())
+        return proc.pid if proc.ppid() == wrapper else pid
+    except psutil.Error:
+        return pid
 
 
 def _ours(cmdline: list[str]) -> bool:
