@@ -18,7 +18,7 @@ from servers import redis_server, stop, wait_listening
 from netmem_gui.core.addresses import free_port
 from netmem_gui.core.measuring import socket_sampler, sockets
 from netmem_gui.core.records import record
-from netmem_gui.core.reports import report
+from netmem_gui.core.reports import compare, report
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kernel socket memory is Linux's")
 
@@ -56,6 +56,7 @@ def test_asyncio_servers_with_and_without_drain_are_told_apart_as_server(netmem_
     assert "Backpressure: UNBOUNDED" in text and "Memory grows with unread output" in text
     assert "await writer.drain()" in text
     assert "unread-output" in [f["id"] for f in rec["findings"]]
+    unbounded = rec
 
     rec, text, took = _run(netmem_cmd, tmp_path, "--server", "slow_readers:drain", "--host", host, *LOAD)
     fig = _verdict(rec)
@@ -66,6 +67,10 @@ def test_asyncio_servers_with_and_without_drain_are_told_apart_as_server(netmem_
     assert "unread-output" not in [f["id"] for f in rec["findings"]]
     # The run ends on time although the server stopped reading: 4 s of sending, start and stop around it.
     assert took < 4 + 25
+    # compare sets the two side by side: the verdict as a word, the kernel's share among the summary's figures.
+    table = compare.render(compare.compare([rec, unbounded], ["drain", "no_drain"]), "text")
+    assert re.search(r"Backpressure +BOUNDED +UNBOUNDED +changed", table), table
+    assert "Kernel socket memory, peak" in table and "Kernel socket memory at the end of sending" in table
 
 
 def test_asyncio_servers_spawned_are_told_apart(netmem_cmd, tmp_path):

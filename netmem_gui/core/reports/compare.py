@@ -200,6 +200,9 @@ def _figure_change(fig: Figure, base_rec: Record, rec: Record, base: Any, thresh
         return Change(value=value, change=None, percent=None, regressed=False, note=comparable)
     if fig.unit == "verdict":
         return _verdict_change(base_rec, rec)
+    if fig.unit == "label":  # a word (the backpressure verdict): shown side by side, nothing to subtract
+        changed = None if value == base else "changed"
+        return Change(value=value, change=None, percent=None, regressed=False, note=changed)
     if base is None or value is None:
         return Change(value=value, change=None, percent=None, regressed=False, note="not measured")
     change = value - base

@@ -35,7 +35,7 @@ class Figure:
     scope: str  # "summary" or a scenario name
     name: str  # key in record["summary"] or record["scenarios"][scope]; "verdict" is the leak verdict
     title: str
-    unit: str  # "bytes", "count", "msg/s", "MB/s", "%", "s", "verdict"
+    unit: str  # "bytes", "count", "msg/s", "MB/s", "%", "s", "verdict" (the leak verdict), "label" (another word)
     worse: str = ""  # "up" or "down": the direction that is worse for the server; "" when neither is
     gated: bool = False  # `compare` fails a run whose value grew past the threshold (and the floor)
     floor: float = 0.0  # growth at or below this never gates (noise); in the figure's unit
@@ -74,6 +74,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure("stability", "cycles_failed", "Cycles failed", "count", "up", compared=False),
     Figure("stability", "peak_rss_bytes", "Peak RSS (stability)", "bytes", "up"),
     Figure("stability", "drift_bytes", "Drift", "bytes", "up", gated=True, floor=RSS_FLOOR),
+    Figure("backpressure", "verdict", "Backpressure", "label"),
     Figure("backpressure", "sent_bytes", "Sent to slow readers", "bytes"),
     Figure("backpressure", "memory_per_mb_sent_bytes", "Server memory per MB sent", "bytes", "up"),
     Figure("backpressure", "user_space_growth_bytes", "User space growth while sending", "bytes", "up"),
@@ -122,7 +123,7 @@ def text(fig: Figure, val: Any, signed: bool = False) -> str:
     """A value of the figure as every view writes it (KB = 1,024 bytes, MB = 1,024 KB)."""
     if val is None:
         return "n/a"
-    if fig.unit == "verdict":
+    if fig.unit in ("verdict", "label"):
         return str(val)
     if fig.unit == "bytes":
         return tables.size(val, signed)
