@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QWidget
 
 from ..core.records.record import Record
@@ -57,6 +58,18 @@ class KernelPlot(CachedPlot):
         self._shown = -1
         self._top = 0.0
         self.set_title("")
+        # Shown for backpressure runs, where the kernel's share is the point, and on demand (View menu) for the
+        # others: three strips under the RSS plot squeezed it to a few pixels in a 1280x800 window.
+        self._wanted_by_run = False
+        self.toggle_action = QAction("&Kernel socket memory strip", self)
+        self.toggle_action.setCheckable(True)
+        self.toggle_action.setStatusTip("Show what the kernel holds for the measured process's sockets under every"
+                                        " run (it is always shown for backpressure runs)")
+        self.toggle_action.toggled.connect(lambda _: self._show_if_wanted())
+        self.setVisible(False)
+
+    def _show_if_wanted(self) -> None:
+        self.setVisible(self._wanted_by_run or self.toggle_action.isChecked())
 
     def set_title(self, note: str) -> None:
         key = (f"<span style='color:{RECV_COLOUR}'>receive</span> and"
@@ -65,11 +78,15 @@ class KernelPlot(CachedPlot):
                                below="" if note else key)
 
     def show_run(self, run: Run) -> None:
+        self._wanted_by_run = run.config.scenario == "backpressure"
+        self._show_if_wanted()
         self._get = lambda: run_kernel(run)
         self._live = lambda: not run.ended
         self._restart(f": {run.kernel.unavailable}" if run.kernel.unavailable else "")
 
     def show_record(self, rec: Record) -> None:
+        self._wanted_by_run = (rec.get("config") or {}).get("scenario") == "backpressure"
+        self._show_if_wanted()
         arrays, note = record_kernel(rec)
         self._get = None if arrays is None else (lambda: arrays)
         self._live = lambda: False

@@ -34,7 +34,10 @@ def _fit_text(fit: dict[str, Any] | None) -> str | None:
     if not fit:
         return None
     slope = fit["slope_bytes_per_cycle"]
-    if slope is None:
+    term = fit.get("load_term")
+    if slope is None or (term and term["terms"] and term["terms"][0]["bytes_per_unit"] is None):
+        # No slope, or one the verdict did not judge (the load others made moved with the cycles): the reason only,
+        # as the report says it; a slope beside its limits read as a leak the verdict had not called.
         return fit.get("reason") or "too few cycles"
     low, high = fit["ci_low_bytes_per_cycle"], fit["ci_high_bytes_per_cycle"]
     # The limits the verdict holds the interval to, so that "+47 B/cycle OK" says what it is OK against: OK when the

@@ -122,6 +122,8 @@ def verdicts_html(rec: Record) -> str:
     if found and found[1].get("host_drift_included"):
         where += " <i>(in-app host: includes the app's own drift)</i>"
     reason = found[1]["rss"].get("reason") if found and found[1]["verdict"] != "OK" else None
+    if reason and reason == growth:
+        reason = None  # the growth is already the reason (no slope, or one the verdict did not judge)
     trend = (f"Leak verdict (growth per cycle in steady state): {_verdict(verdict)}{where}"
              + (f" &middot; {html.escape(growth)}" if growth else "")
              + (f"<br>&nbsp;&nbsp;why: {html.escape(reason)}" if reason else ""))

@@ -280,6 +280,7 @@ class MainWindow(RecordFiles, QMainWindow):
         run_menu.addAction(self.compare_action)
         view_menu = menu.addMenu("&View")
         view_menu.addAction(self.follow_action)
+        view_menu.addAction(self.kernel_plot.toggle_action)
 
     # --- runs ----------------------------------------------------------------------------------------------
 

@@ -62,3 +62,14 @@ def test_the_kernel_strip_and_the_backpressure_verdict_in_the_app(window, loop, 
     path.write_text(json.dumps(old), encoding="utf-8")
     assert window.open_record(str(path))
     assert "not in this record" in window.kernel_plot.getPlotItem().titleLabel.text
+
+
+def test_the_kernel_strip_shows_for_backpressure_runs_and_on_demand(window, loop):
+    """Under every run, three strips squeezed the RSS plot to a few pixels at 1280x800 (docs/locust.png)."""
+    entry = run_async(loop, _run(window, RunConfig(scenario="connections", connections=20, interval_ms=20)))
+    assert entry.rec["kernel_sockets"] and not window.kernel_plot.isVisible()
+    window.kernel_plot.toggle_action.setChecked(True)  # View > Kernel socket memory strip
+    assert window.kernel_plot.isVisible()
+    window.kernel_plot.toggle_action.setChecked(False)
+    assert not window.kernel_plot.isVisible()
+    assert window.kernel_plot.toggle_action in window.menuBar().actions()[2].menu().actions()

@@ -211,6 +211,11 @@ def test_the_growth_per_cycle_says_what_limit_it_is_ok_against():
     assert _fit_text(fit) == "+47 B/cycle (95 % CI +45 to +50, limit 128 B/cycle)"
     fit["leak_threshold_bytes_per_cycle"] = 346.2  # a short run: its warm-up budget spread over few cycles
     assert _fit_text(fit) == "+47 B/cycle (95 % CI +45 to +50, OK under 128, leak over 346 B/cycle)"
+    # Not judged (others' load moved with the cycles): the reason only, no slope that reads as a leak.
+    fit.update(slope_bytes_per_cycle=330.0, reason="not judged: the load changed with the cycles",
+               load_term={"collinearity_r_squared": 0.96, "terms": [{"unit": "connection", "bytes_per_unit": None,
+                                                                     "load_min": 0.0, "load_max": 60.0}]})
+    assert _fit_text(fit) == "not judged: the load changed with the cycles"
 
 
 def test_enter_in_the_settings_starts_a_run(window, loop, qtbot):
@@ -310,3 +315,19 @@ def test_a_long_title_is_cut_short_not_clipped(window, real):
     assert plot.shown_title.endswith("…") and plot.getPlotItem().titleLabel.toolTip().startswith("RSS of")
     plot.resize(1400, 300)
     assert not plot.shown_title.endswith("…")
+
+
+def test_a_verdict_not_judged_says_why_once():
+    from netmem_gui.gui.panels import verdicts_html
+
+    fit = {"verdict": "INCONCLUSIVE", "reason": "not judged: the load changed with the cycles",
+           "slope_bytes_per_cycle": 330.0, "ci_low_bytes_per_cycle": 323.0, "ci_high_bytes_per_cycle": 337.0,
+           "confidence": 0.95, "min_effect_bytes_per_cycle": 128.0,
+           "load_term": {"collinearity_r_squared": 0.96, "terms": [{"unit": "connection", "bytes_per_unit": None,
+                                                                    "load_min": 0.0, "load_max": 60.0}]}}
+    rec = {"scenarios": {"stability": {"leak_verdict": {"verdict": "INCONCLUSIVE", "rss": fit, "traced": None,
+                                                        "host_drift_included": False}}},
+           "summary": {"leak_verdict": {"verdict": "INCONCLUSIVE"},
+                       "baseline_rule": {"verdict": "OK", "rule": "final RSS > baseline RSS + 1 MiB"}}}
+    text = verdicts_html(rec)
+    assert text.count("not judged: the load changed with the cycles") == 1 and "330" not in text
