@@ -37,7 +37,7 @@ def test_other_machines_and_non_urls_are_refused_without_a_socket(url, words, mo
     def no_socket(*args, **kwargs):
         raise AssertionError("a socket was opened")
 
-    monkeypatch.setattr(locust._OPENER, "open", no_socket)
+    monkeypatch.setattr(locust.OPENER, "open", no_socket)
     with pytest.raises(LocustError, match=words):
         check_url(url, OWN)
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..addresses import this_machine
 from ..errors import NetmemError
+from .gets import OPENER
 from .sampler import ColumnBuffer
 
 STATS_PATH = "/stats/requests"
@@ -32,17 +33,6 @@ GONE_AFTER_S = 3.0  # --until-locust-stops: a master silent this long after its 
 STATES = ("ready", "spawning", "running", "cleanup", "stopping", "stopped", "missing")
 SPAWNING, RUNNING, STOPPED = "Locust spawning", "Locust running {users} users", "Locust stopped"
 
-def _opener() -> urllib.request.OpenerDirector:
-    """HTTP(S) GETs to the master and nothing else: no proxy (the master is on this machine), no redirects (a 3xx is
-    an answer that is not Locust's, never a hop to somewhere else), no ftp:, file: or data: handlers."""
-    opener = urllib.request.OpenerDirector()
-    for handler in (urllib.request.ProxyHandler({}), urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(),
-                    urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor()):
-        opener.add_handler(handler)
-    return opener
-
-
-_OPENER = _opener()
 # What a sane master can report; anything past these is refused where it enters, as a poll that is not Locust's.
 MAX_USERS = 10_000_000
 MAX_COUNT = 2**53  # requests and failures: exact in a float, which JSON numbers may be
@@ -139,7 +129,7 @@ def parse_status(data: Any) -> Status:
 def read_status(base: str, timeout_s: float = TIMEOUT_S) -> Status:
     """GET base/stats/requests once; LocustError (one line) when it doesn't answer or isn't Locust."""
     try:
-        with _OPENER.open(base + STATS_PATH, timeout=timeout_s) as reply:
+        with OPENER.open(base + STATS_PATH, timeout=timeout_s) as reply:
             body = reply.read(8 * 1024 * 1024)
     except urllib.error.HTTPError as exc:
         raise LocustError(f"{base} is not a Locust master: GET {STATS_PATH} answered {exc.code} {exc.reason}") from None

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from ..errors import NetmemError
+from .gets import OPENER
 
 TOKEN_ENV = "NETMEM_PROMETHEUS_TOKEN"
 TIMEOUT_S = 2.0  # an answer later than this is a gap in the series, not a stalled run
@@ -35,16 +36,6 @@ class PrometheusError(NetmemError, ValueError):
     """A Prometheus URL or query that can't be read (no answer, not Prometheus, no series, bad values)."""
 
 
-def _opener() -> urllib.request.OpenerDirector:
-    """HTTP(S) GETs and nothing else: no proxy, no redirects (a 3xx is not Prometheus's answer), no file: or data:."""
-    opener = urllib.request.OpenerDirector()
-    for handler in (urllib.request.ProxyHandler({}), urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(),
-                    urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor()):
-        opener.add_handler(handler)
-    return opener
-
-
-_OPENER = _opener()
 
 
 def check_url(url: str) -> str:
@@ -85,7 +76,7 @@ def get(base: str, endpoint: str, params: dict[str, Any] | None = None, timeout_
     url = f"{base}{API}{endpoint}" + (f"?{urlencode(params)}" if params else "")
     request = urllib.request.Request(url, headers=_headers(), method="GET")
     try:
-        with _OPENER.open(request, timeout=timeout_s) as reply:
+        with OPENER.open(request, timeout=timeout_s) as reply:
             body = reply.read(32 * 1024 * 1024)
     except urllib.error.HTTPError as exc:
         body = exc.read(64 * 1024) if exc.code in (400, 422, 503) else b""  # the API's own error, in its JSON
