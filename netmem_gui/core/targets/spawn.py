@@ -151,19 +151,11 @@ class Spawned:
         procs += [p for p in self.adopted() if p.pid not in known]  # daemons and orphans of a launcher
         if self.proc.poll() is None:
             _signal_group(self.proc, signal.SIGTERM)
-        for p in procs:
-            try:
-                p.terminate()
-            except psutil.Error:
-                pass
+        _each(procs, "terminate")
         _, alive = psutil.wait_procs(procs, timeout=STOP_GRACE_S)
         if alive or self.proc.poll() is None:
             _signal_group(self.proc, getattr(signal, "SIGKILL", signal.SIGTERM))
-            for p in alive:
-                try:
-                    p.kill()
-                except psutil.Error:
-                    pass
+            _each(alive, "kill")
             psutil.wait_procs(alive, timeout=STOP_GRACE_S)
         try:
             self.proc.wait(timeout=STOP_GRACE_S)
@@ -171,7 +163,6 @@ class Spawned:
             pass
         _subreaper(False)
         self.guard.done()
-
 
     def _stop_traced_server(self) -> None:
         """Under heaptrack: SIGTERM to the server alone (a SIGTERM to the group would end heaptrack's interpreter
@@ -182,25 +173,26 @@ class Spawned:
                       if p.pid != self.proc.pid and not heaptrack.is_own_process(p.name())]
         except psutil.Error:
             server = []
-        for p in server:
-            try:
-                p.terminate()
-            except psutil.Error:
-                pass
+        _each(server, "terminate")
         _, alive = psutil.wait_procs(server, timeout=STOP_GRACE_S)
         if alive:
             self.trace_note = (f"the server did not exit within {STOP_GRACE_S:g} s of SIGTERM and was killed:"
                                " heaptrack's data may miss its last allocations")
-            for p in alive:
-                try:
-                    p.kill()
-                except psutil.Error:
-                    pass
+            _each(alive, "kill")
             psutil.wait_procs(alive, timeout=STOP_GRACE_S)
         try:
             self.proc.wait(timeout=TRACE_FINISH_S)
         except subprocess.TimeoutExpired:
             self.trace_note = f"heaptrack did not finish its file within {TRACE_FINISH_S:g} s of the server's exit"
+
+
+def _each(procs: list[psutil.Process], how: str) -> None:
+    """Call terminate() or kill() on each process, whichever have gone meanwhile."""
+    for p in procs:
+        try:
+            getattr(p, how)()
+        except psutil.Error:
+            pass
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
