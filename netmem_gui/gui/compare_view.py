@@ -173,6 +173,14 @@ class CompareView(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(24)
+        # The runs' allocation sites side by side (runs with --trace-allocations): a leak site gone after a fix.
+        self.sites_title = QLabel(f"<b>{html.escape(compare.SITES_TITLE)}</b>")
+        self.sites = QTableWidget(0, 2)
+        self.sites.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.sites.verticalHeader().setVisible(False)
+        self.sites.setToolTip("Each run's bytes per cycle still allocated at the server's exit (heaptrack, "
+                              "LeakSanitizer) or growth (tracemalloc) at the same site; 'none left': the run left "
+                              "nothing allocated there")
         self.notes = QLabel()
         self.notes.setWordWrap(True)
         self.notes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -182,6 +190,8 @@ class CompareView(QWidget):
         diff_column.setContentsMargins(0, 0, 0, 0)
         diff_column.addWidget(self.verdict)
         diff_column.addWidget(self.table, 1)
+        diff_column.addWidget(self.sites_title)
+        diff_column.addWidget(self.sites)
         diff_column.addWidget(self.notes)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.plot)
@@ -379,6 +389,7 @@ class CompareView(QWidget):
                                  " reading it)." if waiting
                                  else "Tick two or more runs on the left to compare them.")
             self.notes.setText("")
+            self._show_sites(None)
             return
         cmp = compare.compare(records, names, self.threshold.value())
         self.comparison = cmp
@@ -414,6 +425,34 @@ class CompareView(QWidget):
         line = html.escape(compare.verdict_line(cmp))
         self.verdict.setText(f"{heads}<br><b style='color:{colour}'>{line}</b>")
         self.notes.setText("\n".join(f"Note: {n}" for n in cmp.notes))
+        self._show_sites(cmp)
+
+    def _show_sites(self, cmp: compare.Comparison | None) -> None:
+        """The runs' allocation sites side by side, as `netmem compare` prints them; hidden when none traced."""
+        table = compare.sites_table(cmp) if cmp is not None else None
+        self.sites_title.setVisible(table is not None)
+        self.sites.setVisible(table is not None)
+        self.sites.clear()
+        if table is None:
+            self.sites.setRowCount(0)
+            return
+        header, rows = table
+        more = compare.sites_more(cmp) if cmp is not None else None
+        self.sites.setColumnCount(len(header))
+        self.sites.setHorizontalHeaderLabels(header)
+        self.sites.setRowCount(len(rows) + (1 if more else 0))
+        for r, cells in enumerate([*rows, [more, *[""] * (len(header) - 1)]] if more else rows):
+            for col, text in enumerate(cells):
+                cell = QTableWidgetItem(text)
+                if col >= 2:
+                    cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.sites.setItem(r, col, cell)
+        head = self.sites.horizontalHeader()
+        head.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        head.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        # As tall as its rows (a few), so the figures' table above keeps the room.
+        height = self.sites.horizontalHeader().height() + 2 * self.sites.frameWidth()
+        self.sites.setMaximumHeight(height + sum(self.sites.rowHeight(r) for r in range(min(6, self.sites.rowCount()))))
 
     # --- exporting -----------------------------------------------------------------------------------------
 

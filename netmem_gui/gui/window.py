@@ -32,7 +32,7 @@ from ..core.running import lifecycle
 from ..core.running.execute import execute
 from ..core.runs.run import Run
 from . import exporting, live
-from .allocations import AllocationTable
+from .allocations import AllocationSites
 from .column import LeftColumn, run_title
 from .compare_view import Candidate, CompareView, library_candidates, session_candidates
 from .form import FormError, RunForm
@@ -187,9 +187,7 @@ class MainWindow(RecordFiles, QMainWindow):
         plot_column.addLayout(plot_bar)
 
         self.summary = SummaryPanel()
-        self.allocations = AllocationTable()
-        self.allocations.setToolTip("With Advanced → Trace allocations: the allocation sites (tracemalloc) that "
-                                    "grew most between the first and last steady-state checkpoints")
+        self.allocations = AllocationSites()
         self.details = QTabWidget()
         self.details.addTab(self.summary, "Summary")
         self.details.addTab(self.allocations, "Allocation sites")
@@ -500,8 +498,7 @@ class MainWindow(RecordFiles, QMainWindow):
         traced = rec is not None and bool(rec.get("allocations"))
         self.details.setTabText(index, f"Allocation sites ({rows})" if traced else "Allocation sites")
         self.details.setTabEnabled(index, traced)
-        self.details.setTabToolTip(index, "The allocation sites that grew most (tracemalloc)" if traced else
-                                   "Runs with Advanced → Trace allocations list their allocation sites here")
+        self.details.setTabToolTip(index, self.allocations.tab_tip(rec))
         if not traced and self.details.currentIndex() == index:
             self.details.setCurrentIndex(0)
 

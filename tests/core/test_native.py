@@ -188,9 +188,21 @@ def _traced_run(tmp_path: Path, binary: Path, mode: str, seconds: str = "4") -> 
     return json.loads(out.read_text()), done.stdout
 
 
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory, server) -> dict[str, tuple[dict, str, Path]]:
+    """The leak and its clean twin, each run once under heaptrack for the tests below: {mode: (record, report,
+    the record's file)}."""
+    folder = tmp_path_factory.mktemp("traced")
+    out = {}
+    for mode in ("leak", "clean"):
+        rec, report = _traced_run(folder, server, mode)
+        out[mode] = (rec, report, folder / f"{mode}.json")
+    return out
+
+
 @pytest.mark.slow
-def test_heaptrack_names_the_leaking_function_and_its_bytes_per_cycle(tmp_path, server):
-    rec, report = _traced_run(tmp_path, server, "leak")
+def test_heaptrack_names_the_leaking_function_and_its_bytes_per_cycle(traced):
+    rec, report, _ = traced["leak"]
     alloc = rec["allocations"]["stability"]
     assert alloc["tool"] == "heaptrack" and alloc["complete"] and alloc["reason"] is None
     growing = [s for s in alloc["sites"] if s["grows"]]
@@ -207,12 +219,62 @@ def test_heaptrack_names_the_leaking_function_and_its_bytes_per_cycle(tmp_path, 
 
 
 @pytest.mark.slow
-def test_the_clean_twin_names_no_growing_site(tmp_path, server):
-    rec, report = _traced_run(tmp_path, server, "clean")
+def test_the_clean_twin_names_no_growing_site(traced):
+    rec, report, _ = traced["clean"]
     alloc = rec["allocations"]["stability"]
     assert alloc["tool"] == "heaptrack" and alloc["reason"] is None
     assert [s for s in alloc["sites"] if s["grows"]] == []
     assert "No allocation site grows with the cycles" in report
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
+def test_compare_sets_the_leak_site_beside_the_fixed_run(traced, fmt):
+    """`netmem compare LEAK CLEAN`: the leaking function's bytes per cycle in BASE, nothing left there in NEW."""
+    leak, clean = traced["leak"], traced["clean"]
+    done = subprocess.run([*NETMEM, "compare", str(leak[2]), str(clean[2]), "--format", fmt], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr  # the fix regressed nothing
+    top = next(s for s in leak[0]["allocations"]["stability"]["sites"] if s["grows"])
+    assert top["function"] == "remember_session"
+    per_cycle = f"{sites.size(top['bytes_per_cycle'])}/cycle, grows"
+    if fmt == "json":
+        table = json.loads(done.stdout)["allocation_sites"]
+        assert table["tools"] == ["heaptrack", "heaptrack"]
+        row = table["rows"][0]
+        assert row["site"] == "remember_session (echo_server.c:37)" and row["scenario"] == "stability"
+        assert row["runs"][0]["bytes_per_cycle"] == top["bytes_per_cycle"] and row["runs"][1] is None
+        # A site of both runs (start-up's buffer in main) is matched, not listed twice.
+        both = [r for r in table["rows"] if all(r["runs"])]
+        assert both and all(r["site"].startswith("main (") for r in both)
+        assert len({r["site"] for r in table["rows"]}) == len(table["rows"])
+        return
+    lines = done.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("Allocation sites side by side"))
+    row = next(line for line in lines[head:] if "remember_session (echo_server.c:37)" in line)
+    if fmt == "markdown":
+        assert "| scenario | site | BASE (heaptrack) | NEW (heaptrack) |" in lines[head + 2]
+        assert row == f"| stability | remember_session (echo_server.c:37) | {per_cycle} | none left |"
+    else:
+        assert lines[head + 1].split() == ["scenario", "site", "BASE", "(heaptrack)", "NEW", "(heaptrack)"]
+        assert row.split("  ")[0] == "stability" and row.endswith(f"{per_cycle}        none left")
+
+
+def test_sites_are_matched_by_function_and_file_line_else_by_the_frame_named():
+    at = {"function": "f", "file": "/a/src/x.c", "line": 3, "module": "/a/bin"}
+    assert sites.site_key("stability", at) == sites.site_key("stability", {**at, "file": "/b/src/x.c"})
+    assert sites.site_key("stability", at) != sites.site_key("stability", {**at, "line": 4})
+    no_debug = {"function": "f", "file": None, "line": None, "module": "/opt/lib/libx.so"}
+    assert sites.site_key("stability", no_debug) == ("stability", "f", "libx.so")
+    base = {"allocations": {"stability": {"tool": "heaptrack", "sites": [
+        {**at, "bytes_per_cycle": 10.0, "calls_per_cycle": 1.0, "grows": True, "size_bytes": 100, "count": 10},
+        {**at, "bytes_per_cycle": 5.0, "calls_per_cycle": 0.5, "grows": False, "size_bytes": 50, "count": 5}]}}}
+    table = sites.side_by_side([base, {"allocations": {}}])
+    assert table["tools"] == ["heaptrack", None] and len(table["rows"]) == 1  # two stacks to one line: one site
+    assert table["rows"][0]["runs"][0] | {} == {"bytes_per_cycle": 15.0, "calls_per_cycle": 1.5, "grows": True,
+                                                 "size_bytes": 150, "count": 15, "size_diff_bytes": None}
+    _, rows = sites.side_by_side_table(table, ["BASE", "NEW"])
+    assert rows == [["stability", "f (x.c:3)", "15 B/cycle, grows", "not traced"]]
 
 
 @pytest.mark.slow

@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import NetmemError
 from ..records.record import Record
 from ..text import shown
-from . import measured, tables
+from . import measured, sites, tables
 from .figures import (
     FIGURES,
     SCENARIO_ORDER,
@@ -132,6 +132,8 @@ class Comparison:
     shared_scenarios: list[str]
     notes: list[str] = field(default_factory=list)
     same_run: list[int] = field(default_factory=list)  # indexes of runs that are the base run itself
+    # Allocation sites matched across the runs (sites.side_by_side); empty rows when no run traced allocations.
+    sites: dict[str, Any] = field(default_factory=lambda: {"tools": [], "rows": [], "more": 0})
 
     @property
     def regressions(self) -> list[tuple[Row, int, Change]]:
@@ -160,6 +162,7 @@ class Comparison:
                 }
                 for row in self.rows
             ],
+            "allocation_sites": self.sites,
         }
 
 
@@ -285,7 +288,7 @@ def compare(records: Sequence[Record], names: Sequence[str] | None = None,
             changes.append(_figure_change(fig, base, rec, base_value, threshold, reason))
         rows.append(Row(fig, base_value, tuple(changes)))
     return Comparison(runs=infos, threshold_percent=threshold, rows=rows, shared_scenarios=shared, notes=notes,
-                      same_run=same)
+                      same_run=same, sites=sites.side_by_side(list(records)))
 
 
 # ---- rendering -------------------------------------------------------------------------------------------------
@@ -368,6 +371,25 @@ def run_headings(cmp: Comparison) -> list[str]:
     return out
 
 
+def roles(cmp: Comparison) -> list[str]:
+    """BASE, then NEW (two runs) or RUN 2, RUN 3, ..."""
+    return ["BASE" if i == 0 else ("NEW" if len(cmp.runs) == 2 else f"RUN {i + 1}") for i in range(len(cmp.runs))]
+
+
+def sites_table(cmp: Comparison) -> tuple[list[str], list[list[str]]] | None:
+    """The runs' allocation sites side by side (header, rows), or None when no run traced allocations."""
+    if not cmp.sites["rows"]:
+        return None
+    return sites.side_by_side_table(cmp.sites, roles(cmp))
+
+
+SITES_TITLE = "Allocation sites side by side, matched by function and file:line"
+
+
+def sites_more(cmp: Comparison) -> str | None:
+    return f"{cmp.sites['more']:,} more site(s) not shown" if cmp.sites["more"] else None
+
+
 def verdict_line(cmp: Comparison) -> str:
     """The comparison's verdict in one line: what regressed and by how much, or that nothing gated did."""
     if not cmp.regressed:
@@ -386,6 +408,10 @@ def verdict_line(cmp: Comparison) -> str:
 def render_text(cmp: Comparison) -> str:
     out = ["netmem compare", *run_headings(cmp), ""]
     out += tables.text_table(table_header(cmp), [row.cells for row in table_rows(cmp, "text")])
+    table = sites_table(cmp)
+    if table is not None:
+        out += ["", f"{SITES_TITLE}:", *tables.text_table(*table, align="ll" + "r" * (len(table[0]) - 2))]
+        out += [sites_more(cmp)] if sites_more(cmp) else []
     if cmp.notes:
         out += ["", *[shown(f"Note: {n}") for n in cmp.notes]]
     out += ["", verdict_line(cmp)]
@@ -396,6 +422,10 @@ def render_markdown(cmp: Comparison) -> str:
     icon = ":x:" if cmp.regressed else ":white_check_mark:"
     out = [f"### netmem compare {icon}", "", *[f"- {tables.md_escape(h)}" for h in run_headings(cmp)], ""]
     out += tables.markdown_table(table_header(cmp), [row.cells for row in table_rows(cmp, "markdown")])
+    table = sites_table(cmp)
+    if table is not None:
+        out += ["", f"{SITES_TITLE}:", "", *tables.markdown_table(*table, align="ll" + "r" * (len(table[0]) - 2))]
+        out += ["", sites_more(cmp)] if sites_more(cmp) else []
     if cmp.notes:
         out += ["", *[f"> {tables.md_escape(n)}" for n in cmp.notes]]
     out += ["", f"**{verdict_line(cmp)}**" if cmp.regressed else verdict_line(cmp)]

@@ -165,3 +165,74 @@ def record_entry(native: dict[str, Any] | None, scenarios: tuple[str, ...],
         return {}
     name = key_scenario(scenarios)
     return {name: native_block(native["tool"], native, figures.get(name))}
+
+
+# ---- two or more runs' sites side by side (compare) ----------------------------------------------------------------
+
+COMPARED_SITES = 15  # rows of the side-by-side table; the rest are counted in a note
+
+
+def site_key(scenario: str, site: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes a site the same in two runs: its function and file:line where known, else the frame named (its
+    function and module). The file's base name only: the same source built in another folder is the same site."""
+    file = os.path.basename(site["file"]) if site.get("file") else None
+    if file is not None and site.get("line") is not None:
+        return scenario, site.get("function"), file, site["line"]
+    return scenario, site.get("function"), os.path.basename(site.get("module") or "") or None
+
+
+def side_by_side(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every run's allocation sites matched across the runs (site_key), for compare: {"tools": the tool of each
+    run (None: not traced), "rows": [{"scenario", "site", "runs": one entry per run, None where the run left
+    nothing there}], "more": rows left out}. A run entry: bytes_per_cycle, calls_per_cycle, grows, size_bytes,
+    count (a site read twice in one run, two stacks to one line, is summed), and size_diff_bytes (tracemalloc's
+    growth). Rows: the most bytes per cycle (else growth) in any run first."""
+    tools: list[str | None] = []
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for i, rec in enumerate(records):
+        blocks = rec.get("allocations") or {}
+        tools.append(next((b.get("tool") or "tracemalloc" for b in blocks.values()), None))
+        for scenario, block in blocks.items():
+            for site in block["sites"]:
+                row = merged.setdefault(site_key(scenario, site), {
+                    "scenario": scenario, "site": where(site), "runs": [None] * len(records)})
+                entry = row["runs"][i]
+                if entry is None:
+                    row["runs"][i] = {key: site.get(key) for key in (
+                        "bytes_per_cycle", "calls_per_cycle", "grows", "size_bytes", "count", "size_diff_bytes")}
+                    continue
+                for key in ("bytes_per_cycle", "calls_per_cycle", "size_bytes", "count", "size_diff_bytes"):
+                    if site.get(key) is not None:
+                        entry[key] = (entry[key] or 0) + site[key]
+                entry["grows"] = bool(entry["grows"] or site.get("grows"))
+
+    def weight(row: dict[str, Any]) -> tuple[float, float]:
+        runs = [r for r in row["runs"] if r is not None]
+        return (max((r["bytes_per_cycle"] or 0) for r in runs), max((r["size_diff_bytes"] or 0) for r in runs))
+
+    rows = sorted(merged.values(), key=weight, reverse=True)
+    return {"tools": tools, "rows": rows[:COMPARED_SITES], "more": max(0, len(rows) - COMPARED_SITES)}
+
+
+def site_cell(entry: dict[str, Any] | None, tool: str | None) -> str:
+    """One run's figure of a matched site, in words: bytes per cycle (and "grows"), tracemalloc's growth, or why
+    there is none."""
+    if tool is None:
+        return "not traced"
+    if entry is None:
+        return "none left"
+    if entry.get("bytes_per_cycle") is not None:
+        return f"{size(entry['bytes_per_cycle'])}/cycle" + (", grows" if entry.get("grows") else "")
+    if tool == "tracemalloc":
+        return f"{size(entry.get('size_diff_bytes'), signed=True)} grown"
+    return f"{size(entry.get('size_bytes'))} left"
+
+
+def side_by_side_table(table: dict[str, Any], roles: list[str]) -> tuple[list[str], list[list[str]]]:
+    """The side-by-side sites as a table: header (scenario, site, then each run's role and tool) and rows."""
+    header = ["scenario", "site", *(f"{role} ({TOOL_WORDS.get(tool or '', tool or 'not traced')})"
+                                     for role, tool in zip(roles, table["tools"], strict=True))]
+    rows = [[row["scenario"], row["site"], *(site_cell(entry, tool) for entry, tool in
+                                             zip(row["runs"], table["tools"], strict=True))]
+            for row in table["rows"]]
+    return header, rows
