@@ -2,13 +2,14 @@
 
 A handler that calls `time.sleep`, a blocking socket or a long computation stops every connection of an asyncio
 server, and netmem's own load with them: the run used to hang until it was killed and then blamed "the workload
-process failed: exit status -9". The loop-lag probe (workload.watch_lag) ticks on the loop every interval; when no
-tick has come for BLOCKED_S, the watch reads the loop thread's stack (sys._current_frames) and reports the innermost
-frame in the user's folder, which is where the blocking call is.
+process failed: exit status -9". A heartbeat of the watch's own ticks on the loop every HEARTBEAT_S (whatever the
+sampling interval); when no tick has come for BLOCKED_S, the watch reads the loop thread's stack
+(sys._current_frames) and reports the innermost frame in the user's folder, which is where the blocking call is.
 """
 
 from __future__ import annotations
 
+import asyncio
 import linecache
 import os
 import sys
@@ -22,6 +23,7 @@ from typing import Any
 # short enough that a blocked run ends long before anyone reaches for Ctrl-C.
 BLOCKED_S = 10.0
 CHECK_S = 0.5
+HEARTBEAT_S = 0.5
 
 Where = dict[str, Any]  # file, line, function, code
 
@@ -53,9 +55,9 @@ def describe(blocked_s: float, where: Where | None) -> str:
 
 
 class LoopWatch:
-    """Calls on_blocked(seconds, where) once, from a thread of its own, when tick() has not been called for
-    `blocked_s`; start() and tick() are called on the watched loop's thread (a handler may block before the first
-    tick: the loop's thread is known from start)."""
+    """Calls on_blocked(seconds, where) once, from a thread of its own, when the watched loop has not turned for
+    `blocked_s`; start() is called on that loop's thread, in its running loop (a handler may block before the
+    first heartbeat: the loop's thread is known from start)."""
 
     def __init__(self, on_blocked: Callable[[float, Where | None], None], app_dir: str | None,
                  blocked_s: float = BLOCKED_S) -> None:
@@ -65,6 +67,7 @@ class LoopWatch:
         self._last = time.monotonic()
         self._thread_id: int | None = None
         self._done = threading.Event()
+        self._beat: asyncio.TimerHandle | None = None
 
     def tick(self) -> None:
         self._last = time.monotonic()
@@ -72,9 +75,16 @@ class LoopWatch:
     def start(self) -> None:
         self._thread_id = threading.get_ident()
         self._last = time.monotonic()
+        self._heartbeat()
         threading.Thread(target=self._watch, name="netmem-loop-watch", daemon=True).start()
 
+    def _heartbeat(self) -> None:
+        self.tick()
+        if not self._done.is_set():
+            self._beat = asyncio.get_running_loop().call_later(HEARTBEAT_S, self._heartbeat)
+
     def stop(self) -> None:
+        """From any thread; the heartbeat ends at its next beat."""
         self._done.set()
 
     def _watch(self) -> None:

@@ -150,20 +150,26 @@ class InAppHost:
         inbox = _Inbox()
         stopping = threading.Event()
 
+        cancelling: list[Callable[[], None]] = []
+
         def on_blocked(stale: float, where: dict[str, Any] | None) -> None:
-            # The workload thread can't be stopped while its loop is blocked: the run ends without it (in the app,
-            # the thread stays until the user's call returns; a CLI process exits past it, it is a daemon thread).
+            # The workload thread can't be stopped while its loop is blocked: the run ends without it, and its
+            # workload is cancelled for when the loop turns again (in the app the thread stays until the user's call
+            # returns; a CLI process exits past it, it is a daemon thread).
             inbox.put(events.end(False, blocking.describe(stale, where)))
             inbox.close()
+            stopping.set()
+            for cancel_workload in cancelling:
+                cancel_workload()
 
-        watch = blocking.LoopWatch(on_blocked, config.app_dir if config.server else None)
+        watch = blocking.LoopWatch(on_blocked, config.app_dir)
 
         def report_lag(t: float, lag: float) -> None:
-            watch.tick()
             inbox.put(events.lag(t, lag))
 
         async def body() -> None:
-            watch.start()  # on the workload thread: the one whose loop a user's handler could block
+            if config.server:
+                watch.start()  # on the workload thread, whose loop the user's handlers run on
             if config.is_external:
                 from ..targets.external import on_external_target
 
@@ -196,6 +202,7 @@ class InAppHost:
         COLLECTOR.take()
         try:
             cancel = start_workload_thread(body, inbox.close)
+            cancelling.append(cancel)
             try:
                 await inbox.deliver(emit, stop, on_stop)
             except BaseException:

@@ -232,7 +232,6 @@ async def _serve_main(trace: bool, lag_ms: int, spec: str | None = None, app_dir
     watch = LoopWatch(lambda stale, where: reply(blocked_s=round(stale, 1), where=where), app_dir)
 
     def report_lag(t: float, lag: float) -> None:
-        watch.tick()
         reply(t=t, lag=lag)
 
     try:
@@ -243,7 +242,8 @@ async def _serve_main(trace: bool, lag_ms: int, spec: str | None = None, app_dir
     describe = getattr(server, "describe", None)
     reply(ok=True, ready=True, pid=os.getpid(), target=describe() if describe else None)
     lag_probe = asyncio.ensure_future(watch_lag(lag_ms / 1000, report_lag))
-    watch.start()
+    if spec:
+        watch.start()  # only a user's server can block this loop
     while (line := await commands.get()) != "":
         if line == "noop":
             continue
