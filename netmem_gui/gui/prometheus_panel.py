@@ -55,6 +55,8 @@ class PrometheusTest(QObject):
             source = check_source(url, memory, connections)
         except NetmemError as exc:
             answer = f"Not usable: {exc}"
+        except Exception as exc:  # a thread of its own: whatever went wrong, the button must come back
+            answer = f"Not usable: {type(exc).__name__}: {exc}"
         else:
             conns = source.connections
             answer = "Now: " + source_text(source.memory.total, source.memory.series, conns.total if conns else None,

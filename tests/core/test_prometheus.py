@@ -82,3 +82,30 @@ def test_the_record_block_keeps_times_from_the_run_start():
         {"from": 105.0, "to": 107.5, "reason": "timed out", "filled": 2}]}}, t0=100.0)
     assert block["gaps"] == [{"reason": "timed out", "filled": 2, "from_s": 5.0, "to_s": 7.5}]
     assert (block["series_min"], block["series_max"]) == (1, 2)
+
+
+def test_an_answer_that_is_not_http_or_a_url_it_cant_ask_is_one_line():
+    """A redis port given as Prometheus gave a BadStatusLine traceback; a URL with a space, InvalidURL."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def answer_like_redis() -> None:
+        for _ in range(2):
+            conn, _ = listener.accept()
+            conn.recv(4096)
+            conn.sendall(b"-ERR wrong number of arguments\r\n")
+            conn.close()
+
+    threading.Thread(target=answer_like_redis, daemon=True).start()
+    base = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    with pytest.raises(prom.PrometheusError, match="its answer is not HTTP"):
+        prom.get(base, "query", {"query": "up"}, timeout_s=2)
+    with pytest.raises(locust.LocustError, match="its answer is not HTTP"):
+        locust.read_status(base, timeout_s=2)
+    with pytest.raises(prom.PrometheusError, match="not a URL it can ask"):
+        prom.get("http://127.0.0.1:9/a b", "query", timeout_s=2)
+    listener.close()

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
+import urllib.error
 import urllib.request
+
+# Everything a GET can fail with, short of a bug: no answer (OSError, URLError), an answer that is not HTTP or is cut
+# short (http.client's BadStatusLine, IncompleteRead...), a URL http.client refuses (InvalidURL, ValueError).
+FAILURES = (urllib.error.URLError, OSError, http.client.HTTPException, ValueError)
 
 
 def _opener() -> urllib.request.OpenerDirector:
@@ -16,3 +22,13 @@ def _opener() -> urllib.request.OpenerDirector:
 
 
 OPENER = _opener()
+
+
+def reason(exc: BaseException) -> str:
+    """Why a GET failed, in a few words: the system's reason, or what kind of answer it was."""
+    if isinstance(exc, http.client.InvalidURL):
+        return "not a URL it can ask (spaces or control characters?)"
+    if isinstance(exc, http.client.HTTPException):
+        return f"its answer is not HTTP ({type(exc).__name__})"
+    inner = getattr(exc, "reason", None) or exc
+    return getattr(inner, "strerror", None) or str(inner) or type(inner).__name__

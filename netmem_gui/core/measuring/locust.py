@@ -22,7 +22,7 @@ import numpy as np
 
 from ..addresses import this_machine
 from ..errors import NetmemError
-from .gets import OPENER
+from .gets import FAILURES, OPENER, reason
 from .sampler import ColumnBuffer
 
 STATS_PATH = "/stats/requests"
@@ -133,10 +133,8 @@ def read_status(base: str, timeout_s: float = TIMEOUT_S) -> Status:
             body = reply.read(8 * 1024 * 1024)
     except urllib.error.HTTPError as exc:
         raise LocustError(f"{base} is not a Locust master: GET {STATS_PATH} answered {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        reason = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
-        raise LocustError(f"{base} does not answer: {reason}") from None
+    except FAILURES as exc:
+        raise LocustError(f"{base} does not answer: {reason(exc)}") from None
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from ..errors import NetmemError
-from .gets import OPENER
+from .gets import FAILURES, OPENER, reason
 
 TOKEN_ENV = "NETMEM_PROMETHEUS_TOKEN"
 TIMEOUT_S = 2.0  # an answer later than this is a gap in the series, not a stalled run
@@ -84,10 +84,8 @@ def get(base: str, endpoint: str, params: dict[str, Any] | None = None, timeout_
         if exc.code in (401, 403):
             said = f"not authorized ({exc.code}); set {TOKEN_ENV} to a bearer token it accepts"
         raise PrometheusError(f"{base}: {said or f'GET {API}{endpoint} answered {exc.code} {exc.reason}'}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        reason = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
-        raise PrometheusError(f"{base} does not answer: {reason}") from None
+    except FAILURES as exc:
+        raise PrometheusError(f"{base} does not answer: {reason(exc)}") from None
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
