@@ -65,7 +65,7 @@ def _check_arguments(chk: argparse.ArgumentParser) -> None:
 
 
 def load(ref: str) -> record.Record:
-    return record.load(library.resolve(ref))
+    return library.load(library.resolve(ref))
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

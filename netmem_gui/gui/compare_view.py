@@ -66,7 +66,7 @@ def library_candidates(folder: Path | None = None, skip: set[str] | frozenset[st
     """Every good record of the run library, newest first, except the IDs in `skip`."""
     out = []
     for entry in library.list_runs(folder):
-        if entry.damaged or entry.running or entry.id in skip:
+        if entry.damaged or entry.running or entry.unsaved or entry.id in skip:
             continue  # a run in progress (another window, a terminal) is compared once it has ended
         state = "" if entry.completed else f" · {entry.state_text()}"
         when = (entry.started_at or "")[:19].replace("T", " ")

@@ -153,11 +153,14 @@ class LibraryDialog(QDialog):
 
     def open_selected(self) -> None:
         for entry in self.selected():
-            if not entry.damaged:
+            if entry.unsaved:
+                self.where.setText(f"{entry.id} is not saved yet ({entry.unsaved}): free space, then reopen the"
+                                   " library")
+            elif not entry.damaged:
                 self.openRequested.emit(str(entry.path))
 
     def compare_selected(self) -> None:
-        ids = [e.id for e in self.selected() if not e.damaged]
+        ids = [e.id for e in self.selected() if not e.damaged and not e.unsaved]
         if len(ids) >= 2:
             self.compareRequested.emit(ids)
 

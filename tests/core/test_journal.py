@@ -83,6 +83,7 @@ def test_a_recovered_run_that_the_disk_cant_take_is_interrupted_not_damaged_and_
     assert not entry.damaged and entry.state == "interrupted" and entry.path == path and path.exists()
     assert entry.unsaved and "No space left on device" in entry.unsaved
     assert entry.state_text().endswith(f", not saved yet: {entry.unsaved}") and entry.scenario == "stability"
+    assert library.load(library.resolve(entry.id, tmp_path))["interrupted"] is True  # compare and check read it
     monkeypatch.setattr(record, "save", real_save)  # space again: the next list saves it
     (entry,) = library.list_runs(tmp_path)
     assert entry.path == path.with_suffix(".json") and not entry.unsaved and not path.exists()

@@ -169,12 +169,18 @@ async def run(cfg: RunConfig, target: Any, rep: Any, port: int, client: Client |
     conns: list[SlowClient] = []
     failed, last_error = 0, None
     rep.phase(NAME, "connect")
-    for _ in range(wanted):
-        try:
-            conns.append(await connect(host, port, cfg.read_rate))
-        except (OSError, TimeoutError) as exc:
-            failed += 1
-            last_error = str(exc) or type(exc).__name__
+    try:
+        for done in range(wanted):
+            rep.progress(NAME, done, wanted, "connections")  # a stop while connecting takes effect here
+            try:
+                conns.append(await connect(host, port, cfg.read_rate))
+            except (OSError, TimeoutError) as exc:
+                failed += 1
+                last_error = str(exc) or type(exc).__name__
+    except BaseException:
+        for c in conns:  # a stop or a cancel while connecting: no client is left open
+            c.abort()
+        raise
     kernel_now = kernel_reader(target, cfg)
     total = 0  # bytes sent by all clients
     last_sent_at = started = time.monotonic()
@@ -218,12 +224,13 @@ async def run(cfg: RunConfig, target: Any, rep: Any, port: int, client: Client |
             rep.sent(NAME, batch[0], batch[1], batch[2], kernel_column)
             batch = ([], [], [], [])
 
-    await rep.checkpoint(NAME, "After connecting clients", len(conns), settle=False)
-    rep.phase(NAME, "send")
-    senders = [asyncio.create_task(send(c)) for c in conns]
+    senders: list[asyncio.Task[None]] = []
     interval = cfg.interval_ms / 1000
     seen = 0
     try:
+        await rep.checkpoint(NAME, "After connecting clients", len(conns), settle=False)
+        rep.phase(NAME, "send")
+        senders = [asyncio.create_task(send(c)) for c in conns]
         memory = reading()
         readings, changed_at = 1, started
         while (elapsed := time.monotonic() - started) < cfg.duration_s and not (

@@ -128,6 +128,13 @@ def _explained_share(target: np.ndarray, columns: list[np.ndarray]) -> float:
     return float(1.0 - np.sum(residual**2) / np.sum((target - target.mean()) ** 2))
 
 
+def not_judged(verdict: dict[str, Any] | None) -> bool:
+    """Whether a scenario's leak verdict was not judged: its RSS fit could not tell growth per cycle from the load's
+    share (verdict_with_load)."""
+    term = ((verdict or {}).get("rss") or {}).get("load_term")
+    return bool(term and term["terms"] and term["terms"][0]["bytes_per_unit"] is None)
+
+
 LeakFit = Callable[[Sequence[float], Sequence[float]], dict[str, Any]]
 Held = dict[str, np.ndarray]  # unit ("connection", "user", "request") -> the load at each cycle (cumulative requests)
 

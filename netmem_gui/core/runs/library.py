@@ -383,6 +383,17 @@ def find(ref: str, folder: Path | None = None) -> Path:
     raise LibraryError(f"{shown(ref)}: names {len(matches)} runs in the library ({names}...); give more of the ID")
 
 
+def load(path: Path) -> record.Record:
+    """The record at a library path: a record file, or the journal of an interrupted run a full disk kept from
+    being saved (recovered again, in memory)."""
+    if path.suffix == journal.SUFFIX:
+        try:
+            return journal.recover(path)
+        except journal.JournalError as exc:
+            raise record.RecordError(str(exc)) from None
+    return record.load(path)
+
+
 def resolve(ref: str, folder: Path | None = None) -> Path:
     """A path to a record: `ref` itself when it is an existing file or looks like a path, else a library ID."""
     path = Path(ref)

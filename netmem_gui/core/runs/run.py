@@ -22,6 +22,7 @@ from ..reports import analysis, findings, sites
 from ..reports.backpressure import backpressure_figures
 from ..reports.kernel import kernel_figures
 from ..reports.load import load_figures
+from ..reports.under_load import not_judged
 
 Listener = Callable[[Event], None]
 REFIT_EVERY_CYCLES = 100  # the load process sends cycles in batches of this size anyway
@@ -234,9 +235,15 @@ class Run:
             figures["load"] = load_figures(self.load.series.to_dict())
             steady = figures["load"]["steady"]
             if steady is not None:
+                # A scenario whose growth per cycle could not be told from the load's share is no verdict: the one
+                # at steady load, per request, judges instead (docs/leak-verdict.md, "Under a changing load").
                 verdict = figures["summary"]["leak_verdict"]
-                verdict["verdict"] = analysis.combine_verdicts([verdict["verdict"], steady["leak_verdict"]["verdict"]])
-                verdict["scenarios"] = [*verdict["scenarios"], "load"]
+                judged = [name for name in verdict["scenarios"]
+                          if not not_judged(figures["scenarios"][name]["leak_verdict"])]
+                verdict["verdict"] = analysis.combine_verdicts(
+                    [*(figures["scenarios"][name]["leak_verdict"]["verdict"] for name in judged),
+                     steady["leak_verdict"]["verdict"]])
+                verdict["scenarios"] = [*judged, "load"]
         return figures
 
     def now(self, now_s: float | None = None) -> dict[str, Any]:

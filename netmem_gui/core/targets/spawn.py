@@ -253,7 +253,9 @@ async def start(config: RunConfig, stop: asyncio.Event | None = None, wrapper: l
             spawned.measured_pid = _below_wrapper(spawned.proc.pid, spawned.measured_pid)
         spawned.track()
     except BaseException:
-        spawned.stop()
+        # Off the event loop (the window's, in the app): the stop waits up to its grace periods, and under heaptrack
+        # for heaptrack to finish its file.
+        await asyncio.shield(asyncio.get_running_loop().run_in_executor(None, spawned.stop))
         raise
     return spawned
 
