@@ -60,6 +60,7 @@ class Candidate:
     started_at: str
     load: Callable[[], Record]
     path: Path | None = None  # a library run's file: a big one is read in a child process (core.opening)
+    says_what: bool = False  # its name (a session run's title, column.run_title) says what it measured already
 
 
 def library_candidates(folder: Path | None = None, skip: set[str] | frozenset[str] = frozenset()) -> list[Candidate]:
@@ -335,12 +336,14 @@ class CompareView(QWidget):
             self.plot.getPlotItem().setTitle(None)
             return
         curves = compare.align_curves(records, names, at=at)
+        titled = {c.name for c in self.candidates if c.says_what}
         for i, curve in enumerate(curves):
             role = "BASE" if i == 0 else ("NEW" if len(curves) == 2 else f"RUN {i + 1}")
             config = records[i]["config"]
             name, what = records[i].get("label") or curve.name, tables.target_text(config, records[i].get("target"))
             # What was measured, unless the name (a session run's title) says it already.
-            title = f"{role}: {name}" + ("" if what in name else f" ({config['scenario']}, {what}, {config['host']})")
+            said = name == curve.name and curve.name in titled
+            title = f"{role}: {name}" + ("" if said else f" ({config['scenario']}, {what}, {config['host']})")
             pen = pg.mkPen(PALETTE[i % len(PALETTE)], width=2.5 if i else 2)
             if at == "users":  # one point per poll: memory read at that user count
                 data = self.plot.plot(curve.t_s, curve.rss_bytes / MIB, pen=None, symbol="o", symbolSize=5,
@@ -492,5 +495,5 @@ def session_candidates(entries: list[Any]) -> list[Candidate]:
             continue
         when = e.rec.get("started_at", "")[:19].replace("T", " ")
         out.append(Candidate(e.title, f"{e.title}\n{when} · this session", e.rec.get("started_at", ""),
-                             lambda r=e.rec: r))
+                             lambda r=e.rec: r, says_what=True))
     return out
