@@ -55,7 +55,10 @@ def test_a_locust_cluster_loads_the_server_netmem_watches(tmp_path, netmem_cmd):
     assert "Locust spawning" in labels and f"Locust running {USERS} users" in labels
     assert any(label.startswith("Locust stopped") for label in labels)
     assert labels.index("Locust spawning") < labels.index(f"Locust running {USERS} users")
-    assert "Under Locust's Load" in stdout and "Per-connection overhead under load" in stdout
+    assert "Under Locust's Load" in stdout
+    # The figure when memory followed the connections, else the fit and why it is none (the r² rule).
+    assert ("Per-connection overhead under load" in stdout) == (fit["r_squared"] >= 0.5)
+    assert f"r² {fit['r_squared']:.3f} over {fit['points']} polls of the ramp" in stdout
     json.dumps(rec)
 
 
