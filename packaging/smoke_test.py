@@ -1,10 +1,11 @@
 """Smoke-test an installed or bundled netmem headless: the CLI, the isolated host's children, the GUI's scripted mode.
 
-    python packaging/smoke_test.py DIR [--bundle] [--out OUT_DIR]
+    python packaging/smoke_test.py DIR [--bundle [--max-mib N]] [--out OUT_DIR]
 
 DIR holds the `netmem` and `netmem-gui` executables: a bundle's folder (dist/netmem, or netmem.app/Contents/MacOS)
-or a venv's bin/ (Scripts\\ on Windows). --bundle also checks that the unused Qt modules stayed out. Needs only the
-standard library, so any Python can run it; sets QT_QPA_PLATFORM=offscreen unless it is set already.
+or a venv's bin/ (Scripts\\ on Windows). --bundle also checks that what the bundle leaves out stayed out, and
+--max-mib its size. Needs only the standard library, so any Python can run it; sets QT_QPA_PLATFORM=offscreen
+unless it is set already.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import tempfile
 from pathlib import Path
 
 TIMEOUT_S = 300
-# Libraries of Qt modules the app doesn't use; any of them in a bundle means the spec's excludes stopped working.
-UNWANTED = re.compile(r"Qt6?(WebEngine|Quick|Qml|3D|Multimedia|Pdf|Charts|DataVisualization|Designer|Network)", re.I)
+# Files the bundle leaves out (Qt modules and plugins the app doesn't use, the binding of QtOpenGL, GTK); any of them
+# in a bundle means the spec's excludes or packaging/trim.py stopped working.
+UNWANTED = re.compile(r"Qt6?(WebEngine|Quick|Qml|3D|Multimedia|Pdf|Charts|DataVisualization|Designer|Network)"
+                      r"|^QtOpenGL\.|qgtk3|libgtk-3", re.I)
 
 
 class SmokeError(Exception):
@@ -61,7 +64,7 @@ def check_record(path: Path, connections: int) -> None:
     print(f"    {path.name}: completed, {created} connections, host {rec['config']['host']}")
 
 
-def check_bundle(folder: Path) -> None:
+def check_bundle(folder: Path, max_mib: float | None) -> None:
     root = folder.parent if folder.name == "MacOS" else folder  # a macOS .app: all of Contents/
     paths = list(root.rglob("*"))
     unwanted = sorted({p.name for p in paths if UNWANTED.search(p.name)})
@@ -69,16 +72,18 @@ def check_bundle(folder: Path) -> None:
     size = sum(p.stat().st_size for p in files)
     print(f"--- bundle: {len(files)} files, {size / 2**20:.0f} MiB")
     if unwanted:
-        raise SmokeError("unused Qt modules in the bundle: " + ", ".join(unwanted))
+        raise SmokeError("files the bundle should leave out: " + ", ".join(unwanted))
+    if max_mib is not None and size > max_mib * 2**20:
+        raise SmokeError(f"the bundle is {size / 2**20:.0f} MiB, over the {max_mib:g} MiB it may take")
 
 
-def smoke(folder: Path, out: Path, bundle: bool) -> None:
+def smoke(folder: Path, out: Path, bundle: bool, max_mib: float | None = None) -> None:
     cli, gui = exe(folder, "netmem"), exe(folder, "netmem-gui")
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "NETMEM_DATA_DIR": str(out / "data"), "NETMEM_GUI_SETTINGS": str(out / "settings.ini")}
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     if bundle:
-        check_bundle(folder)
+        check_bundle(folder, max_mib)
 
     version = run("CLI version", [cli, "--version"], env).strip()
     if not re.fullmatch(r"netmem \d+\.\d+\.\d+\S*", version):
@@ -115,11 +120,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="the folder holding netmem and netmem-gui")
     parser.add_argument("--bundle", action="store_true", help="also check the bundle's contents")
+    parser.add_argument("--max-mib", type=float, help="with --bundle: fail when the bundle takes more (MiB)")
     parser.add_argument("--out", type=Path, help="where the records and the screenshot go (default: a temp dir)")
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="netmem-smoke-"))
     try:
-        smoke(args.folder.resolve(), out.resolve(), args.bundle)
+        smoke(args.folder.resolve(), out.resolve(), args.bundle, args.max_mib)
     except (SmokeError, subprocess.TimeoutExpired, OSError, KeyError, ValueError) as exc:
         print(f"SMOKE TEST FAILED: {exc}", file=sys.stderr)
         return 1
