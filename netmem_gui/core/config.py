@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import shlex
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ HOSTS = ("isolated", "inapp")
 PROTOCOLS = ("echo", "redis", "http", "idle")
 EXTERNAL_KINDS = ("attach", "spawn", "prometheus")  # servers with no code of netmem's in them (by PID, or remote)
 MEMORY_KINDS = ("rss", "uss")
+LOAD_LOOPS = ("auto", "asyncio", "uvloop")  # the event loop of the isolated host's load process (docs/scale.md)
 MAX_START_TIMEOUT_S = 600.0
 
 # Upper bounds that keep a typo from becoming a run that can never finish on a desktop machine.
@@ -28,6 +30,11 @@ MAX_INJECT_LEAK_BYTES = 16 * 1024 * 1024
 MAX_ROUNDS = 100_000
 MAX_READ_RATE = 1024**3  # bytes/s: 1 GB/s per client is no slow reader (and fits the form's spin box)
 MAX_SEND_LIMIT_MB = 64 * 1024
+
+
+def uvloop_installed() -> bool:
+    """Whether uvloop can be imported here, without importing it."""
+    return importlib.util.find_spec("uvloop") is not None
 
 
 class ConfigError(NetmemError, ValueError):
@@ -77,6 +84,7 @@ class RunConfig:
     connections_query: str | None = None  # PromQL: its series are summed into the connection count
     read_rate: int = 0  # backpressure: bytes/s each client reads of the replies (0: never)
     send_limit_mb: int = 64  # backpressure: the most its clients send in all (the server's memory may follow it)
+    load_loop: str = "auto"  # the isolated host's load process: auto takes uvloop where it is installed
 
     def connections_for(self, scenario: str) -> int:
         """Connection count a scenario uses: the explicit value, else the C++ guide's default for it."""
@@ -114,13 +122,22 @@ class RunConfig:
         """Whether the target is a server netmem did not write, measured by PID with no code of netmem's in it."""
         return self.target_kind() in EXTERNAL_KINDS
 
+    def effective_load_loop(self) -> str:
+        """The event loop the load runs on: uvloop only in the isolated host's load process, and only where it is
+        installed (the extra `fast`); the in-app host's load shares the app's workload thread and its asyncio."""
+        if self.load_loop != "auto":
+            return self.load_loop
+        return "uvloop" if self.host == "isolated" and uvloop_installed() else "asyncio"
+
     def peak_connections(self) -> int:
         """Most connections held open at once by any scenario of this run."""
         return max((self.connections_for(s) for s in self.scenario_list() if s != "stability"), default=1)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        # The per-scenario counts are resolved here so that a reader of the record never guesses defaults.
+        # The per-scenario counts and the load's event loop are resolved here so that a reader of the record never
+        # guesses defaults (load_loop keeps what was asked: auto, say).
+        data["load_loop_used"] = self.effective_load_loop()
         data["connections_by_scenario"] = {
             s: self.connections_for(s) for s in self.scenario_list() if s not in ("stability", "observe")
         }
@@ -160,6 +177,7 @@ class RunConfig:
             raise ConfigError(f"--locust must be a URL, not {self.locust_url!r}")
         if self.until_locust_stops and self.locust_url is None:
             raise ConfigError("--until-locust-stops needs --locust URL")
+        self._validate_load_loop()
         d = self.duration_s
         if isinstance(d, bool) or not isinstance(d, (int, float)) or not math.isfinite(d) or d <= 0:
             raise ConfigError(f"--duration must be a positive number of seconds, not {d!r}")
@@ -167,6 +185,16 @@ class RunConfig:
             raise ConfigError(f"--duration {d:g} s is more than the {MAX_DURATION_S:g} s (24 h) allowed")
         self._validate_target()
         return self
+
+    def _validate_load_loop(self) -> None:
+        if self.load_loop not in LOAD_LOOPS:
+            raise ConfigError(f"unknown load loop {self.load_loop!r}; choose one of {', '.join(LOAD_LOOPS)}")
+        if self.load_loop == "uvloop" and self.host != "isolated":
+            raise ConfigError("--load-loop uvloop is for the isolated host's load process; the in-app host's load"
+                              " runs on the app's own asyncio loop")
+        if self.load_loop == "uvloop" and not uvloop_installed():
+            raise ConfigError("--load-loop uvloop: uvloop is not installed (pip install 'netmem[fast]';"
+                              " it exists for Linux and macOS)")
 
     def _validate_target(self) -> None:
         """The target options fit together; whether the process or the address exist is checked by `targets`."""

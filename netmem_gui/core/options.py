@@ -102,6 +102,10 @@ SETTINGS: tuple[Setting, ...] = (
             high=cfg.MAX_SEND_LIMIT_MB, unit="MB", metavar="MB", scenarios=("backpressure",),
             help="backpressure scenario: the most its clients send in all, in MB (default 64); a server that"
                  " keeps what it can't send grows by about as much"),
+    Setting("load_loop", "--load-loop", "Load loop", kind=str, section="load", group="advanced",
+            choices=cfg.LOAD_LOOPS,
+            help="the event loop of the isolated host's load process: auto (default: uvloop where it is installed,"
+                 " pip install 'netmem[fast]'), asyncio or uvloop; the record says which ran (docs/scale.md)"),
     Setting("locust_url", "--locust", "&Locust master", kind=str, section="load", group="advanced", metavar="URL",
             help="the web UI address of a Locust master on this machine (http://127.0.0.1:8089; with --prometheus,"
                  " any machine's): its users, requests per second and failures are polled at the sampling interval"

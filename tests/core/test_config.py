@@ -46,9 +46,29 @@ def test_round_trip_through_dict():
     ("port", 70000, "--port 70000 is more than"),
     ("scenario", "bogus", "unknown scenario 'bogus'"),
     ("host", "cloud", "unknown host 'cloud'"),
+    ("load_loop", "trio", "unknown load loop 'trio'; choose one of auto, asyncio, uvloop"),
 ])
 def test_refuses_values_that_cannot_be_run(field, value, words):
     with pytest.raises(ConfigError) as err:
         RunConfig(**{field: value}).validate()
     assert words in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_the_load_loop_auto_takes_uvloop_only_for_the_isolated_hosts_load_where_installed(monkeypatch):
+    from netmem_gui.core import config as cfg
+
+    monkeypatch.setattr(cfg, "uvloop_installed", lambda: True)
+    assert RunConfig().to_dict()["load_loop_used"] == "uvloop"
+    assert RunConfig(host="inapp").to_dict()["load_loop_used"] == "asyncio"
+    assert RunConfig(load_loop="asyncio").to_dict()["load_loop_used"] == "asyncio"
+    assert RunConfig.from_dict(RunConfig().to_dict()) == RunConfig()  # the record keeps what was asked: auto
+    monkeypatch.setattr(cfg, "uvloop_installed", lambda: False)
+    assert RunConfig().to_dict()["load_loop_used"] == "asyncio"
+    with pytest.raises(ConfigError, match=r"uvloop is not installed \(pip install 'netmem\[fast\]'"):
+        RunConfig(load_loop="uvloop").validate()
+
+
+def test_uvloop_is_refused_for_the_in_app_hosts_load():
+    with pytest.raises(ConfigError, match="the in-app host's load runs on the app's own asyncio loop"):
+        RunConfig(host="inapp", load_loop="uvloop").validate()

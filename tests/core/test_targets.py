@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 
 import pytest
 
@@ -281,3 +282,70 @@ def test_no_reply_does_not_suggest_the_protocol_in_use(monkeypatch):
 
     said = asyncio.run(go())
     assert "try --protocol echo, --protocol http, or --protocol idle" in said and "--protocol redis" not in said
+
+
+def _replies_after(delay_s: float):
+    """A redis-like server that answers each ECHO after delay_s (None: never)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            request = await reader.read(1024)
+            if not request:
+                return
+            if delay_s is None:
+                continue
+            await asyncio.sleep(delay_s)
+            payload = request.split(b"\r\n")[-2]
+            writer.write(b"$%d\r\n%b\r\n" % (len(payload), payload))
+
+    return handle
+
+
+def test_a_connections_watch_ends_a_reply_that_never_comes(monkeypatch):
+    """One timer per connection (ReplyWatch) in place of one per request: a missing reply still ends the run with
+    the "no reply" error, between the timeout and twice it, and leaves the task not cancelled."""
+    monkeypatch.setattr(protocols, "REPLY_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(protocols, "SNIFF_TIMEOUT_S", 0.1)
+
+    async def go() -> tuple[str, float, int]:
+        server = await asyncio.start_server(_replies_after(None), "127.0.0.1", 0)
+        client = protocols.RedisClient("127.0.0.1", server.sockets[0].getsockname()[1], "/")
+        reader, writer = await client.connect()
+        watch = protocols.ReplyWatch()
+        started = time.monotonic()
+        try:
+            with pytest.raises(protocols.ProtocolMismatch) as caught:
+                await client.exchange(reader, writer, b"hello", watch)
+            return str(caught.value), time.monotonic() - started, asyncio.current_task().cancelling()
+        finally:
+            watch.close()
+            writer.close()
+            server.close()
+
+    said, took, cancelling = asyncio.run(go())
+    assert "no reply from 127.0.0.1:" in said and "within 0.3 s to redis" in said
+    assert 0.3 <= took < 0.6 + 0.5  # the two sniffs after it take up to 0.1 s each
+    assert cancelling == 0
+
+
+def test_a_connections_watch_lets_slow_answered_replies_run_past_its_timeout(monkeypatch):
+    """Each reply within the timeout, many replies in all: the connection goes on past several timeouts."""
+    monkeypatch.setattr(protocols, "REPLY_TIMEOUT_S", 0.3)
+
+    async def go() -> int:
+        server = await asyncio.start_server(_replies_after(0.1), "127.0.0.1", 0)
+        client = protocols.RedisClient("127.0.0.1", server.sockets[0].getsockname()[1], "/")
+        reader, writer = await client.connect()
+        watch = protocols.ReplyWatch()
+        answered = 0
+        try:
+            for _ in range(10):  # 1 s: past three looks of the watch
+                ok, _alive = await client.exchange(reader, writer, b"hello", watch)
+                answered += ok
+            return answered
+        finally:
+            watch.close()
+            writer.close()
+            server.close()
+
+    assert asyncio.run(go()) == 10

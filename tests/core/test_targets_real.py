@@ -629,3 +629,73 @@ def test_a_run_stopped_by_a_wrong_protocol_says_what_it_did_and_what_the_server_
     assert counted and int(counted[1]) >= 1 and int(counted[1]) + int(counted[2]) == 20, result.stdout
     assert result.stderr.strip().endswith("do not look like redis; try --protocol http")
     assert "Per-connection overhead: n/a (too few checkpoints for a fit; end minus start: n/a)" in result.stdout
+
+
+# ---- the load's event loop (--load-loop) -------------------------------------------------------------------------
+
+def _redis_echo_calls(port: int) -> int:
+    with socket.create_connection(("127.0.0.1", port)) as probe:
+        probe.sendall(b"*2\r\n$4\r\nINFO\r\n$12\r\ncommandstats\r\n")
+        time.sleep(0.1)
+        info = probe.recv(65536).decode()
+    found = re.search(r"cmdstat_echo:calls=(\d+)", info)
+    return int(found.group(1)) if found else 0
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_the_redis_messages_load_sends_and_checks_every_request_on_either_loop(loop):
+    """uvloop drives the isolated host's load faster (docs/scale.md); the load must stay the same: every ECHO
+    sent (redis counts them), every reply checked, and the record says which loop ran."""
+    if loop == "uvloop":
+        pytest.importorskip("uvloop", reason="uvloop has no build for this platform")
+    with redis_server() as (proc, port):
+        config = small_config("messages", "isolated", connections=20, messages=4000, message_size=16,
+                              attach_pid=proc.pid, address=f"127.0.0.1:{port}", protocol="redis", load_loop=loop)
+        prepare(config)
+        rec = record.validate(run_to_end(config).record())
+        sent = _redis_echo_calls(port)
+    got = rec["scenarios"]["messages"]
+    assert rec["config"]["load_loop_used"] == loop
+    assert (got["messages_echoed"], got["messages_mismatched"], got["broken_connections"]) == (4000, 0, 0)
+    assert sent == 4000
+
+
+def test_a_wrong_reply_is_counted_as_mismatched_on_uvloop():
+    pytest.importorskip("uvloop", reason="uvloop has no build for this platform")
+
+    async def wrong_echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while request := await reader.read(4096):
+            for _ in range(request.count(b"ECHO")):
+                writer.write(b"$5\r\nwrong\r\n")
+            if b"PING" in request:
+                writer.write(b"+PONG\r\n")
+            await writer.drain()
+
+    ready = threading.Event()
+    box: dict = {}
+
+    def serve() -> None:
+        async def main() -> None:
+            server = await asyncio.start_server(wrong_echo, "127.0.0.1", 0)
+            box["port"], box["loop"], box["stop"] = server.sockets[0].getsockname()[1], asyncio.get_running_loop(), \
+                asyncio.Event()
+            ready.set()
+            await box["stop"].wait()
+            server.close()
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        config = small_config("messages", "isolated", connections=2, messages=300, message_size=5,
+                              attach_pid=os.getpid(), address=f"127.0.0.1:{box['port']}", protocol="redis",
+                              load_loop="uvloop")
+        prepare(config)
+        rec = record.validate(run_to_end(config).record())
+    finally:
+        box["loop"].call_soon_threadsafe(box["stop"].set)
+        thread.join(10)
+    got = rec["scenarios"]["messages"]
+    assert (got["messages_echoed"], got["messages_mismatched"]) == (0, 300)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from ..errors import WorkloadError
 from .workload import CONNECT_TIMEOUT_S
@@ -15,6 +17,7 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 RESPONSE_LIMIT_S = 30.0
 _CHUNK = 256 * 1024
 
+T = TypeVar("T")
 Reader = asyncio.StreamReader
 Writer = asyncio.StreamWriter
 
@@ -86,8 +89,8 @@ def _endless(client: Client) -> ProtocolMismatch:
 
 async def _timed(awaitable, client: Client):  # type: ignore[no-untyped-def]
     # asyncio.timeout, not wait_for: wait_for wraps each read in a task of its own, and that was most of the
-    # driver's time (15.9k ECHO requests/s on one connection to redis; ~25k without, ~28k with one timeout per
-    # request: RedisClient.exchange).
+    # driver's time (15.9k ECHO requests/s on one connection to redis; ~25k without). The messages scenario's
+    # requests go under a ReplyWatch instead.
     try:
         async with asyncio.timeout(REPLY_TIMEOUT_S):
             return await awaitable
@@ -95,6 +98,48 @@ async def _timed(awaitable, client: Client):  # type: ignore[no-untyped-def]
         raise await _no_reply(client) from None
     except (asyncio.LimitOverrunError, ValueError):
         raise _endless(client) from None
+
+
+class ReplyWatch:
+    """One connection's deadline for its replies: one timer per connection, not one per request.
+
+    A timer per request (asyncio.timeout) was a fifth of the load driver's time against redis (py-spy,
+    docs/scale.md). This one looks every REPLY_TIMEOUT_S whether the request that was waiting at its last look is
+    still waiting, and then cancels the connection's task; the client turns that into the "no reply" error. A reply
+    that doesn't come ends the run between REPLY_TIMEOUT_S and twice that after its request. Made in the task that
+    sends the requests.
+    """
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._every = REPLY_TIMEOUT_S
+        self.sent = self.answered = 0
+        self._last = (-1, -1)
+        self._expired = False
+        self._timer: asyncio.TimerHandle | None = self._loop.call_later(self._every, self._look)
+
+    def _look(self) -> None:
+        now = (self.sent, self.answered)
+        if self.sent > self.answered and now == self._last and self._task is not None:
+            self._expired = True
+            self._timer = None
+            self._task.cancel()
+            return
+        self._last = now
+        self._timer = self._loop.call_later(self._every, self._look)
+
+    def expired(self) -> bool:
+        """Whether the cancellation being handled is this watch's; if so the task is no longer being cancelled."""
+        if not self._expired or self._task is None:
+            return False
+        self._task.uncancel()
+        return True
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 class Client:
@@ -115,9 +160,27 @@ class Client:
     async def greet(self, reader: Reader, writer: Writer) -> None:
         """On connect: nothing for echo and idle; one request for redis and http."""
 
-    async def exchange(self, reader: Reader, writer: Writer, payload: bytes) -> tuple[bool, bool]:
-        """Send one message; (reply was right, connection still open). ProtocolMismatch when it doesn't parse."""
+    async def exchange(self, reader: Reader, writer: Writer, payload: bytes,
+                       watch: ReplyWatch | None = None) -> tuple[bool, bool]:
+        """Send one message; (reply was right, connection still open). ProtocolMismatch when it doesn't parse.
+        With the connection's `watch` its deadline is the reply's; without, the reply gets a timeout of its own."""
         raise NotImplementedError
+
+    async def _replied(self, reply: Awaitable[T], watch: ReplyWatch | None) -> T:
+        """The awaited reply, under the connection's watch or, without one, a timeout of its own."""
+        if watch is None:
+            return await _timed(reply, self)
+        watch.sent += 1
+        try:
+            got = await reply
+        except asyncio.CancelledError:
+            if not watch.expired():
+                raise
+            raise await _no_reply(self) from None
+        except (asyncio.LimitOverrunError, ValueError):
+            raise _endless(self) from None
+        watch.answered += 1
+        return got
 
     async def request(self, reader: Reader, writer: Writer) -> bool:
         """The protocol's smallest request (stability cycles and greetings); True when answered as expected."""
@@ -147,18 +210,22 @@ class EchoClient(Client):
     name = "echo"
     PING = b"ping"
 
-    async def exchange(self, reader: Reader, writer: Writer, payload: bytes) -> tuple[bool, bool]:
+    async def exchange(self, reader: Reader, writer: Writer, payload: bytes,
+                       watch: ReplyWatch | None = None) -> tuple[bool, bool]:
         writer.write(payload)
+        return await self._replied(self._echoed(reader, payload), watch), True
+
+    async def _echoed(self, reader: Reader, payload: bytes) -> bool:
         got = bytearray()
         while len(got) < len(payload):
-            chunk = await _timed(reader.read(len(payload) - len(got)), self)
+            chunk = await reader.read(len(payload) - len(got))
             if not chunk:
                 raise asyncio.IncompleteReadError(bytes(got), len(payload))
             if not payload.startswith(bytes(got) + chunk):
                 seen = bytes(got) + chunk
                 raise mismatch(self.address, self.name, seen, guess(seen) or await sniff(self.host, self.port))
             got += chunk
-        return True, True
+        return True
 
     async def request(self, reader: Reader, writer: Writer) -> bool:
         return (await self.exchange(reader, writer, self.PING))[0]
@@ -197,25 +264,23 @@ class RedisClient(Client):
         if not answered:
             raise ProtocolMismatch(f"{self.address} answered PING with something other than PONG")
 
-    async def exchange(self, reader: Reader, writer: Writer, payload: bytes) -> tuple[bool, bool]:
+    async def exchange(self, reader: Reader, writer: Writer, payload: bytes,
+                       watch: ReplyWatch | None = None) -> tuple[bool, bool]:
         writer.write(b"*2\r\n$4\r\nECHO\r\n$%d\r\n%b\r\n" % (len(payload), payload))
+        return await self._replied(self._echo_reply(reader, payload), watch), True
+
+    async def _echo_reply(self, reader: Reader, payload: bytes) -> bool:
+        head = await self._read_line(reader)
+        if not head.startswith(b"$"):
+            raise mismatch(self.address, self.name, head)
         try:
-            async with asyncio.timeout(REPLY_TIMEOUT_S):  # one deadline for the whole reply: the hot path
-                head = await self._read_line(reader)
-                if not head.startswith(b"$"):
-                    raise mismatch(self.address, self.name, head)
-                try:
-                    size = int(head[1:])
-                except ValueError:
-                    raise mismatch(self.address, self.name, head) from None
-                if size > len(payload):  # ECHO answers with what it was sent: a bigger reply is not an echo of it
-                    raise ProtocolMismatch(f"{self.address} answered ECHO of {len(payload)} bytes with {size} bytes")
-                body = await reader.readexactly(size + 2) if size >= 0 else b""
-        except TimeoutError:
-            raise await _no_reply(self) from None
-        except (asyncio.LimitOverrunError, ValueError):
-            raise _endless(self) from None
-        return body[:-2] == payload, True
+            size = int(head[1:])
+        except ValueError:
+            raise mismatch(self.address, self.name, head) from None
+        if size > len(payload):  # ECHO answers with what it was sent: a bigger reply is not an echo of it
+            raise ProtocolMismatch(f"{self.address} answered ECHO of {len(payload)} bytes with {size} bytes")
+        body = await reader.readexactly(size + 2) if size >= 0 else b""
+        return body[:-2] == payload
 
 
 class HttpClient(Client):
@@ -312,8 +377,9 @@ class HttpClient(Client):
     async def greet(self, reader: Reader, writer: Writer) -> None:
         await self.response(reader, writer, fresh=True)
 
-    async def exchange(self, reader: Reader, writer: Writer, payload: bytes) -> tuple[bool, bool]:
-        return await self.response(reader, writer)
+    async def exchange(self, reader: Reader, writer: Writer, payload: bytes,
+                       watch: ReplyWatch | None = None) -> tuple[bool, bool]:
+        return await self.response(reader, writer)  # a response has deadlines of its own (RESPONSE_LIMIT_S)
 
     async def request(self, reader: Reader, writer: Writer) -> bool:
         return (await self.response(reader, writer, fresh=True))[0]
