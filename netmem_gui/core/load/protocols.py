@@ -166,11 +166,21 @@ class Client:
         With the connection's `watch` its deadline is the reply's; without, the reply gets a timeout of its own."""
         raise NotImplementedError
 
-    async def _replied(self, reply: Awaitable[T], watch: ReplyWatch | None) -> T:
+    def request_and_reply(self, payload: bytes) -> tuple[bytes, bytes] | None:
+        """The request that carries `payload` and the exact reply it must get, for protocols whose reply is known
+        in advance (echo, redis ECHO): the messages scenario then drives them from callbacks (RequestLoop)."""
+        return None
+
+    async def reply(self, reader: Reader, payload: bytes, watch: ReplyWatch | None) -> bool:
+        """Read and check the reply to a request for `payload` already sent (and counted by `watch`)."""
+        raise NotImplementedError
+
+    async def _replied(self, reply: Awaitable[T], watch: ReplyWatch | None, new_request: bool = True) -> T:
         """The awaited reply, under the connection's watch or, without one, a timeout of its own."""
         if watch is None:
             return await _timed(reply, self)
-        watch.sent += 1
+        if new_request:
+            watch.sent += 1
         try:
             got = await reply
         except asyncio.CancelledError:
@@ -185,6 +195,10 @@ class Client:
     async def request(self, reader: Reader, writer: Writer) -> bool:
         """The protocol's smallest request (stability cycles and greetings); True when answered as expected."""
         return True
+
+    async def no_reply(self) -> ProtocolMismatch:
+        """What a reply that did not come in time says (and which protocol the server does answer, if any)."""
+        return await _no_reply(self)
 
     async def closed_without_reply(self) -> ProtocolMismatch:
         return mismatch(self.address, self.name, b"", await sniff(self.host, self.port))
@@ -214,6 +228,12 @@ class EchoClient(Client):
                        watch: ReplyWatch | None = None) -> tuple[bool, bool]:
         writer.write(payload)
         return await self._replied(self._echoed(reader, payload), watch), True
+
+    def request_and_reply(self, payload: bytes) -> tuple[bytes, bytes] | None:
+        return payload, payload
+
+    async def reply(self, reader: Reader, payload: bytes, watch: ReplyWatch | None) -> bool:
+        return await self._replied(self._echoed(reader, payload), watch, new_request=False)
 
     async def _echoed(self, reader: Reader, payload: bytes) -> bool:
         got = bytearray()
@@ -266,8 +286,18 @@ class RedisClient(Client):
 
     async def exchange(self, reader: Reader, writer: Writer, payload: bytes,
                        watch: ReplyWatch | None = None) -> tuple[bool, bool]:
-        writer.write(b"*2\r\n$4\r\nECHO\r\n$%d\r\n%b\r\n" % (len(payload), payload))
+        writer.write(self._echo_request(payload))
         return await self._replied(self._echo_reply(reader, payload), watch), True
+
+    @staticmethod
+    def _echo_request(payload: bytes) -> bytes:
+        return b"*2\r\n$4\r\nECHO\r\n$%d\r\n%b\r\n" % (len(payload), payload)
+
+    def request_and_reply(self, payload: bytes) -> tuple[bytes, bytes] | None:
+        return self._echo_request(payload), b"$%d\r\n%b\r\n" % (len(payload), payload)
+
+    async def reply(self, reader: Reader, payload: bytes, watch: ReplyWatch | None) -> bool:
+        return await self._replied(self._echo_reply(reader, payload), watch, new_request=False)
 
     async def _echo_reply(self, reader: Reader, payload: bytes) -> bool:
         head = await self._read_line(reader)

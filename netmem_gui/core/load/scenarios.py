@@ -14,6 +14,7 @@ from ..config import RunConfig
 from ..events import Emit
 from . import backpressure
 from .protocols import Client, ReplyWatch, make_client
+from .request_loop import CHECKPOINT, DONE, RequestLoop
 from .workload import CONNECT_TIMEOUT_S, LOOPBACK, ClientPool, make_payload
 
 PROGRESS_EVERY_S = 0.25
@@ -272,9 +273,10 @@ async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> No
         await rep.checkpoint(name, "After connecting clients", pool.open_connections)
         payload = make_payload(size)
 
-        def answered_one(ok: bool) -> bool:
-            """Count one reply (as echoed when it was right) and report the progress it makes; True when a
-            checkpoint is due (a plain function: a coroutine per message was measurable in the hot path)."""
+        def answered_one(ok: bool) -> tuple[int, int] | None:
+            """Count one reply (as echoed when it was right) and report the progress it makes; when a checkpoint
+            is due, the counts it is taken at (a plain function: a coroutine per message was measurable in the hot
+            path, and other connections may count more before the checkpoint runs)."""
             nonlocal echoed, mismatched
             if ok:
                 echoed += 1
@@ -282,37 +284,74 @@ async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> No
                 mismatched += 1
             done = echoed + mismatched
             rep.progress(name, done, total, "messages")
-            return done % every == 0
+            return (done, echoed) if done % every == 0 else None
 
-        async def checkpoint() -> None:
-            done = echoed + mismatched
-            await rep.checkpoint(name, f"After {done} messages", pool.open_connections, echoed)
+        async def checkpoint(due: tuple[int, int]) -> None:
+            done, echoed_then = due
+            await rep.checkpoint(name, f"After {done} messages", pool.open_connections, echoed_then)
+
+        def claim() -> bool:
+            """Claim one of the messages left to send; False when none is left."""
+            nonlocal claimed
+            if claimed >= total:
+                return False
+            claimed += 1
+            return True
+
+        async def fast(writer: asyncio.StreamWriter, request: bytes, expected: bytes,
+                       watch: ReplyWatch | None) -> tuple[bool, int]:
+            """Drive the connection from its transport's callbacks while its replies are right (RequestLoop).
+            Returns whether a request is owed its reply (the server sent something else, or closed: the general
+            code below reads it and goes on) and how many replies were right."""
+            driver = RequestLoop(writer, request, expected, claim, answered_one, watch)
+            try:
+                while (why := await driver.run()) == CHECKPOINT:
+                    await checkpoint(driver.checkpoint_due)
+            finally:
+                driver.give_back()  # cancelled while it ran: a stop, or the watch's deadline
+            return why != DONE, driver.answered
 
         async def client_loop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            nonlocal claimed, echoed, mismatched, broken
-            while claimed < total:
-                claimed += 1
+            nonlocal broken
+            owed, _ = await fast(writer, payload, payload, None)
+            while owed or claim():
                 try:
-                    writer.write(payload)
+                    if not owed:
+                        writer.write(payload)
+                    owed = False
                     reply = await reader.readexactly(size)
                 except (OSError, asyncio.IncompleteReadError):
                     broken += 1
                     return
-                if answered_one(reply == payload):
-                    await checkpoint()
+                if due := answered_one(reply == payload):
+                    await checkpoint(due)
 
         async def protocol_loop(index: int) -> None:
             """A target of the user's: its protocol's request per message; reconnects when the server closes."""
-            nonlocal claimed, echoed, mismatched, broken, reconnects
+            nonlocal broken, reconnects
             assert client is not None
             reader, writer = pool.clients[index]
-            answered = 0  # on this connection: one closed before its first reply didn't understand the request
             watch = ReplyWatch()
             try:
-                while claimed < total:
-                    claimed += 1
+                owed, answered = False, 0  # answered on this connection: one closed before its first reply didn't
+                # understand the request
+                exact = client.request_and_reply(payload)
+                if exact is not None:
                     try:
-                        ok, alive = await client.exchange(reader, writer, payload, watch)
+                        owed, answered = await fast(writer, *exact, watch)
+                    except asyncio.CancelledError:
+                        if not watch.expired():
+                            raise
+                        raise await client.no_reply() from None
+                    if not owed:
+                        return
+                while owed or claim():
+                    try:
+                        if owed:
+                            owed = False
+                            ok, alive = await client.reply(reader, payload, watch), True
+                        else:
+                            ok, alive = await client.exchange(reader, writer, payload, watch)
                         answered += 1
                         if not alive:
                             writer.close()
@@ -328,8 +367,8 @@ async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> No
                     except OSError:
                         broken += 1
                         return
-                    if answered_one(ok):
-                        await checkpoint()
+                    if due := answered_one(ok):
+                        await checkpoint(due)
             finally:
                 watch.close()
 

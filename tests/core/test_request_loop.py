@@ -1,0 +1,97 @@
+"""The messages scenario's hot path (core/load/request_loop.py): right replies from callbacks, anything else handed
+to the general code, which says what is wrong and goes on. Against real sockets, each server a process of its
+own (tests/core/redis_like.py); the in-app host, so that the load runs here and its timeouts can be shortened."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import run_to_end, small_config
+
+from netmem_gui.core.load import protocols
+from netmem_gui.core.records import record
+from netmem_gui.core.running.lifecycle import prepare
+
+SERVER = Path(__file__).with_name("redis_like.py")
+
+
+@contextlib.contextmanager
+def redis_like(mode: str, at: int = 1) -> Iterator[tuple[int, int]]:
+    """tests/core/redis_like.py in a process of its own: (its PID, its port)."""
+    proc = subprocess.Popen([sys.executable, str(SERVER), mode, str(at)], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(proc.stdout.readline())
+        yield proc.pid, port
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def run_messages(server: tuple[int, int], messages: int = 300, connections: int = 3) -> dict:
+    pid, port = server
+    config = small_config("messages", "inapp", connections=connections, messages=messages, message_size=16,
+                          attach_pid=pid, address=f"127.0.0.1:{port}", protocol="redis")
+    prepare(config)
+    return record.validate(run_to_end(config).record())
+
+
+def test_right_replies_in_pieces_are_all_counted_and_checkpointed_on_the_dot():
+    with redis_like("ok") as server:
+        rec = run_messages(server)
+    got = rec["scenarios"]["messages"]
+    assert (got["messages_echoed"], got["messages_mismatched"], got["broken_connections"]) == (300, 0, 0)
+    labels = [c["label"] for c in rec["checkpoints"] if c["scenario"] == "messages"]
+    assert {"After 100 messages", "After 200 messages", "After 300 messages"} <= set(labels)
+
+
+def test_a_wrong_reply_among_right_ones_is_counted_and_the_connection_goes_on():
+    """The 50th reply is a well-formed ECHO of other bytes: mismatched, and the rest still count."""
+    with redis_like("wrong", 50) as server:
+        rec = run_messages(server, messages=60)
+    got = rec["scenarios"]["messages"]
+    assert (got["messages_echoed"], got["messages_mismatched"], got["broken_connections"]) == (59, 1, 0)
+
+
+def test_a_reply_that_is_no_echo_ends_the_run_saying_so():
+    with redis_like("plus", 30) as server:
+        rec = run_messages(server)
+    assert rec["completed"] is False
+    assert "do not look like redis" in rec["stop_reason"]  # the general code's words for a reply that is no ECHO
+
+
+def test_a_server_that_closes_mid_run_counts_a_broken_connection():
+    with redis_like("close", 40) as server:
+        rec = run_messages(server)
+    got = rec["scenarios"]["messages"]
+    assert got["broken_connections"] == 1
+    assert got["messages_echoed"] == 299  # the other two connections send the rest
+
+
+def test_a_reply_that_never_comes_ends_the_run_within_two_timeouts(monkeypatch):
+    monkeypatch.setattr(protocols, "REPLY_TIMEOUT_S", 0.4)
+    monkeypatch.setattr(protocols, "SNIFF_TIMEOUT_S", 0.2)
+    with redis_like("silent", 60) as server:
+        started = time.monotonic()
+        rec = run_messages(server, connections=1)
+        took = time.monotonic() - started
+    assert rec["completed"] is False
+    assert "no reply from 127.0.0.1:" in rec["stop_reason"] and "within 0.4 s to redis" in rec["stop_reason"]
+    assert rec["scenarios"]["messages"]["messages_echoed"] == 59
+    assert took < 10
+
+
+@pytest.mark.parametrize("every", [1, 7])
+def test_the_hot_path_gives_the_same_counts_as_the_general_code(every):
+    """A wrong reply every `every`-th request: a connection leaves the hot path at its first, the general code
+    counts the rest, and the counts are the same as if the hot path had never been."""
+    with redis_like("wrong", every) as server:
+        rec = run_messages(server, messages=140)
+    got = rec["scenarios"]["messages"]
+    assert got["messages_mismatched"] == 140 // every
+    assert got["messages_echoed"] + got["messages_mismatched"] == 140
