@@ -85,6 +85,9 @@ class RunConfig:
     read_rate: int = 0  # backpressure: bytes/s each client reads of the replies (0: never)
     send_limit_mb: int = 64  # backpressure: the most its clients send in all (the server's memory may follow it)
     load_loop: str = "auto"  # the isolated host's load process: auto takes uvloop where it is installed
+    # The loop the load ran on, once known (a run's record, its journal, the load process's config): kept as it is
+    # through from_dict, so that a record rebuilt elsewhere doesn't guess again. Not part of what was asked.
+    load_loop_used: str | None = dataclasses.field(default=None, compare=False)
 
     def connections_for(self, scenario: str) -> int:
         """Connection count a scenario uses: the explicit value, else the C++ guide's default for it."""
@@ -125,6 +128,8 @@ class RunConfig:
     def effective_load_loop(self) -> str:
         """The event loop the load runs on: uvloop only in the isolated host's load process, and only where it is
         installed (the extra `fast`); the in-app host's load shares the app's workload thread and its asyncio."""
+        if self.load_loop_used is not None:
+            return self.load_loop_used
         if self.load_loop != "auto":
             return self.load_loop
         return "uvloop" if self.host == "isolated" and uvloop_installed() else "asyncio"
@@ -189,6 +194,8 @@ class RunConfig:
     def _validate_load_loop(self) -> None:
         if self.load_loop not in LOAD_LOOPS:
             raise ConfigError(f"unknown load loop {self.load_loop!r}; choose one of {', '.join(LOAD_LOOPS)}")
+        if self.load_loop_used not in (None, "asyncio", "uvloop"):
+            raise ConfigError(f"unknown load loop used {self.load_loop_used!r}")
         if self.load_loop == "uvloop" and self.host != "isolated":
             raise ConfigError("--load-loop uvloop is for the isolated host's load process; the in-app host's load"
                               " runs on the app's own asyncio loop")

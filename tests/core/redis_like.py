@@ -4,7 +4,8 @@ connections) gets its payload back, in 3-byte pieces, except as MODE says for n 
     python tests/core/redis_like.py MODE N      # prints its port, then serves until killed
 
 MODE: ok (always right), wrong (an ECHO of other bytes at n % N == 0), plus (+OK at n == N), close (closes that
-connection at n == N), silent (never answers from n == N on).
+connection at n == N), answer_and_close (answers the n == N-th, then closes its connection), silent (never answers
+from n == N on).
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ def main(mode: str, at: int) -> None:
                 for i in range(0, len(reply), 3):  # in pieces: a reply may come in any number of reads
                     writer.write(reply[i:i + 3])
                     await writer.drain()
+                if mode == "answer_and_close" and count[0] == at:
+                    writer.close()
+                    return
         except (ConnectionError, asyncio.IncompleteReadError):
             return
 

@@ -72,3 +72,17 @@ def test_the_load_loop_auto_takes_uvloop_only_for_the_isolated_hosts_load_where_
 def test_uvloop_is_refused_for_the_in_app_hosts_load():
     with pytest.raises(ConfigError, match="the in-app host's load runs on the app's own asyncio loop"):
         RunConfig(host="inapp", load_loop="uvloop").validate()
+
+
+def test_the_load_loop_a_run_used_is_kept_not_guessed_again(monkeypatch):
+    """A record rebuilt from a journal on another machine kept the loop the run used, not that machine's guess."""
+    from netmem_gui.core import config as cfg
+
+    monkeypatch.setattr(cfg, "uvloop_installed", lambda: False)
+    ran = RunConfig().to_dict()
+    assert ran["load_loop_used"] == "asyncio"
+    monkeypatch.setattr(cfg, "uvloop_installed", lambda: True)
+    assert RunConfig.from_dict(ran).to_dict()["load_loop_used"] == "asyncio"
+    assert RunConfig.from_dict({**ran, "load_loop_used": "uvloop"}).effective_load_loop() == "uvloop"
+    with pytest.raises(ConfigError, match="unknown load loop used 'trio'"):
+        RunConfig.from_dict({**ran, "load_loop_used": "trio"}).validate()

@@ -137,6 +137,10 @@ async def connect(host: str, port: int, rate: int) -> SlowClient:
         loop = asyncio.get_running_loop()
         await asyncio.wait_for(loop.sock_connect(sock, (host, port)), CONNECT_TIMEOUT_S)
         _, proto = await loop.create_connection(lambda: SlowClient(rate), sock=sock)
+        if rate == 0:
+            # Again once connected: a pause asked for in connection_made is lost where reading starts only after
+            # it (uvloop, and asyncio before 3.12: https://github.com/python/cpython/issues/103607).
+            proto.transport.pause_reading()  # type: ignore[union-attr]
     except BaseException:
         sock.close()
         raise

@@ -130,11 +130,12 @@ class ReplyWatch:
         self._timer = self._loop.call_later(self._every, self._look)
 
     def expired(self) -> bool:
-        """Whether the cancellation being handled is this watch's; if so the task is no longer being cancelled."""
+        """Whether the cancellation being handled is this watch's alone; its own is taken back either way, so that
+        a stop asked for at the same moment still ends the task."""
         if not self._expired or self._task is None:
             return False
-        self._task.uncancel()
-        return True
+        self._expired = False
+        return self._task.uncancel() == 0
 
     def close(self) -> None:
         if self._timer is not None:

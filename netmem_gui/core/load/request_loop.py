@@ -9,18 +9,28 @@ from typing import Any
 
 from .protocols import ReplyWatch
 
-# Why a RequestLoop stopped: no request left to claim; the count asked for a checkpoint; the server sent bytes other
-# than the expected reply, or closed. After the last two the connection is the stream's again, its request unanswered.
+# Why a RequestLoop stopped: no request left to claim; the count asked for a checkpoint (the loop keeps the transport,
+# paused); the server sent bytes other than the expected reply, or closed. After the last two the connection is the
+# stream's again; after IRREGULAR its request is still owed a reply, after LOST it may be.
 DONE, CHECKPOINT, IRREGULAR, LOST = "done", "checkpoint", "irregular", "lost"
+
+
+def takes_over(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    """Whether a RequestLoop may take this connection: its stream holds no unread bytes, no end and no error (they
+    would never reach the loop), and the transport is open."""
+    # StreamReader has no public way to ask for its buffer's length; _buffer has been its buffer since 3.4.
+    buffered = len(getattr(reader, "_buffer", b""))
+    return not (buffered or reader.at_eof() or reader.exception() or writer.transport.is_closing())
 
 
 class RequestLoop(asyncio.Protocol):
     """Sends `request` and waits for exactly `expected`, again and again, while `claim()` allows.
 
-    It takes the connection's transport over from its stream for as long as the replies are the expected bytes
-    (every byte is compared, as the stream code compares them). Anything else, and the connection's close, are
-    handed back to the stream with the bytes read so far, so that the general code reads that reply, says what is
-    wrong with it, and goes on with the connection: this loop only ever sees right replies.
+    It takes the connection's transport over from its stream (see `takes_over`) for as long as the replies are the
+    expected bytes, every byte compared as the stream code compares them, and keeps it through checkpoints, so
+    that nothing the server sends meanwhile goes past it. Anything but the expected bytes, and the connection's
+    end, are handed back to the stream with the bytes read so far: the general code reads that reply, says what is
+    wrong with it and goes on with the connection. This loop only ever counts right replies.
     """
 
     def __init__(self, writer: asyncio.StreamWriter, request: bytes, expected: bytes, claim: Callable[[], bool],
@@ -33,16 +43,21 @@ class RequestLoop(asyncio.Protocol):
         self._count = count  # counts one right reply; what a checkpoint due then is taken at, else None
         self._watch = watch
         self._got = 0  # bytes of the awaited reply received so far
-        self._pending = b""
+        self._pending = b""  # bytes that came while paused at a checkpoint, unasked: the next reply's first
+        self._lost = False  # the connection ended while paused (already told to the stream)
         self._stopped: asyncio.Future[str] | None = None
         self.answered = 0
         self.checkpoint_due: Any = None  # what the count returned when it asked for the checkpoint
 
     def run(self) -> asyncio.Future[str]:
-        """Take the transport and send requests; the future says why it stopped (DONE, CHECKPOINT, IRREGULAR,
-        LOST), or holds what a count raised (a stop the user asked for)."""
+        """Take (or resume) the transport and send requests; the future says why it stopped (DONE, CHECKPOINT,
+        IRREGULAR, LOST), or holds what a count raised (a stop the user asked for)."""
         self._stopped = asyncio.get_running_loop().create_future()
-        self._transport.set_protocol(self)
+        if self._transport.get_protocol() is not self:
+            self._transport.set_protocol(self)
+        if self._lost:
+            self._stop(LOST)
+            return self._stopped
         self._send_next()
         pending, self._pending = self._pending, b""
         if pending and not self._stopped.done():
@@ -50,17 +65,25 @@ class RequestLoop(asyncio.Protocol):
         return self._stopped
 
     def give_back(self) -> None:
-        """Hand the transport back to the stream (the caller was cancelled while waiting)."""
+        """Hand the transport back to the stream, with any bytes that came while paused."""
         if self._transport.get_protocol() is self:
             self._transport.set_protocol(self._stream)
+            pending, self._pending = self._pending, b""
+            if pending and not self._lost:
+                self._stream.data_received(pending)
+
+    def _running(self) -> bool:
+        return self._stopped is not None and not self._stopped.done()
 
     def _stop(self, why: str | None, error: BaseException | None = None) -> None:
-        self.give_back()
-        if self._stopped is not None and not self._stopped.done():
+        if why != CHECKPOINT:
+            self.give_back()
+        if self._running():
+            assert self._stopped is not None
             if error is not None:
                 self._stopped.set_exception(error)
             else:
-                self._stopped.set_result(why)
+                self._stopped.set_result(why)  # type: ignore[arg-type]
 
     def _send_next(self) -> None:
         try:
@@ -71,11 +94,17 @@ class RequestLoop(asyncio.Protocol):
         if not claimed:
             self._stop(DONE)
             return
+        if self._transport.is_closing():  # uvloop raises on a write to a closed transport; asyncio drops it
+            self._stop(LOST)
+            return
         if self._watch is not None:
             self._watch.sent += 1
         self._transport.write(self._request)
 
     def data_received(self, data: bytes) -> None:
+        if not self._running():  # paused at a checkpoint: kept for after the next request
+            self._pending += data
+            return
         expected = self._expected
         while data:
             need = len(expected) - self._got
@@ -98,22 +127,29 @@ class RequestLoop(asyncio.Protocol):
                 return
             if due:
                 self.checkpoint_due = due
-                # Bytes that came unasked are kept: the stream code would read them as the next reply, and so
-                # does the next run.
                 self._pending = data
                 self._stop(CHECKPOINT)
                 return
             self._send_next()
-            if self._stopped is None or self._stopped.done():
+            if not self._running():
                 return
 
     def eof_received(self) -> bool | None:
-        self._stop(LOST)
+        self._end()
         return self._stream.eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop(LOST)
+        self._end()
         self._stream.connection_lost(exc)
+
+    def _end(self) -> None:
+        if self._running():
+            self._stop(LOST)
+        elif not self._lost:
+            self._lost = True  # told to the stream now, after what came before it; the next run stops at once
+            pending, self._pending = self._pending, b""
+            if pending:
+                self._stream.data_received(pending)
 
     def pause_writing(self) -> None:
         self._stream.pause_writing()

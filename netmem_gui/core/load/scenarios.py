@@ -14,7 +14,7 @@ from ..config import RunConfig
 from ..events import Emit
 from . import backpressure
 from .protocols import Client, ReplyWatch, make_client
-from .request_loop import CHECKPOINT, DONE, RequestLoop
+from .request_loop import CHECKPOINT, DONE, RequestLoop, takes_over
 from .workload import CONNECT_TIMEOUT_S, LOOPBACK, ClientPool, make_payload
 
 PROGRESS_EVERY_S = 0.25
@@ -290,6 +290,11 @@ async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> No
             done, echoed_then = due
             await rep.checkpoint(name, f"After {done} messages", pool.open_connections, echoed_then)
 
+        def send(writer: asyncio.StreamWriter, data: bytes) -> None:
+            if writer.transport.is_closing():  # uvloop raises on a write to a closed transport; asyncio drops it
+                raise ConnectionResetError("the connection is closed")
+            writer.write(data)
+
         def claim() -> bool:
             """Claim one of the messages left to send; False when none is left."""
             nonlocal claimed
@@ -298,11 +303,13 @@ async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> No
             claimed += 1
             return True
 
-        async def fast(writer: asyncio.StreamWriter, request: bytes, expected: bytes,
+        async def fast(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, expected: bytes,
                        watch: ReplyWatch | None) -> tuple[bool, int]:
             """Drive the connection from its transport's callbacks while its replies are right (RequestLoop).
-            Returns whether a request is owed its reply (the server sent something else, or closed: the general
-            code below reads it and goes on) and how many replies were right."""
+            Returns whether the general code below goes on with it (the server sent something else, or closed:
+            a request may be owed its reply) and how many replies were right."""
+            if not takes_over(reader, writer):
+                return True, 0
             driver = RequestLoop(writer, request, expected, claim, answered_one, watch)
             try:
                 while (why := await driver.run()) == CHECKPOINT:
@@ -313,11 +320,11 @@ async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> No
 
         async def client_loop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             nonlocal broken
-            owed, _ = await fast(writer, payload, payload, None)
+            owed, _ = await fast(reader, writer, payload, payload, None)
             while owed or claim():
                 try:
                     if not owed:
-                        writer.write(payload)
+                        send(writer, payload)
                     owed = False
                     reply = await reader.readexactly(size)
                 except (OSError, asyncio.IncompleteReadError):
@@ -337,12 +344,7 @@ async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> No
                 # understand the request
                 exact = client.request_and_reply(payload)
                 if exact is not None:
-                    try:
-                        owed, answered = await fast(writer, *exact, watch)
-                    except asyncio.CancelledError:
-                        if not watch.expired():
-                            raise
-                        raise await client.no_reply() from None
+                    owed, answered = await fast(reader, writer, *exact, watch)
                     if not owed:
                         return
                 while owed or claim():
@@ -360,6 +362,7 @@ async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> No
                             reconnects += 1
                             answered = 0
                     except asyncio.IncompleteReadError as exc:
+                        watch.close()  # what follows may take a while, and no reply is awaited any more
                         if not answered and not exc.partial:
                             raise await client.closed_without_reply() from None
                         broken += 1
@@ -367,8 +370,17 @@ async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> No
                     except OSError:
                         broken += 1
                         return
+                    except RuntimeError:
+                        if not writer.transport.is_closing():
+                            raise
+                        broken += 1  # uvloop refuses a write to a closed transport; asyncio drops it
+                        return
                     if due := answered_one(ok):
                         await checkpoint(due)
+            except asyncio.CancelledError:
+                if not watch.expired():
+                    raise
+                raise await client.no_reply() from None
             finally:
                 watch.close()
 
