@@ -35,7 +35,7 @@ mkdir -p "$WORK" dist
 
 echo "=== bundle: venv with netmem and PyInstaller"
 "$PYTHON" -m venv "$WORK/venv"
-"$WORK/venv/bin/pip" install -q . "pyinstaller>=6.10,<7"
+"$WORK/venv/bin/pip" install -q ".[fast]" "pyinstaller>=6.10,<7"  # fast: uvloop for the load (docs/scale.md)
 
 echo "=== bundle: PyInstaller"
 "$WORK/venv/bin/pyinstaller" --noconfirm --log-level WARN --workpath "$WORK/pyinstaller" --distpath dist \

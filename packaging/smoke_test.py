@@ -24,7 +24,7 @@ TIMEOUT_S = 300
 # Files the bundle leaves out (Qt modules and plugins the app doesn't use, the binding of QtOpenGL, GTK); any of them
 # in a bundle means the spec's excludes or packaging/trim.py stopped working.
 UNWANTED = re.compile(r"Qt6?(WebEngine|Quick|Qml|3D|Multimedia|Pdf|Charts|DataVisualization|Designer|Network)"
-                      r"|^QtOpenGL\.|qgtk3|libgtk-3", re.I)
+                      r"|^QtOpenGL\.(abi3\.so|pyd)$|qgtk3|libgtk-3", re.I)
 
 
 class SmokeError(Exception):

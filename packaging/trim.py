@@ -1,6 +1,5 @@
 """What packaging/netmem.spec leaves out of the bundle beyond its excludes: unused Qt plugins, the libraries every
-desktop Linux has (and what only these needed), the debug symbols of the Python interpreter's own binaries, and
-ICU's data on Linux.
+desktop Linux has (and what only these needed), debug symbols, and ICU's data on Linux.
 
 Each removal and what it saved is in docs/install.md ("What the bundle holds").
 """
@@ -50,13 +49,23 @@ def _posix(dest: str) -> str:
     return "/" + dest.replace("\\", "/")
 
 
+def _key(name: str) -> str:
+    # Windows and macOS match library names without case (an import table says VCRUNTIME140.dll, the file is
+    # vcruntime140.dll).
+    return name if sys.platform.startswith("linux") else name.lower()
+
+
 def _needs(src: str) -> set[str]:
     """The libraries `src` names itself (on Linux PyInstaller asks ldd, which also lists what those load)."""
     readelf = shutil.which("readelf")
     if sys.platform.startswith("linux") and readelf:
         dynamic = subprocess.run([readelf, "-d", src], capture_output=True, text=True, check=True).stdout
         return set(re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", dynamic))
-    return {Path(name).name for name, _ in bindepend.get_imports(src)}
+    return {_key(Path(name).name) for name, _ in bindepend.get_imports(src)}
+
+
+def _name(entry: tuple) -> str:
+    return _key(PurePosixPath(_posix(entry[0])).name)
 
 
 def _left_out(dest: str) -> bool:
@@ -64,10 +73,6 @@ def _left_out(dest: str) -> bool:
     if UNUSED_PLUGINS.search(path):
         return True
     return sys.platform.startswith("linux") and PurePosixPath(path).name in SYSTEM_LIBRARIES
-
-
-def _name(entry: tuple) -> str:
-    return PurePosixPath(_posix(entry[0])).name
 
 
 def _closure(entries: list[tuple], by_name: dict[str, tuple]) -> set[str]:
@@ -103,37 +108,49 @@ def trimmed(binaries: list[tuple], datas: list[tuple]) -> tuple[list[tuple], lis
     else:
         only_left_out = _closure([e for e in files if _left_out(e[0])], by_name)
         needed = _closure([e for e in kept if _name(e) not in only_left_out], by_name)
+    gone = {_posix(e[0]) for e in files if e not in kept or _name(e) not in needed}
     kept = [e for e in kept if _name(e) in needed]
-    dests = {_posix(e[0]) for e in kept}
+    # A macOS framework is a folder (QtNetwork.framework/Versions/A/QtNetwork, its Resources/Info.plist, links):
+    # when its library goes, all of it goes.
+    frameworks = {path[:path.index(".framework/") + len(".framework/")] for path in gone if ".framework/" in path}
 
-    def link_kept(entry: tuple) -> bool:
-        # PyInstaller's links beside the executables point at libraries kept in their package's folder.
+    def stays(entry: tuple) -> bool:
+        path = _posix(entry[0])
+        if any(path.startswith(folder) for folder in frameworks):
+            return False
         if entry[2] != "SYMLINK":
             return True
-        target = posixpath.join(posixpath.dirname(_posix(entry[0])), entry[1].replace("\\", "/"))
-        return posixpath.normpath(target) in dests
+        # A link (PyInstaller's beside the executables, a framework's own) goes when what it points at went.
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(path), entry[1].replace("\\", "/")))
+        return target not in gone
 
-    return kept + [e for e in binaries if e[2] == "SYMLINK" and link_kept(e)], [e for e in datas if link_kept(e)]
+    return kept + [e for e in binaries if e[2] == "SYMLINK" and stays(e)], [e for e in datas if stays(e)]
 
 
-def _interpreters_own(dest: str) -> bool:
+def _strippable(dest: str, src: str) -> bool:
+    """The interpreter's own binaries (libpython, lib-dynload), and libraries no tool rewrote after they were built:
+    no RPATH or RUNPATH (which auditwheel's patchelf sets) and not in a wheel's vendored `.libs` folder."""
     path = _posix(dest)
-    return "/lib-dynload/" in path or PurePosixPath(path).name.startswith("libpython")
+    if "/lib-dynload/" in path or PurePosixPath(path).name.startswith("libpython"):
+        return True
+    if re.search(r"\.libs/", path):
+        return False
+    dynamic = subprocess.run(["readelf", "-d", src], capture_output=True, text=True).stdout
+    return "(NEEDED)" in dynamic and "(RPATH)" not in dynamic and "(RUNPATH)" not in dynamic
 
 
-def interpreter_stripped(binaries: list[tuple], workdir: str) -> list[tuple]:
-    """On Linux, the Python interpreter's own libraries (libpython, lib-dynload) with their debug symbols stripped,
-    from copies in `workdir`.
+def stripped(binaries: list[tuple], workdir: str) -> list[tuple]:
+    """On Linux, binaries with their debug symbols stripped (`_strippable`), from copies in `workdir`.
 
-    Python builds such as pyenv's keep symbols in libpython (22 MiB, 5.5 MiB stripped). Libraries from wheels are
-    not stripped: they come as their makers built them, and strip can break the ones auditwheel rewrote with
-    patchelf (https://github.com/pypa/manylinux/issues/119)."""
-    strip = shutil.which("strip")
-    if not sys.platform.startswith("linux") or strip is None:
+    Python builds such as pyenv's keep symbols in libpython (22 MiB, 5.5 MiB stripped), and uvloop's wheel ships
+    its libuv-with-Cython library unstripped (13.6 MiB, 1.6 MiB stripped). Libraries that auditwheel rewrote with
+    patchelf are left alone: strip can break them (https://github.com/pypa/manylinux/issues/119)."""
+    strip, readelf = shutil.which("strip"), shutil.which("readelf")
+    if not sys.platform.startswith("linux") or strip is None or readelf is None:
         return binaries
     out = []
     for dest, src, typecode in binaries:
-        if _interpreters_own(dest):
+        if typecode != "SYMLINK" and _strippable(dest, src):
             copy = Path(workdir) / "stripped" / dest
             copy.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, copy)
