@@ -138,8 +138,8 @@ async def connect(host: str, port: int, rate: int) -> SlowClient:
         await asyncio.wait_for(loop.sock_connect(sock, (host, port)), CONNECT_TIMEOUT_S)
         _, proto = await loop.create_connection(lambda: SlowClient(rate), sock=sock)
         if rate == 0:
-            # Again once connected: a pause asked for in connection_made is lost where reading starts only after
-            # it (uvloop, and asyncio before 3.12: https://github.com/python/cpython/issues/103607).
+            # Again once connected: uvloop starts reading after connection_made returns, so a pause asked for there
+            # is lost (asyncio's own form of that bug: https://github.com/python/cpython/issues/103607).
             proto.transport.pause_reading()  # type: ignore[union-attr]
     except BaseException:
         sock.close()
