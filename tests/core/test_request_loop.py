@@ -98,7 +98,7 @@ def test_a_connection_closed_during_a_checkpoint_is_a_broken_connection_not_a_ha
     got = rec["scenarios"]["messages"]
     assert rec["completed"] is True, rec["stop_reason"]
     assert (got["messages_echoed"], got["broken_connections"]) == (100, 1)
-    assert took < 4.5
+    assert took < 20  # the checkpoints wait up to 2 s each for the server to hold what netmem holds; a hang is for ever
 
 
 def counts(rec: dict) -> tuple:

@@ -304,23 +304,27 @@ async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> No
             return True
 
         async def fast(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, expected: bytes,
-                       watch: ReplyWatch | None) -> tuple[bool, int]:
+                       watch: ReplyWatch | None) -> tuple[str | None, int]:
             """Drive the connection from its transport's callbacks while its replies are right (RequestLoop).
-            Returns whether the general code below goes on with it (the server sent something else, or closed:
-            a request may be owed its reply) and how many replies were right."""
+            Returns why it stopped (DONE; IRREGULAR or LOST, after which the general code below reads the reply a
+            request may be owed and goes on; None: the stream held something already, so the general code does it
+            all) and how many replies were right."""
             if not takes_over(reader, writer):
-                return True, 0
+                return None, 0
             driver = RequestLoop(writer, request, expected, claim, answered_one, watch)
             try:
                 while (why := await driver.run()) == CHECKPOINT:
                     await checkpoint(driver.checkpoint_due)
             finally:
                 driver.give_back()  # cancelled while it ran: a stop, or the watch's deadline
-            return why != DONE, driver.answered
+            return why, driver.answered
 
         async def client_loop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             nonlocal broken
-            owed, _ = await fast(reader, writer, payload, payload, None)
+            why, _ = await fast(reader, writer, payload, payload, None)
+            if why == DONE:
+                return
+            owed = why is not None  # a request sent, its reply (or the close) not yet read
             while owed or claim():
                 try:
                     if not owed:
@@ -344,9 +348,10 @@ async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> No
                 # understand the request
                 exact = client.request_and_reply(payload)
                 if exact is not None:
-                    owed, answered = await fast(reader, writer, *exact, watch)
-                    if not owed:
+                    why, answered = await fast(reader, writer, *exact, watch)
+                    if why == DONE:
                         return
+                    owed = why is not None
                 while owed or claim():
                     try:
                         if owed:
