@@ -54,6 +54,8 @@ def main(mode: str, at: int) -> None:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
             return
+        finally:
+            writer.close()  # at once: a socket left half-closed would hold netmem's cleanup checkpoint
 
     async def serve() -> None:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)

@@ -116,3 +116,14 @@ def test_the_hot_path_counts_what_the_general_code_counts(mode, at, monkeypatch)
     with redis_like(mode, at) as server:
         general = counts(run_messages(server, messages=140, connections=1))
     assert fast == general
+
+
+def test_the_baseline_of_an_attached_server_does_not_wait_out_the_settle_timeout():
+    """The baseline checkpoint waited for an attached server to hold no socket at all (its listener included), so
+    every scenario against --attach or --spawn began with a 2 s wait (external.SETTLE_TIMEOUT_S) for nothing."""
+    from netmem_gui.core.targets.external import SETTLE_TIMEOUT_S
+
+    with redis_like("ok") as server:
+        rec = run_messages(server, messages=10, connections=1)
+    baseline = next(c for c in rec["checkpoints"] if c["label"] == "Baseline")
+    assert baseline["t_s"] < SETTLE_TIMEOUT_S / 2

@@ -237,7 +237,7 @@ class ExternalTarget:
         except psutil.Error:
             raise WorkloadError(f"the target process {pid} ended before the run began") from None
         self._info = describe(pid)
-        self._base_sockets = 0
+        self._base_sockets: int | None = None  # the sockets the target holds of its own (its listeners, ...)
         self._offset: int | None = None
         self._counted = 0.0
 
@@ -293,6 +293,9 @@ class ExternalTarget:
         Counted as its socket descriptors, one per accepted connection: reading the TCP table instead costs ~10 ms
         on a machine with ten thousand sockets, per poll.
         """
+        if self._base_sockets is None:  # the baseline, before start_server: what the target holds now is its own
+            self._base_sockets = self.sockets()
+            return
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
         while self.sockets() != self._base_sockets + connections and time.monotonic() < deadline:
             await asyncio.sleep(0.005)
