@@ -44,8 +44,8 @@ def available() -> str | None:
 
 
 def socket_inodes(pids: list[int]) -> set[int]:
-    """Inodes of the sockets these processes hold (their /proc/PID/fd links). targets.processes has the same for
-    one process; this layer may not import it, and the netlink dump names sockets by inode as a number."""
+    """Inodes of the sockets these processes hold (their /proc/PID/fd links; the netlink dump names sockets by
+    inode as a number). The one reader of them: targets.processes spells them as the TCP tables do."""
     inodes: set[int] = set()
     for pid in pids:
         try:

@@ -18,6 +18,7 @@ from ..config import RunConfig, TargetError
 from ..errors import NetmemError, WorkloadError
 from ..measuring import heaptrack
 from ..measuring.memory import MemoryReader, ProcessGone
+from ..measuring.sockets import socket_inodes as held_socket_inodes
 from .processes import (
     accepts,
     describe,
@@ -25,7 +26,6 @@ from .processes import (
     listeners,
     listening_sockets,
     process_name,
-    socket_inodes,
     tree,
 )
 
@@ -281,7 +281,7 @@ class ExternalTarget:
         """Socket descriptors the target holds (cheap: no TCP table is read; see settle)."""
         if not sys.platform.startswith("linux"):
             return self.connections()
-        return sum(len(socket_inodes(pid)) for pid in self._memory.pids())
+        return sum(len(held_socket_inodes([pid])) for pid in self._memory.pids())
 
     async def start_server(self, port: int, leak_bytes: int = 0) -> int:
         self._base_sockets = self.sockets()

@@ -4,13 +4,14 @@ holder of a shared socket), and the established connections a process holds (/pr
 from __future__ import annotations
 
 import ipaddress
-import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import psutil
+
+from ..measuring.sockets import socket_inodes as held_socket_inodes
 
 LISTEN, ESTABLISHED = b"0A", b"01"  # the state column of /proc/net/tcp
 
@@ -143,20 +144,8 @@ def _listening_inodes(port: int) -> set[bytes]:
 
 
 def socket_inodes(pid: int) -> set[bytes]:
-    """Inodes of the sockets a process holds, from its descriptors in /proc/PID/fd (empty if unreadable)."""
-    inodes: set[bytes] = set()
-    try:
-        with os.scandir(f"/proc/{pid}/fd") as entries:
-            for entry in entries:
-                try:
-                    link = os.readlink(entry.path)
-                except OSError:
-                    continue
-                if link.startswith("socket:["):
-                    inodes.add(link[8:-1].encode())
-    except OSError:
-        pass
-    return inodes
+    """Inodes of the sockets a process holds (empty if unreadable), as the kernel's TCP tables spell them."""
+    return {str(inode).encode() for inode in held_socket_inodes([pid])}
 
 
 def process_name(pid: int) -> str:
