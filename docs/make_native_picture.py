@@ -2,7 +2,7 @@
 leak mode under heaptrack (--trace-allocations with --spawn), then shows the Allocation sites tab with the top
 site's stack open.
 
-Run from the checkout, with Xvfb, openbox, heaptrack and cc installed: python docs/make_native_picture.py [DISPLAY]
+Run from the checkout, with Xvfb, openbox, heaptrack and cc installed: python docs/make_native_picture.py
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PICTURE = ROOT / "docs" / "native.png"
+sys.path.insert(0, str(ROOT))
+from tests.gui.x_display import x_display  # noqa: E402  (the real-window test's display)
 
 
 def in_window(server: str) -> int:
@@ -52,23 +54,14 @@ def in_window(server: str) -> int:
 
 
 def main() -> None:
-    display = f":{sys.argv[1] if len(sys.argv) > 1 else 31}"
-    with tempfile.TemporaryDirectory() as data:
+    with tempfile.TemporaryDirectory() as data, x_display("1440x900") as display:
         server = Path(data) / "echo_server"
         subprocess.run(["cc", "-g", "-O0", "-o", str(server), str(ROOT / "tests" / "native" / "echo_server.c")],
                        check=True)
         env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "NETMEM_DATA_DIR": data,
                "NETMEM_GUI_SETTINGS": f"{data}/settings.ini"}
-        xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1440x900x24", "-nolisten", "tcp"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1)
-        wm = subprocess.Popen(["openbox"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            time.sleep(1)
-            subprocess.run([sys.executable, __file__, "--in-window", str(server)], env=env, check=True, timeout=180)
-        finally:
-            wm.kill()
-            xvfb.kill()
+        time.sleep(1)  # openbox takes the screen before the window maps
+        subprocess.run([sys.executable, __file__, "--in-window", str(server)], env=env, check=True, timeout=180)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.gui.x_display import x_display
+
 HERE = Path(__file__).parent
 TOOLS = ("Xvfb", "openbox", "xdotool")
 
@@ -36,27 +38,8 @@ def display(request: pytest.FixtureRequest) -> Iterator[str]:
         if os.environ.get("CI") == "true":
             pytest.fail(f"the real-window test must run under CI: {why}")
         pytest.skip(why)
-    size = getattr(request, "param", "1024x700")
-    read, write = os.pipe()
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", f"{size}x24", "-nolisten", "tcp"],
-                            pass_fds=(write,), stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        number = pipe.readline().strip()
-    assert number, "Xvfb did not report its display"
-    name = f":{number}"
-    wm = subprocess.Popen(["openbox"], env={**os.environ, "DISPLAY": name},
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    with x_display(getattr(request, "param", "1024x700")) as name:
         yield name
-    finally:
-        for proc in (wm, xvfb):
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 @pytest.mark.parametrize("display", ["1024x700"], indirect=True)
