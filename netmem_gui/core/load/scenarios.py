@@ -290,10 +290,11 @@ async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> No
             done, echoed_then = due
             await rep.checkpoint(name, f"After {done} messages", pool.open_connections, echoed_then)
 
-        def send(writer: asyncio.StreamWriter, data: bytes) -> None:
-            if writer.transport.is_closing():  # uvloop raises on a write to a closed transport; asyncio drops it
+        def check_open(writer: asyncio.StreamWriter) -> None:
+            """Before a write: a closed connection is a broken one (uvloop raises on a write to a closed
+            transport, asyncio drops it and the read that follows fails)."""
+            if writer.transport.is_closing():
                 raise ConnectionResetError("the connection is closed")
-            writer.write(data)
 
         def claim() -> bool:
             """Claim one of the messages left to send; False when none is left."""
@@ -328,7 +329,8 @@ async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> No
             while owed or claim():
                 try:
                     if not owed:
-                        send(writer, payload)
+                        check_open(writer)
+                        writer.write(payload)
                     owed = False
                     reply = await reader.readexactly(size)
                 except (OSError, asyncio.IncompleteReadError):
@@ -358,6 +360,7 @@ async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> No
                             owed = False
                             ok, alive = await client.reply(reader, payload, watch), True
                         else:
+                            check_open(writer)
                             ok, alive = await client.exchange(reader, writer, payload, watch)
                         answered += 1
                         if not alive:
@@ -374,11 +377,6 @@ async def messages_scenario(cfg: RunConfig, target: Target, rep: Reporter) -> No
                         return
                     except OSError:
                         broken += 1
-                        return
-                    except RuntimeError:
-                        if not writer.transport.is_closing():
-                            raise
-                        broken += 1  # uvloop refuses a write to a closed transport; asyncio drops it
                         return
                     if due := answered_one(ok):
                         await checkpoint(due)
